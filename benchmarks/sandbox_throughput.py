@@ -1,0 +1,78 @@
+"""Sandbox throughput: batch/read requests of 100 emails per second over loopback keep-alive.
+
+Starts an in-process sandbox (rate limit out of the way, no latency), fires N requests from a few threads,
+each with its own requests.Session, and prints requests/s and the ratio over the 1,000 requests/s target.
+The client runs in the same process (and GIL) as the server, so the figure is a lower bound.
+
+    python benchmarks/sandbox_throughput.py [--requests 3000] [--threads 4] [--contacts 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+
+import requests
+
+from dbt_hubspot_sync.sandbox import Sandbox, SandboxConfig
+
+TARGET_RPS = 1000.0
+TOKEN = "bench-token"
+
+
+def run(n_requests: int, n_threads: int, n_contacts: int) -> float:
+    contacts = [{"email": f"user{i}@example.com", "firstname": f"U{i}"} for i in range(n_contacts)]
+    cfg = SandboxConfig(token=TOKEN, contacts=contacts, rate_max=10**9, daily_max=10**9)
+    with Sandbox(cfg) as sb:
+        url = sb.url + "/crm/v3/objects/contacts/batch/read"
+        per_thread = n_requests // n_threads
+        errors: list[str] = []
+
+        def worker(k: int) -> None:
+            session = requests.Session()
+            session.headers["Authorization"] = f"Bearer {TOKEN}"
+            for j in range(per_thread):
+                start = ((k * per_thread + j) * 100) % max(n_contacts - 100, 1)
+                body = {
+                    "idProperty": "email",
+                    "properties": ["email"],
+                    "propertiesWithHistory": [],
+                    "inputs": [{"id": f"user{start + i}@example.com"} for i in range(100)],
+                }
+                r = session.post(url, json=body)
+                if r.status_code != 200:
+                    errors.append(f"{r.status_code} {r.text[:200]}")
+            session.close()
+
+        threads = [threading.Thread(target=worker, args=(k,)) for k in range(n_threads)]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - t0
+        if errors:
+            print(f"{len(errors)} unexpected responses, first: {errors[0]}", file=sys.stderr)
+        stats = sb.stats()
+    done = per_thread * n_threads
+    rps = done / elapsed
+    print(f"{done} batch/read requests (100 emails each) in {elapsed:.2f}s with {n_threads} threads")
+    print(f"{rps:.0f} requests/s; ratio over {TARGET_RPS:.0f}/s target: {rps / TARGET_RPS:.2f}")
+    print(f"server counted {stats['requests_total']} requests, internal errors {stats['internal_errors']}")
+    return rps
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--requests", type=int, default=3000)
+    p.add_argument("--threads", type=int, default=4)
+    p.add_argument("--contacts", type=int, default=10000)
+    args = p.parse_args(argv)
+    rps = run(args.requests, args.threads, args.contacts)
+    return 0 if rps >= TARGET_RPS else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""`dbt-hubspot-sync`: sync | run | sandbox | runs | check.
+
+Exit codes: 0 every run completed; 1 a run ended completed_with_errors or failed; 2 bad usage or config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+from . import __version__
+from .engine import RunResult, SyncRun
+from .errors import SyncError
+from .hubspot_client import HubSpotError
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _add_project_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--project-dir", help="the dbt project (default: current directory)")
+    p.add_argument("--profiles-dir", help="where profiles.yml is (default: dbt's own search)")
+    p.add_argument("--target", "-t", help="profile target")
+    p.add_argument("--vars", dest="vars_yaml", help="YAML of dbt vars, as dbt's --vars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dbt-hubspot-sync", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"dbt-hubspot-sync {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("sync", help="push the current rows of the selected exposures' models to HubSpot")
+    _add_project_args(s)
+    s.add_argument("--select", "-s", nargs="+", default=[], metavar="NAME", help="exposure names (default: all)")
+    s.add_argument("--dry-run", action="store_true", help="write nothing to HubSpot; report what would happen")
+    s.add_argument("--full-refresh", action="store_true", help="ignore the sync state: resend every row")
+
+    r = sub.add_parser("runs", help="recent runs from the warehouse log, as a table")
+    _add_project_args(r)
+    r.add_argument("--limit", type=int, default=20)
+
+    sub.add_parser("sandbox", help="serve a local HubSpot-compatible API on 127.0.0.1", add_help=False)
+    return parser
+
+
+def _progress(run: SyncRun) -> None:
+    c = run.counters
+    elapsed = max(time.monotonic() - getattr(run, "_t0", time.monotonic()), 1e-6)
+    if not hasattr(run, "_t0"):
+        run._t0 = time.monotonic()  # type: ignore[attr-defined]
+    reqs = run.client.stats.requests if run.client else 0
+    sys.stderr.write(f"\r{run.plan.exposure}: {c.rows_read} rows, {reqs} requests, "
+                     f"{c.rows_read / elapsed:,.0f} rows/s ")
+    sys.stderr.flush()
+
+
+SUMMARY_COLUMNS = [("exposure", None), ("status", None), ("read", "rows_read"), ("updated", "rows_updated"),
+                   ("not_found", "rows_not_found"), ("invalid", "rows_invalid"), ("duplicate", "rows_duplicate"),
+                   ("unchanged", "rows_unchanged"), ("failed", "rows_failed"), ("requests", "requests"),
+                   ("retries", "retries"), ("429s", "rate_limited")]
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [[str(h) for h in headers]] + [["" if v is None else str(v) for v in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def summary(results: Sequence[RunResult]) -> str:
+    rows = []
+    for r in results:
+        rows.append([r.exposure, r.status] + [getattr(r.counters, attr) for _, attr in SUMMARY_COLUMNS[2:]])
+    text = format_table([h for h, _ in SUMMARY_COLUMNS], rows)
+    notes = [f"{r.exposure}: {r.error}" for r in results if r.error]
+    return text + ("\n" + "\n".join(notes) if notes else "")
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from .runner import SyncOptions, run_sync
+
+    options = SyncOptions(args.project_dir, args.profiles_dir, args.target, args.vars_yaml,
+                          select=args.select, dry_run=args.dry_run)
+    results = run_sync(options, on_progress=_progress if sys.stderr.isatty() else None)
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+    if not results:
+        print("No exposure with config.meta.hubspot_sync was selected: nothing to sync.")
+        return EXIT_OK
+    print(summary(results))
+    return EXIT_OK if all(r.ok for r in results) else EXIT_RUN_FAILED
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from .dbt_bridge import open_session
+    from .run_log import RunLog
+
+    with open_session(args.project_dir, args.profiles_dir, args.target, args.vars_yaml) as session:
+        schema = session.project.hubspot_vars.get("log_schema") or session.project.target_schema
+        try:
+            headers, rows = RunLog(session.warehouse, schema).recent_runs(args.limit)
+        except Exception as exc:
+            raise SyncError(f"no run log in schema '{schema}' yet (run a sync first): {exc}") from None
+    print(format_table(headers, rows))
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "sandbox":
+        from .sandbox.cli import main as sandbox_main
+
+        return sandbox_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    handlers = {"sync": cmd_sync, "runs": cmd_runs}
+    try:
+        return handlers[args.command](args)
+    except HubSpotError as exc:
+        print(f"error: HubSpot: {exc}", file=sys.stderr)
+        return EXIT_USAGE if getattr(exc, "status", None) in (401, 403) or exc.__class__.__name__.endswith(
+            "TokenError") else EXIT_RUN_FAILED
+    except SyncError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as exc:  # e.g. HUBSPOT_BASE_URL refused
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,264 @@
+"""The one module that imports dbt internals.
+
+Everything else sees plain data (`Exposure`, `Model`) and a `Warehouse` that runs SQL on the active
+profile/target through dbt's own adapter, so any warehouse dbt supports works. dbt's internals move between
+minor versions; keeping them here means one file to fix when they do.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import META_KEY, deep_merge
+from .errors import ConfigError, SyncError
+
+PACKAGE = "dbt_hubspot_sync"
+
+
+@dataclass(frozen=True)
+class Model:
+    unique_id: str
+    name: str
+    resource_type: str  # model | seed | snapshot | source
+    materialized: str | None
+    relation: str | None  # rendered, quoted as the adapter does; None for ephemeral
+
+
+@dataclass(frozen=True)
+class Exposure:
+    name: str
+    meta: dict[str, Any]
+    depends_on: tuple[str, ...]
+
+
+@dataclass
+class Project:
+    """A parsed dbt project: what plans are built from."""
+
+    name: str
+    adapter_type: str
+    target_schema: str
+    target_database: str | None
+    exposures: dict[str, Exposure]
+    models: dict[str, Model]
+    hubspot_vars: dict[str, Any] = field(default_factory=dict)
+    invocation_id: str | None = None
+
+
+def dbt_args(
+    project_dir: str | os.PathLike | None,
+    profiles_dir: str | os.PathLike | None,
+    target: str | None,
+    vars_yaml: str | None,
+) -> list[str]:
+    """The common dbt CLI arguments, in dbt's own spelling."""
+    args: list[str] = []
+    if project_dir:
+        args += ["--project-dir", str(project_dir)]
+    if profiles_dir:
+        args += ["--profiles-dir", str(profiles_dir)]
+    elif project_dir and (Path(project_dir) / "profiles.yml").exists():
+        args += ["--profiles-dir", str(project_dir)]
+    if target:
+        args += ["--target", target]
+    if vars_yaml:
+        args += ["--vars", vars_yaml]
+    return args
+
+
+def _hubspot_vars(config: Any) -> dict[str, Any]:
+    """vars.hubspot_sync: global, then project-scoped, then --vars, deep-merged."""
+    all_vars = config.vars.to_dict() if hasattr(config.vars, "to_dict") else dict(config.vars)
+    merged: dict[str, Any] = {}
+    for layer in (
+        all_vars.get(META_KEY),
+        (all_vars.get(config.project_name) or {}).get(META_KEY),
+        (config.cli_vars or {}).get(META_KEY),
+    ):
+        if layer is None:
+            continue
+        if not isinstance(layer, dict):
+            raise ConfigError(None, f"vars.{META_KEY}", f"expected a mapping, got {type(layer).__name__}")
+        merged = deep_merge(merged, layer)
+    return merged
+
+
+def project_from_manifest(manifest: Any, config: Any, adapter: Any) -> Project:
+    models: dict[str, Model] = {}
+    for node in itertools.chain(manifest.nodes.values(), manifest.sources.values()):
+        rtype = str(node.resource_type)
+        if rtype not in ("model", "seed", "snapshot", "source"):
+            continue
+        materialized = getattr(node.config, "materialized", None)
+        relation = None
+        if materialized != "ephemeral":
+            relation = str(adapter.Relation.create_from(config, node))
+        models[node.unique_id] = Model(node.unique_id, node.name, rtype, materialized, relation)
+    exposures = {
+        e.name: Exposure(e.name, dict(e.config.meta or e.meta or {}), tuple(e.depends_on.nodes))
+        for e in manifest.exposures.values()
+        if e.package_name == config.project_name
+    }
+    creds = config.credentials
+    return Project(
+        name=config.project_name,
+        adapter_type=adapter.type(),
+        target_schema=creds.schema,
+        target_database=getattr(creds, "database", None),
+        exposures=exposures,
+        models=models,
+        hubspot_vars=_hubspot_vars(config),
+    )
+
+
+class Warehouse:
+    """SQL on the target's connection, through dbt's adapter (plain DB-API underneath)."""
+
+    def __init__(self, adapter: Any, project: Project) -> None:
+        self._adapter = adapter
+        self.project = project
+        self.type = adapter.type()
+        # DB-API placeholder style of the driver behind the adapter.
+        self.placeholder = "?" if self.type in ("duckdb", "sqlite", "databricks", "spark") else "%s"
+
+    def quote(self, identifier: str) -> str:
+        return self._adapter.quote(identifier)
+
+    def relation(self, schema: str, identifier: str) -> str:
+        rel = self._adapter.Relation.create(
+            database=self.project.target_database, schema=schema, identifier=identifier
+        )
+        return str(rel)
+
+    def render(self, macro: str, **kwargs: Any) -> Any:
+        """Call one of this package's macros (dispatched per adapter) and return what it returns."""
+        return self._adapter.execute_macro(macro, project=PACKAGE, kwargs=kwargs)
+
+    def columns(self, relation: str, model: Model) -> list[str]:
+        """Column names of a built relation, as the warehouse reports them."""
+        parts = [p.strip('"`') for p in relation.split(".")]
+        rel = self._adapter.Relation.create(
+            database=parts[-3] if len(parts) >= 3 else None,
+            schema=parts[-2] if len(parts) >= 2 else None,
+            identifier=parts[-1],
+        )
+        return [c.name for c in self._adapter.get_columns_in_relation(rel)]
+
+    def _handle(self) -> Any:
+        return self._adapter.connections.get_thread_connection().handle
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
+        cur = self._handle().cursor()
+        cur.execute(sql, params) if params is not None else cur.execute(sql)
+        try:
+            rows = cur.fetchall()
+        except Exception:  # statements without a result set
+            rows = []
+        self.commit()
+        return rows
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        cur = self._handle().cursor()
+        cur.executemany(sql, rows)
+        self.commit()
+
+    def commit(self) -> None:
+        conn = self._adapter.connections.get_thread_connection()
+        if conn.transaction_open:
+            # A macro's statement() opened dbt's transaction (BEGIN): close it the way dbt does.
+            self._adapter.connections.commit()
+        elif self.type != "duckdb" and hasattr(conn.handle, "commit"):
+            # DB-API drivers open transactions implicitly; DuckDB autocommits outside BEGIN.
+            conn.handle.commit()
+
+    def stream(self, sql: str, chunk_size: int) -> Iterator[tuple[list[str], list[tuple]]]:
+        """Yield (column names, rows) chunks; only one chunk is ever held in memory."""
+        handle = self._handle()
+        if self.type == "duckdb":
+            # A cursor of its own (a duplicate DuckDB connection), so log writes on the main one don't reset it.
+            cur = handle.cursor().cursor()
+        elif self.type == "postgres":
+            # Server-side cursor, held over commits (log writes commit while we read).
+            cur = handle.cursor(name="dbt_hubspot_sync_read", withhold=True)
+            cur.itersize = chunk_size
+        else:
+            cur = handle.cursor()
+        try:
+            cur.execute(sql)
+            names: list[str] | None = None
+            while True:
+                rows = cur.fetchmany(chunk_size)
+                if names is None:
+                    names = [d[0] for d in cur.description] if cur.description else []
+                if not rows:
+                    return
+                yield names, [tuple(r) for r in rows]
+        finally:
+            cur.close()
+            if self.type == "postgres":
+                handle.commit()
+
+
+class DbtSession:
+    """A parsed project plus an open adapter connection. Use `open_session()`."""
+
+    def __init__(self, project: Project, warehouse: Warehouse) -> None:
+        self.project = project
+        self.warehouse = warehouse
+
+
+def _quiet_dbt_args() -> list[str]:
+    return ["--quiet", "--no-write-json", "--no-partial-parse", "--no-send-anonymous-usage-stats"]
+
+
+@contextmanager
+def open_session(
+    project_dir: str | os.PathLike | None = None,
+    profiles_dir: str | os.PathLike | None = None,
+    target: str | None = None,
+    vars_yaml: str | None = None,
+) -> Iterator[DbtSession]:
+    """Parse the project with dbt itself and open one connection to its target."""
+    from dbt.adapters.factory import get_adapter, register_adapter, reset_adapters
+    from dbt.cli.main import dbtRunner
+    from dbt.config.runtime import RuntimeConfig
+    from dbt.context.providers import generate_runtime_macro_context
+    from dbt.flags import get_flags
+    from dbt.mp_context import get_mp_context
+
+    args = ["parse", *_quiet_dbt_args(), *dbt_args(project_dir, profiles_dir, target, vars_yaml)]
+    res = dbtRunner().invoke(args)
+    if not res.success or res.result is None:
+        detail = f": {res.exception}" if res.exception else ""
+        raise SyncError(f"dbt could not parse the project (dbt {' '.join(args)}){detail}")
+    manifest = res.result
+    config = RuntimeConfig.from_args(get_flags())
+    register_adapter(config, get_mp_context())
+    adapter = get_adapter(config)
+    adapter.set_macro_resolver(manifest)
+    adapter.set_macro_context_generator(generate_runtime_macro_context)
+    project = project_from_manifest(manifest, config, adapter)
+    try:
+        with adapter.connection_named("dbt_hubspot_sync"):
+            yield DbtSession(project, Warehouse(adapter, project))
+    finally:
+        adapter.cleanup_connections()
+        reset_adapters()
+
+
+def invocation_id() -> str | None:
+    """dbt's invocation id of the current process (inside a dbt run), if any."""
+    try:
+        from dbt_common.invocation import get_invocation_id
+
+        return get_invocation_id()
+    except Exception:  # dbt absent or not initialised: standalone
+        return None

@@ -1,0 +1,286 @@
+"""One sync run of one exposure: rows in, one counted outcome per row out.
+
+Rows arrive in chunks (from the runner's streaming query or from the DuckDB post-hook's UDF) shaped as the
+`sync_rows_query` macro returns them: (email_raw, email_clean, rank, *property values). Valid first-of-their-email
+rows are buffered up to `push_size`, resolved to record ids with batch/read and updated with batch/update; every
+other row is logged. Memory holds at most one chunk plus one push buffer, whatever the model's size.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .hubspot_client import (
+    DailyLimitError,
+    HubSpotClient,
+    HubSpotError,
+    PropertyError,
+    RecordFailure,
+    UpdateOutcome,
+)
+from .plan import SyncPlan
+from .properties import to_hubspot_value
+from .run_log import Counters, RecordRow, RunLog, RunRow
+from .validation import validate_email
+
+# Resolve and update this many contacts at a time: 10 requests of 100, enough to keep a concurrent client busy.
+PUSH_SIZE = 1000
+
+
+@dataclass
+class _Candidate:
+    email_raw: str | None
+    email: str
+    properties: dict[str, str]
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    exposure: str
+    status: str
+    counters: Counters
+    error: str | None = None
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "completed"
+
+
+@dataclass
+class _Stop(Exception):
+    """Ends the run early: the remaining buffered rows are failed with `code`."""
+
+    code: str
+    message: str
+    http_status: int | None = None
+    outcome: UpdateOutcome | None = field(default=None)
+
+
+class SyncRun:
+    """Feed it chunks, then finish(). Writes the runs row as it goes: waiting, running, end state."""
+
+    def __init__(
+        self,
+        plan: SyncPlan,
+        log: RunLog,
+        client: HubSpotClient | None,
+        *,
+        trigger: str,
+        invocation_id: str | None = None,
+        dry_run: bool = False,
+        push_size: int = PUSH_SIZE,
+        on_progress: Callable[[SyncRun], None] | None = None,
+    ) -> None:
+        if client is None and not dry_run:
+            raise ValueError("a HubSpot client is needed unless dry_run")
+        self.plan, self.log, self.client = plan, log, client
+        self.dry_run = dry_run
+        self.push_size = push_size
+        self.on_progress = on_progress
+        self.counters = Counters()
+        self.run = RunRow(str(uuid.uuid4()), invocation_id, plan.exposure, plan.relation, trigger)
+        self._buffer: list[_Candidate] = []
+        self._records: list[RecordRow] = []
+        self._stopped: _Stop | None = None
+        self._error: str | None = None
+        self._stats_at_start = None
+        self._log_all = plan.config.log_records == "all"
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+    def announce(self) -> None:
+        """Insert the runs row as `waiting` (queued behind other exposures of the same invocation)."""
+        self.log.fail_stale_runs(self.plan.exposure)
+        self.log.insert_run(self.run)
+
+    def start(self) -> None:
+        self.run.started_at = self.log.set_running(self.run.run_id)
+        # One client serves every exposure of the process: count this run's requests from here.
+        self._stats_at_start = self.client.stats.snapshot() if self.client else None
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped is not None
+
+    def feed(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Classify a chunk of rows; push when the buffer is full. After a stop, rows are failed, not sent."""
+        null_as_empty = self.plan.config.null_as_empty
+        names = self.plan.properties
+        for row in rows:
+            self.counters.rows_read += 1
+            raw, clean, rank = row[0], row[1], row[2]
+            verdict = validate_email(clean)
+            if not verdict.ok:
+                self._outcome("invalid", raw, clean, verdict.reason, verdict.detail)
+                continue
+            if rank is not None and int(rank) > 1:
+                self._outcome("duplicate", raw, clean, "DUPLICATE_EMAIL",
+                              "another row with the same cleaned email is sent instead")
+                continue
+            if self._stopped is not None:
+                self._outcome("failed", raw, clean, self._stopped.code, self._stopped.message,
+                              self._stopped.http_status)
+                continue
+            try:
+                props = {}
+                for name, value in zip(names, row[3:]):
+                    text = to_hubspot_value(value, null_as_empty=null_as_empty)
+                    if text is not None:
+                        props[name] = text
+            except (TypeError, ValueError) as exc:
+                self._outcome("failed", raw, clean, "INVALID_VALUE", str(exc))
+                continue
+            if not props:
+                self._outcome("unchanged", raw, clean, "NO_PROPERTIES", "every property is NULL; nothing to send")
+                continue
+            self._buffer.append(_Candidate(raw, clean, props))
+            if len(self._buffer) >= self.push_size:
+                self._push()
+        self._flush_records()
+
+    def finish(self, error: str | None = None) -> RunResult:
+        """Push what is buffered, write the end state. `error`: the caller's failure (e.g. the read broke)."""
+        if error and self._stopped is None:
+            self._stopped = _Stop("RUN_FAILED", error)
+        self._push()
+        self._flush_records()
+        if self.client is not None and self._stats_at_start is not None:
+            delta = self.client.stats.snapshot() - self._stats_at_start
+            self.counters.requests, self.counters.retries = delta.requests, delta.retries
+            self.counters.rate_limited = delta.rate_limited
+        if self._stopped is not None:
+            status = "failed"
+            message = self._stopped.message
+            if self._stopped.code == "DAILY_LIMIT":
+                message = f"daily_limit: {message}"
+        elif self.counters.rows_failed:
+            status, message = "completed_with_errors", None
+        else:
+            status, message = "completed", None
+        if self.dry_run:
+            note = "dry run: nothing was written to HubSpot (rows_updated counts would-update rows)"
+            message = f"{note}; {message}" if message else note
+        assert self.counters.holds(), f"invariant broken: {self.counters}"
+        self.log.finish_run(self.run.run_id, status, self.counters, message)
+        return RunResult(self.run.run_id, self.plan.exposure, status, self.counters, message, self.dry_run)
+
+    # -- internals ------------------------------------------------------------------------------------
+    def _outcome(self, outcome: str, raw: Any, clean: Any, code: str | None, detail: str | None,
+                 http_status: int | None = None) -> None:
+        attr = {"invalid": "rows_invalid", "duplicate": "rows_duplicate", "unchanged": "rows_unchanged",
+                "updated": "rows_updated", "not_found": "rows_not_found", "failed": "rows_failed"}[outcome]
+        setattr(self.counters, attr, getattr(self.counters, attr) + 1)
+        if self.dry_run:
+            detail = f"dry run: {detail}" if detail else "dry run"
+        if outcome not in ("updated", "unchanged") or self._log_all:
+            raw_text = None if raw is None else str(raw)
+            self._records.append(RecordRow(raw_text, clean, outcome, code, detail, http_status))
+
+    def _flush_records(self) -> None:
+        if self._records:
+            self.log.log_records(self.run.run_id, self.plan.exposure, self._records)
+            self._records = []
+        if self.on_progress:
+            self.on_progress(self)
+
+    def _fail_all(self, batch: Iterable[_Candidate], stop: _Stop) -> None:
+        for c in batch:
+            self._outcome("failed", c.email_raw, c.email, stop.code, stop.message, stop.http_status)
+
+    def _push(self) -> None:
+        batch, self._buffer = self._buffer, []
+        if not batch:
+            return
+        if self._stopped is not None:
+            self._fail_all(batch, self._stopped)
+            return
+        try:
+            self._resolve_and_update(batch)
+        except _Stop as stop:
+            self._stopped = stop
+        self._flush_records()
+
+    def _resolve_and_update(self, batch: list[_Candidate]) -> None:
+        assert self.client is not None or self.dry_run
+        try:
+            ids = self.client.read_ids_by_email([c.email for c in batch]) if self.client else {}
+        except HubSpotError as exc:
+            stop = _stop_from(exc)
+            self._fail_all(batch, stop)
+            raise stop from None
+        to_send: list[tuple[str, dict[str, str]]] = []
+        by_id: dict[str, _Candidate] = {}
+        for c in batch:
+            rid = ids.get(c.email)
+            if rid is None:
+                self._outcome("not_found", c.email_raw, c.email, "OBJECT_NOT_FOUND",
+                              "no HubSpot contact has this email (contacts are never created)")
+            elif rid in by_id:
+                # Two cleaned emails resolving to one contact would make HubSpot reject the whole batch.
+                self._outcome("duplicate", c.email_raw, c.email, "DUPLICATE_RECORD",
+                              f"HubSpot contact {rid} is already updated from {by_id[rid].email}")
+            else:
+                by_id[rid] = c
+                to_send.append((rid, c.properties))
+        if self.dry_run:
+            for rid, _ in to_send:
+                c = by_id[rid]
+                self._outcome("updated", c.email_raw, c.email, None, f"would update contact {rid}")
+            return
+        try:
+            outcome = self.client.update(to_send)
+            stop = None
+        except HubSpotError as exc:
+            stop = _stop_from(exc)
+            outcome = exc.outcome_so_far or UpdateOutcome()
+        self._apply(outcome, by_id, stop)
+        if stop is not None:
+            raise stop
+        self._add_to_list(outcome.updated)
+
+    def _apply(self, outcome: UpdateOutcome, by_id: dict[str, _Candidate], stop: _Stop | None) -> None:
+        for rid, c in by_id.items():
+            if rid in outcome.updated:
+                self._outcome("updated", c.email_raw, c.email, None, f"contact {rid}")
+            elif rid in outcome.not_found:
+                self._outcome("not_found", c.email_raw, c.email, "OBJECT_NOT_FOUND",
+                              f"HubSpot contact {rid} no longer exists")
+            elif rid in outcome.failed:
+                f: RecordFailure = outcome.failed[rid]
+                self._outcome("failed", c.email_raw, c.email, f.code, f.detail, f.http_status)
+            else:
+                s = stop or _Stop("NOT_SENT", "HubSpot returned no result for this record")
+                self._outcome("failed", c.email_raw, c.email, s.code, s.message, s.http_status)
+
+    def _add_to_list(self, record_ids: set[str]) -> None:
+        list_id = self.plan.config.list_id
+        if not list_id or not record_ids or self.client is None:
+            return
+        try:
+            result = self.client.add_to_list(list_id, sorted(record_ids))
+        except HubSpotError as exc:
+            raise _stop_from(exc) from None
+        # Already-members count as in the list: the contact is where the user wants it.
+        self.counters.list_added += len(result.added) + len(result.already)
+        self.counters.list_missing += len(result.missing)
+
+
+def _stop_from(exc: HubSpotError) -> _Stop:
+    if isinstance(exc, DailyLimitError):
+        return _Stop("DAILY_LIMIT", "HubSpot's daily request limit was reached; what was done is kept", 429)
+    if isinstance(exc, PropertyError):
+        code = getattr(exc, "code", None) or "PROPERTY_DOESNT_EXIST"
+        return _Stop(code, str(exc), 400)
+    status = getattr(exc, "status", None)
+    code = getattr(exc, "category", None) or (f"HTTP_{status}" if status else "HUBSPOT_ERROR")
+    if status and 500 <= status < 600:
+        code = "HTTP_5XX"
+    return _Stop(str(code), str(exc), status)
+
+
+def run_result_ok(results: Iterable[RunResult]) -> bool:
+    return all(r.ok for r in results)

@@ -1,0 +1,152 @@
+"""The warehouse tables: `hubspot_sync_runs` (one row per exposure per run) and `hubspot_sync_record_log`.
+
+Writes go through anything with the small `SqlTarget` surface: dbt's adapter connection (`dbt_bridge.Warehouse`)
+or, inside a DuckDB post-hook, a separate DuckDB connection (so the hook's own connection is never re-entered).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime, timedelta, timezone
+from typing import Any, Protocol
+
+from . import __version__
+
+RUNS_TABLE = "hubspot_sync_runs"
+RECORDS_TABLE = "hubspot_sync_record_log"
+# A run still `running` after this long was killed: the next run marks it failed.
+STALE_AFTER = timedelta(hours=6)
+
+
+class SqlTarget(Protocol):
+    placeholder: str
+
+    def relation(self, schema: str, identifier: str) -> str: ...
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]: ...
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+
+def utcnow() -> datetime:
+    # Naive UTC: both DuckDB's and Postgres' `timestamp` columns take it without a time-zone shift.
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+@dataclass
+class Counters:
+    rows_read: int = 0
+    rows_invalid: int = 0
+    rows_duplicate: int = 0
+    rows_unchanged: int = 0
+    rows_updated: int = 0
+    rows_not_found: int = 0
+    rows_failed: int = 0
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    list_added: int = 0
+    list_missing: int = 0
+
+    def outcomes(self) -> int:
+        return (self.rows_invalid + self.rows_duplicate + self.rows_unchanged + self.rows_updated
+                + self.rows_not_found + self.rows_failed)
+
+    def holds(self) -> bool:
+        """The product's invariant: every row read has exactly one counted outcome."""
+        return self.rows_read == self.outcomes()
+
+
+@dataclass
+class RunRow:
+    run_id: str
+    invocation_id: str | None
+    exposure_name: str
+    relation: str
+    trigger: str  # cli | post_hook | dbt_run
+    status: str = "waiting"
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = None
+    tool_version: str = __version__
+
+
+@dataclass(frozen=True)
+class RecordRow:
+    email_raw: str | None
+    email_clean: str | None
+    outcome: str  # invalid | duplicate | not_found | failed (and updated | unchanged with log_records: all)
+    reason_code: str | None
+    detail: str | None = None
+    http_status: int | None = None
+
+
+RUN_COLUMNS = [f.name for f in fields(RunRow)][:8] + [f.name for f in fields(Counters)] + ["error", "tool_version"]
+
+
+class RunLog:
+    def __init__(self, target: SqlTarget, schema: str) -> None:
+        self.target = target
+        self.runs = target.relation(schema, RUNS_TABLE)
+        self.records = target.relation(schema, RECORDS_TABLE)
+        self._p = target.placeholder
+
+    def _marks(self, n: int) -> str:
+        return ", ".join([self._p] * n)
+
+    def insert_run(self, run: RunRow, counters: Counters | None = None) -> None:
+        values = asdict(run)
+        values.update(asdict(counters or Counters()))
+        self.target.execute(
+            f"insert into {self.runs} ({', '.join(RUN_COLUMNS)}) values ({self._marks(len(RUN_COLUMNS))})",
+            [values[c] for c in RUN_COLUMNS],
+        )
+
+    def set_running(self, run_id: str) -> datetime:
+        started = utcnow()
+        self.target.execute(
+            f"update {self.runs} set status = 'running', started_at = {self._p} where run_id = {self._p}",
+            [started, run_id],
+        )
+        return started
+
+    def finish_run(self, run_id: str, status: str, counters: Counters, error: str | None) -> None:
+        cols = [f.name for f in fields(Counters)]
+        sets = ", ".join(f"{c} = {self._p}" for c in ["status", "finished_at", "error", *cols])
+        values = [status, utcnow(), error, *(getattr(counters, c) for c in cols)]
+        self.target.execute(f"update {self.runs} set {sets} where run_id = {self._p}", [*values, run_id])
+
+    def log_records(self, run_id: str, exposure: str, rows: Sequence[RecordRow]) -> None:
+        if not rows:
+            return
+        now = utcnow()
+        cols = ["run_id", "exposure_name", "email_raw", "email_clean", "outcome", "reason_code", "detail",
+                "http_status", "logged_at"]
+        self.target.executemany(
+            f"insert into {self.records} ({', '.join(cols)}) values ({self._marks(len(cols))})",
+            [(run_id, exposure, r.email_raw, r.email_clean, r.outcome, r.reason_code, r.detail, r.http_status, now)
+             for r in rows],
+        )
+
+    def fail_stale_runs(self, exposure: str) -> int:
+        """Runs left `running`/`waiting` by a killed process are marked failed, so the log never lies."""
+        cutoff = utcnow() - STALE_AFTER
+        stale = self.target.execute(
+            f"select run_id from {self.runs} where exposure_name = {self._p} and status in ('running', 'waiting')"
+            f" and coalesce(started_at, {self._p}) < {self._p}",
+            [exposure, cutoff, cutoff],
+        )
+        for (run_id,) in stale:
+            self.target.execute(
+                f"update {self.runs} set status = 'failed', finished_at = {self._p},"
+                f" error = 'stale: the process running it stopped before it finished' where run_id = {self._p}",
+                [utcnow(), run_id],
+            )
+        return len(stale)
+
+    def recent_runs(self, limit: int = 20) -> tuple[list[str], list[tuple]]:
+        cols = ["started_at", "exposure_name", "trigger", "status", "rows_read", "rows_updated", "rows_not_found",
+                "rows_invalid", "rows_duplicate", "rows_unchanged", "rows_failed", "requests", "error"]
+        rows = self.target.execute(
+            f"select {', '.join(cols)} from {self.runs} order by started_at desc nulls last limit {int(limit)}"
+        )
+        return cols, rows

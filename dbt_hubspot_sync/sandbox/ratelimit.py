@@ -1,0 +1,67 @@
+"""HubSpot's rate limits: a rolling window per token (100 requests / 10 s by default) and a daily counter.
+
+Every admitted request counts, whatever its outcome (HubSpot counts errors too). A request refused with 429
+is not added to the window, so a client that waits out the window gets through again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+# HubSpot Free/Starter's daily allowance, used when no daily maximum is configured.
+DEFAULT_DAILY_MAX = 250_000
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    policy: str | None  # "TEN_SECONDLY_ROLLING" or "DAILY" when refused
+    headers: dict[str, str]
+
+
+class RateLimiter:
+    def __init__(self, rate_max: int, window_ms: int, daily_max: int | None = None) -> None:
+        self.rate_max = rate_max
+        self.window_s = window_ms / 1000.0
+        self.window_ms = window_ms
+        self.daily_max = DEFAULT_DAILY_MAX if daily_max is None else daily_max
+        self._lock = threading.Lock()
+        self._windows: dict[str, deque[float]] = {}
+        self._daily: dict[str, tuple[str, int]] = {}  # token -> (local date, count)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._windows.clear()
+            self._daily.clear()
+
+    def admit(self, token: str) -> Decision:
+        now = time.monotonic()
+        today = time.strftime("%Y-%m-%d")  # HubSpot resets the daily limit at the account's midnight
+        with self._lock:
+            window = self._windows.setdefault(token, deque())
+            cutoff = now - self.window_s
+            while window and window[0] <= cutoff:
+                window.popleft()
+            day, used = self._daily.get(token, (today, 0))
+            if day != today:
+                used = 0
+            if used >= self.daily_max:
+                policy: str | None = "DAILY"
+            elif len(window) >= self.rate_max:
+                policy = "TEN_SECONDLY_ROLLING"
+            else:
+                policy = None
+                window.append(now)
+                used += 1
+                self._daily[token] = (today, used)
+            headers = {
+                "X-HubSpot-RateLimit-Max": str(self.rate_max),
+                "X-HubSpot-RateLimit-Remaining": str(max(self.rate_max - len(window), 0)),
+                "X-HubSpot-RateLimit-Interval-Milliseconds": str(self.window_ms),
+                "X-HubSpot-RateLimit-Daily": str(self.daily_max),
+                "X-HubSpot-RateLimit-Daily-Remaining": str(max(self.daily_max - used, 0)),
+            }
+        return Decision(policy is None, policy, headers)

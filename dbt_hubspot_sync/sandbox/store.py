@@ -1,0 +1,502 @@
+"""The sandbox's data: contacts (with an email index), contact property definitions and lists.
+
+Every public method takes the store's lock, so HTTP handler threads can call it concurrently. Write methods
+are atomic: they validate the whole batch first and change nothing when they raise `HubSpotError`.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from . import bodies
+from .bodies import HubSpotError, error, validation_error
+from .payloads import ReadRequest, WriteInput
+from .rules import PropertyProblem, check_value, problems_message
+
+LIFECYCLE_STAGES = [
+    ("subscriber", "Subscriber"),
+    ("lead", "Lead"),
+    ("marketingqualifiedlead", "Marketing Qualified Lead"),
+    ("salesqualifiedlead", "Sales Qualified Lead"),
+    ("opportunity", "Opportunity"),
+    ("customer", "Customer"),
+    ("evangelist", "Evangelist"),
+    ("other", "Other"),
+]
+# Properties every result carries, besides the requested ones (as in HubSpot's captured responses).
+ALWAYS = ("hs_object_id", "lastmodifieddate")
+DEFAULT_READ = ("createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname")
+PROCESSING_TYPES = ("MANUAL", "SNAPSHOT", "DYNAMIC")
+
+
+def _property(
+    name: str,
+    label: str,
+    *,
+    type_: str = "string",
+    field_type: str = "text",
+    read_only: bool = False,
+    hubspot_defined: bool = True,
+    options: list[tuple[str, str]] | None = None,
+    order: int = -1,
+) -> dict[str, Any]:
+    """A `Property` as GET /crm/v3/properties/contacts returns it (all spec-required fields present)."""
+    stamp = "2019-08-06T02:41:08.000Z"
+    return {
+        "name": name,
+        "label": label,
+        "type": type_,
+        "fieldType": field_type,
+        "description": "" if not hubspot_defined else f"The contact's {label.lower()}",
+        "groupName": "contactinformation",
+        "options": [
+            {"label": lab, "value": val, "displayOrder": i, "hidden": False, "description": ""}
+            for i, (val, lab) in enumerate(options or [])
+        ],
+        "displayOrder": order,
+        "calculated": False,
+        "externalOptions": False,
+        "hasUniqueValue": False,
+        "hidden": False,
+        "hubspotDefined": hubspot_defined,
+        "archived": False,
+        "formField": not read_only,
+        "dataSensitivity": "non_sensitive",
+        "createdAt": stamp,
+        "updatedAt": stamp,
+        "modificationMetadata": {
+            "archivable": not hubspot_defined,
+            "readOnlyDefinition": hubspot_defined,
+            "readOnlyValue": read_only,
+        },
+    }
+
+
+def default_properties() -> dict[str, dict[str, Any]]:
+    props = [
+        _property("email", "Email", order=3),
+        _property("firstname", "First Name", order=0),
+        _property("lastname", "Last Name", order=1),
+        _property("phone", "Phone Number", type_="string", field_type="phonenumber", order=4),
+        _property("company", "Company Name", order=5),
+        _property(
+            "lifecyclestage",
+            "Lifecycle Stage",
+            type_="enumeration",
+            field_type="radio",
+            options=LIFECYCLE_STAGES,
+            order=6,
+        ),
+        _property("hs_object_id", "Record ID", type_="number", field_type="number", read_only=True),
+        _property("createdate", "Create Date", type_="datetime", field_type="date", read_only=True),
+        _property(
+            "lastmodifieddate", "Last Modified Date", type_="datetime", field_type="date", read_only=True
+        ),
+    ]
+    return {p["name"]: p for p in props}
+
+
+def load_contacts_csv(path: str | Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        return [dict(row) for row in csv.DictReader(fh)]
+
+
+class Store:
+    def __init__(self, rows: Iterable[dict[str, Any]] | None = None, order_seed: int = 0) -> None:
+        self._lock = threading.Lock()
+        self._order_rng = random.Random(order_seed)  # result ordering only; faults have their own RNG
+        self._initial = [dict(r) for r in rows or []]
+        self.reset()
+
+    # -- setup -----------------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Back to the initial contacts, default properties and no lists."""
+        with getattr(self, "_lock", threading.Lock()):
+            self.props = default_properties()
+            self.contacts: dict[str, dict[str, Any]] = {}
+            self.by_email: dict[str, str] = {}
+            self.lists: dict[str, dict[str, Any]] = {}
+            self.members: dict[str, dict[str, None]] = {}
+            self.next_list_id = 1
+            self._next_id: int | None = None
+            self.updated = 0
+            self.created = 0
+            self._load(self._initial)
+
+    def _load(self, rows: list[dict[str, Any]]) -> None:
+        if rows and not any("email" in r for r in rows):
+            raise ValueError("contacts need an 'email' column")
+        for row in rows:
+            for col in row:
+                name = str(col).strip()
+                if name and name not in self.props:
+                    self.props[name] = _property(name, name, hubspot_defined=False)
+        explicit = {str(r["hs_object_id"]).strip() for r in rows if str(r.get("hs_object_id") or "").strip()}
+        next_id = 1
+        stamp = bodies.now_iso()
+        for row in rows:
+            props = {str(k).strip(): "" if v is None else str(v) for k, v in row.items() if str(k).strip()}
+            rid = props.pop("hs_object_id", "").strip()
+            if not rid:
+                while str(next_id) in explicit or str(next_id) in self.contacts:
+                    next_id += 1
+                rid = str(next_id)
+                next_id += 1
+            if rid in self.contacts:
+                raise ValueError(f"duplicate hs_object_id {rid!r} in contacts")
+            email = props.get("email", "").strip()
+            if not email:
+                raise ValueError(f"contact {rid} has no email")
+            if email.lower() in self.by_email:
+                raise ValueError(f"duplicate email {email!r} in contacts")
+            props = {
+                k: v for k, v in props.items() if v != "" and k not in ("createdate", "lastmodifieddate")
+            }
+            self._insert(rid, props, stamp)
+
+    def _insert(self, rid: str, props: dict[str, str], stamp: str) -> dict[str, Any]:
+        props = dict(props)
+        props["hs_object_id"] = rid
+        props["createdate"] = stamp
+        props["lastmodifieddate"] = stamp
+        contact = {"id": rid, "properties": props, "createdAt": stamp, "updatedAt": stamp}
+        self.contacts[rid] = contact
+        if props.get("email"):
+            self.by_email[props["email"].lower()] = rid
+        return contact
+
+    # -- reads -----------------------------------------------------------------------------------------
+    def snapshot(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [
+                {**c, "properties": dict(c["properties"]), "archived": False}
+                for c in sorted(self.contacts.values(), key=lambda c: _id_key(c["id"]))
+            ]
+
+    def property_list(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.props.values())
+
+    def _lookup(self, key: str, id_property: str | None) -> dict[str, Any] | None:
+        if id_property == "email":
+            rid = self.by_email.get(key.strip().lower())
+            return self.contacts.get(rid) if rid else None
+        return self.contacts.get(key)
+
+    def _check_id_property(self, id_property: str | None) -> None:
+        if id_property in (None, "", "hs_object_id", "email"):
+            return
+        if id_property not in self.props:
+            raise validation_error(f'Property "{id_property}" does not exist')
+        raise validation_error(f"Unable to perform update/upsert by non-unique 0-1 property {id_property}")
+
+    def batch_read(self, req: ReadRequest) -> tuple[list[dict[str, Any]], list[str]]:
+        """(results, missing ids). Missing ids are echoed as given, in input order, once each."""
+        if req.with_history and len(req.ids) > 50:
+            raise validation_error(bodies.MAX_HISTORY_INPUTS_MESSAGE)
+        if len(req.ids) > 100:
+            raise validation_error(bodies.MAX_INPUTS_MESSAGE)
+        id_property = req.id_property or None
+        wanted = [w for w in (req.properties or DEFAULT_READ) if w not in ALWAYS]
+        with self._lock:
+            self._check_id_property(id_property)
+            contacts, by_email = self.contacts, self.by_email
+            results, missing, seen = [], [], set()
+            for key in req.ids:
+                # Hot path (the sync resolves every email here): lookups inlined.
+                rid = by_email.get(key.strip().lower()) if id_property == "email" else key
+                contact = contacts.get(rid) if rid is not None else None
+                if contact is None:
+                    if key not in missing:
+                        missing.append(key)
+                    continue
+                if rid in seen:
+                    continue
+                seen.add(rid)
+                props = contact["properties"]
+                out = {name: props[name] for name in wanted if name in props}
+                out["hs_object_id"] = props["hs_object_id"]
+                out["lastmodifieddate"] = props["lastmodifieddate"]
+                results.append(
+                    {
+                        "id": rid,
+                        "properties": out,
+                        "createdAt": contact["createdAt"],
+                        "updatedAt": contact["updatedAt"],
+                        "archived": False,
+                    }
+                )
+        return self._shuffled(results), missing
+
+    def get_one(self, key: str, id_property: str | None, wanted: list[str]) -> dict[str, Any]:
+        with self._lock:
+            self._check_id_property(id_property)
+            contact = self._lookup(key, id_property)
+            if contact is None:
+                raise HubSpotError(404, error("OBJECT_NOT_FOUND", "resource not found"))
+            return _public(contact, wanted or list(DEFAULT_READ))
+
+    # -- writes ----------------------------------------------------------------------------------------
+    def _validate(self, inputs: list[WriteInput]) -> None:
+        problems: list[PropertyProblem] = []
+        for inp in inputs:
+            for name, value in inp.properties.items():
+                problem = check_value(self.props.get(name), name, value)
+                if problem:
+                    problems.append(problem)
+        if problems:
+            raise validation_error(problems_message(problems), errors=[p.error_detail() for p in problems])
+
+    def _check_batch(self, inputs: list[WriteInput]) -> None:
+        if len(inputs) > 100:
+            raise validation_error(bodies.MAX_INPUTS_MESSAGE)
+        seen: dict[tuple[str | None, str], str] = {}
+        dupes: list[str] = []
+        for inp in inputs:
+            if inp.id is None:
+                continue
+            kind = "email" if inp.id_property == "email" else None
+            key = (kind, inp.id.strip().lower() if kind else inp.id)
+            if key in seen and inp.id not in dupes:
+                dupes.append(inp.id)
+            seen[key] = inp.id
+        if dupes:
+            raise validation_error(
+                f"Duplicate IDs found in batch input: [{', '.join(dupes)}]. IDs must be unique",
+                context={"ids": dupes},
+            )
+        for inp in inputs:
+            self._check_id_property(inp.id_property or None)
+        self._validate(inputs)
+
+    def _check_email_conflicts(self, targets: list[tuple[dict[str, Any] | None, WriteInput]]) -> None:
+        """Emails are unique per contact: a write giving one to a second contact is a 409 CONFLICT."""
+        claimed: dict[str, str | None] = {}
+        for contact, inp in targets:
+            new = inp.properties.get("email", "").strip().lower()
+            own = contact["id"] if contact else None
+            if not new:
+                continue
+            holder = self.by_email.get(new)
+            if (holder is not None and holder != own) or (new in claimed and claimed[new] != own):
+                existing = holder or claimed[new] or ""
+                raise HubSpotError(409, error("CONFLICT", f"Contact already exists. Existing ID: {existing}"))
+            claimed[new] = own
+
+    def _apply(self, contact: dict[str, Any], props: dict[str, str], stamp: str) -> None:
+        current = contact["properties"]
+        old_email = current.get("email", "").lower()
+        for name, value in props.items():
+            if value == "":
+                current.pop(name, None)
+            else:
+                current[name] = value
+        new_email = current.get("email", "").lower()
+        if new_email != old_email:
+            if old_email and self.by_email.get(old_email) == contact["id"]:
+                del self.by_email[old_email]
+            if new_email:
+                self.by_email[new_email] = contact["id"]
+        current["lastmodifieddate"] = stamp
+        contact["updatedAt"] = stamp
+
+    def _new_id(self) -> str:
+        # Created contacts get ids above every existing numeric id.
+        if self._next_id is None:
+            self._next_id = max((int(i) for i in self.contacts if i.isdigit()), default=0) + 1
+        rid = str(self._next_id)
+        self._next_id += 1
+        return rid
+
+    def batch_update(self, inputs: list[WriteInput]) -> tuple[list[dict[str, Any]], list[str]]:
+        """(results, ids not found). Update by record id, or by email with a per-input idProperty."""
+        with self._lock:
+            self._check_batch(inputs)
+            targets = [(self._lookup(inp.id or "", inp.id_property or None), inp) for inp in inputs]
+            found = [(c, i) for c, i in targets if c is not None]
+            self._check_email_conflicts(found)
+            stamp = bodies.now_iso()
+            results = []
+            for contact, inp in found:
+                self._apply(contact, inp.properties, stamp)
+                self.updated += 1
+                results.append(_written(contact, inp))
+            # Non-numeric record ids come back as "" in context.ids, as captured from HubSpot.
+            missing = [
+                i.id if (i.id_property == "email" or (i.id or "").isdigit()) else ""
+                for c, i in targets
+                if c is None
+            ]
+        return self._shuffled(results), missing
+
+    def batch_upsert(self, inputs: list[WriteInput]) -> tuple[list[dict[str, Any]], list[str]]:
+        """Update or create by email (idProperty email); by record id it only updates."""
+        with self._lock:
+            self._check_batch(inputs)
+            for inp in inputs:
+                if inp.id_property == "email":
+                    problem = check_value(self.props["email"], "email", inp.id or "")
+                    if problem or not (inp.id or "").strip():
+                        problem = problem or PropertyProblem(
+                            "INVALID_EMAIL", "email", "Email address  is invalid"
+                        )
+                        raise validation_error(problems_message([problem]), errors=[problem.error_detail()])
+            targets = [(self._lookup(inp.id or "", inp.id_property or None), inp) for inp in inputs]
+            creating = [
+                (None, WriteInput(None, {"email": inp.id or "", **inp.properties}))
+                for c, inp in targets
+                if c is None and inp.id_property == "email"
+            ]
+            self._check_email_conflicts([(c, i) for c, i in targets if c is not None] + creating)
+            stamp = bodies.now_iso()
+            results, missing = [], []
+            for contact, inp in targets:
+                if contact is not None:
+                    self._apply(contact, inp.properties, stamp)
+                    self.updated += 1
+                    results.append({**_written(contact, inp), "new": False})
+                elif inp.id_property == "email":
+                    props = {k: v for k, v in inp.properties.items() if v != ""}
+                    props.setdefault("email", inp.id or "")
+                    contact = self._insert(self._new_id(), props, stamp)
+                    self.created += 1
+                    results.append({**_written(contact, inp), "new": True})
+                else:
+                    missing.append(inp.id or "")
+        return self._shuffled(results), missing
+
+    def batch_create(self, inputs: list[WriteInput]) -> list[dict[str, Any]]:
+        with self._lock:
+            self._check_batch(inputs)
+            self._check_email_conflicts([(None, inp) for inp in inputs])
+            stamp = bodies.now_iso()
+            results = []
+            for inp in inputs:
+                props = {k: v for k, v in inp.properties.items() if v != ""}
+                contact = self._insert(self._new_id(), props, stamp)
+                self.created += 1
+                results.append(_written(contact, inp))
+        return self._shuffled(results)
+
+    def patch_one(self, key: str, id_property: str | None, props: dict[str, str]) -> dict[str, Any]:
+        inp = WriteInput(key, props, id_property)
+        with self._lock:
+            self._check_id_property(id_property)
+            self._validate([inp])
+            contact = self._lookup(key, id_property)
+            if contact is None:
+                raise HubSpotError(404, error("OBJECT_NOT_FOUND", "resource not found"))
+            self._check_email_conflicts([(contact, inp)])
+            self._apply(contact, props, bodies.now_iso())
+            self.updated += 1
+            return _written(contact, inp)
+
+    # -- lists -----------------------------------------------------------------------------------------
+    def create_list(self, name: str, object_type_id: str, processing_type: str) -> dict[str, Any]:
+        if processing_type not in PROCESSING_TYPES:
+            raise validation_error(
+                f"Invalid processingType {processing_type}. Must be one of: SNAPSHOT, MANUAL, DYNAMIC"
+            )
+        if object_type_id not in ("0-1", "contacts"):
+            raise validation_error(
+                f"The sandbox only has contact lists (objectTypeId 0-1), not {object_type_id}"
+            )
+        with self._lock:
+            if any(lst["name"] == name for lst in self.lists.values()):
+                raise validation_error(f"A list named '{name}' already exists.")
+            stamp = bodies.now_iso()
+            list_id = str(self.next_list_id)
+            self.next_list_id += 1
+            self.lists[list_id] = {
+                "listId": list_id,
+                "listVersion": 1,
+                "name": name,
+                "objectTypeId": "0-1",
+                "processingType": processing_type,
+                "processingStatus": "COMPLETE",
+                "createdAt": stamp,
+                "updatedAt": stamp,
+                "filtersUpdatedAt": stamp,
+                "createdById": "1",
+                "updatedById": "1",
+            }
+            self.members[list_id] = {}
+            return self._list_view(list_id)
+
+    def _list_view(self, list_id: str) -> dict[str, Any]:
+        return {**self.lists[list_id], "size": len(self.members[list_id])}
+
+    def get_list(self, list_id: str) -> dict[str, Any]:
+        with self._lock:
+            if list_id not in self.lists:
+                raise HubSpotError(404, error("OBJECT_NOT_FOUND", f"List {list_id} does not exist."))
+            return self._list_view(list_id)
+
+    def list_members(self, list_id: str) -> list[str]:
+        with self._lock:
+            if list_id not in self.lists:
+                raise HubSpotError(404, error("OBJECT_NOT_FOUND", f"List {list_id} does not exist."))
+            return list(self.members[list_id])
+
+    def add_members(self, list_id: str, ids: list[str]) -> dict[str, list[str]]:
+        with self._lock:
+            if list_id not in self.lists:
+                raise HubSpotError(404, error("OBJECT_NOT_FOUND", f"List {list_id} does not exist."))
+            lst = self.lists[list_id]
+            if lst["processingType"] == "DYNAMIC":
+                raise validation_error(
+                    f"List {list_id} has processingType DYNAMIC; records can only be added to MANUAL or "
+                    "SNAPSHOT lists."
+                )
+            members = self.members[list_id]
+            added, missing = [], []
+            for rid in ids:
+                if rid in self.contacts and rid not in members:
+                    members[rid] = None
+                    added.append(rid)
+                elif rid not in missing:
+                    missing.append(rid)  # unknown records and existing members are "ignored"
+            if added:
+                lst["updatedAt"] = bodies.now_iso()
+            return {"recordsIdsAdded": added, "recordIdsMissing": missing, "recordIdsRemoved": []}
+
+    # -- helpers ---------------------------------------------------------------------------------------
+    def _shuffled(self, results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """HubSpot does not promise input order; never return it, so clients must match by id.
+        A rotation by a varying non-zero offset: never the input order, and cheap (this is the hot path)."""
+        n = len(results)
+        if n < 2:
+            return results
+        k = 1 + self._order_rng.randrange(n - 1)
+        return results[k:] + results[:k]
+
+
+def _id_key(rid: str) -> tuple[int, str]:
+    return (int(rid), "") if rid.isdigit() else (1 << 62, rid)
+
+
+def _public(contact: dict[str, Any], wanted: Iterable[str]) -> dict[str, Any]:
+    props = contact["properties"]
+    out = {name: props[name] for name in wanted if name in props}
+    for name in ALWAYS:
+        out[name] = props[name]
+    return {
+        "id": contact["id"],
+        "properties": out,
+        "createdAt": contact["createdAt"],
+        "updatedAt": contact["updatedAt"],
+        "archived": False,
+    }
+
+
+def _written(contact: dict[str, Any], inp: WriteInput) -> dict[str, Any]:
+    """A write result: the written properties (cleared ones omitted) plus the ALWAYS ones."""
+    result = _public(contact, inp.properties)
+    if inp.trace_id is not None:
+        result["objectWriteTraceId"] = inp.trace_id
+    return result
