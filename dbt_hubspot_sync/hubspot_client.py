@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -368,7 +369,10 @@ class HubSpotClient:
         if not token:
             raise MissingTokenError("no HubSpot access token given", call="init")
         self._token = token
-        self.base_url = _checked_base_url(base_url)
+        try:
+            self.base_url = _checked_base_url(base_url)
+        except ValueError as exc:
+            raise ValueError(_scrub(str(exc), token)) from None
         self.timeout = timeout
         self.max_retries = max(0, max_retries)
         self.concurrency = max(1, concurrency)
@@ -419,7 +423,7 @@ class HubSpotClient:
 
     # -- low level -----------------------------------------------------------------------------------------
     def _redact(self, text: str) -> str:
-        return text.replace(self._token, "***") if self._token and self._token in text else text
+        return _scrub(text, self._token)
 
     def _backoff(self, attempt: int) -> float:
         # Exponential with "equal jitter": between half and all of base * 2**attempt, capped.
@@ -854,6 +858,13 @@ class HubSpotClient:
     def check_token(self) -> None:
         """Raise AuthError unless the token can read contacts' properties (a cheap, read-only probe)."""
         self.get_properties()
+
+
+def _scrub(text: str, secret: str) -> str:
+    """Replace the secret (in any letter case: URLs lower-case hosts) with ***."""
+    if not secret or secret.lower() not in text.lower():
+        return text
+    return re.sub(re.escape(secret), "***", text, flags=re.IGNORECASE)
 
 
 def _checked_base_url(base_url: str) -> str:

