@@ -262,3 +262,17 @@ def invocation_id() -> str | None:
         return get_invocation_id()
     except Exception:  # dbt absent or not initialised: standalone
         return None
+
+
+def fire_warning(message: str) -> None:
+    """Print a warning through dbt's own logger (shown in `dbt run` output and logs/dbt.log)."""
+    try:
+        from dbt_common.events.base_types import EventLevel
+        from dbt_common.events.functions import fire_event
+        from dbt_common.events.types import Note
+
+        fire_event(Note(msg=message), level=EventLevel.WARN)
+    except Exception:  # outside dbt: fall back to stderr
+        import sys
+
+        print(f"warning: {message}", file=sys.stderr)

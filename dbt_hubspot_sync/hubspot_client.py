@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 BATCH_SIZE = 100  # HubSpot: "Object API batch endpoints are limited to 100 inputs per request."
 LIST_CHUNK = 100  # no documented cap for memberships/add; stay small (HUBSPOT_NOTES.md §3)
+MAX_RATE_LIMIT_PAUSE = 600.0  # seconds: a longer Retry-After on a 429 is not waited out in one go
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 READ_PATH = "/crm/v3/objects/contacts/batch/read"
@@ -331,13 +332,6 @@ def _retry_after(headers: Any) -> float | None:
         return None  # an HTTP-date: rare enough to fall back to the interval
 
 
-def _property_from(message: str) -> str | None:
-    """The quoted name in 'Property "x" does not exist' style messages."""
-    start = message.find('"')
-    end = message.find('"', start + 1)
-    return message[start + 1 : end] if start != -1 and end > start + 1 else None
-
-
 def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
@@ -441,9 +435,8 @@ class HubSpotClient:
         attempt = 0  # transient retries used
         rate_waits = 0
         while True:
-            failure: tuple[str, int | None, str] | None = (
-                None  # (code, status, detail) of a transient failure
-            )
+            # (code, status, detail) of a transient failure, when there is one
+            failure: tuple[str, int | None, str] | None = None
             resp: requests.Response | None = None
             with self.limiter.slot():
                 try:
@@ -490,7 +483,9 @@ class HubSpotClient:
                         )
                     else:
                         pause = _retry_after(resp.headers)
-                        if pause is None:
+                        if pause is not None:
+                            pause = min(pause, MAX_RATE_LIMIT_PAUSE)
+                        else:
                             pause = 1.0 if policy == "SECONDLY" else self.limiter.interval_s
                         log.warning("%s: 429 %s, pausing all requests %.1f s", call, policy, pause)
                         self.limiter.block_for(pause)
@@ -514,7 +509,8 @@ class HubSpotClient:
                     )
                 else:
                     return _Response(status, body, resp.headers, text)
-            assert failure is not None
+            if failure is None:  # unreachable: every branch above returns, raises, continues or sets it
+                raise RuntimeError(f"{call}: no response and no failure recorded")
             code, status_f, detail = failure
             detail = self._redact(detail)  # bodies are echoed into messages and logs
             if code == "RATE_LIMITED" or attempt >= self.max_retries:
@@ -531,7 +527,8 @@ class HubSpotClient:
                 delay = max(delay, min(ra, self.backoff_max))
             attempt += 1
             self.stats.add(retries=1)
-            log.warning("%s: %s, retry %d/%d in %.2f s", call, detail, attempt, self.max_retries, delay)
+            # INFO: retries are routine; the run's `retries` count reports them.
+            log.info("%s: %s, retry %d/%d in %.2f s", call, detail, attempt, self.max_retries, delay)
             time.sleep(delay)
 
     def _unexpected(self, call: str, resp: _Response, expected: str) -> HubSpotError:
@@ -667,18 +664,20 @@ class HubSpotClient:
         if resp.status not in (200, 207) or not isinstance(resp.body, dict):
             raise self._unexpected(call, resp, "200 or 207 (or a 400 naming bad records)")
         self._record_update_results([rid for rid, _ in batch], resp, outcome)
-        bad_property = next((f for f in outcome.failed.values() if f.code in PROPERTY_CODES), None)
-        if bad_property is not None:
-            # Per-input 207 errors about a property: every later record would fail the same way.
-            raise PropertyError(
-                self._redact(
-                    f"{call}: HubSpot rejected a property ({bad_property.code}): {bad_property.detail}"
-                ),
-                call=call,
-                status=resp.status,
-                code=bad_property.code,
-                property_name=_property_from(bad_property.detail),
-            )
+        for err in resp.body.get("errors") or []:
+            for ve in _parse_value_errors(err):
+                if ve.code in PROPERTY_CODES:
+                    # Per-input 207 errors about a property: every later record would fail the same way.
+                    raise PropertyError(
+                        self._redact(
+                            f"{call}: HubSpot rejected property {ve.name!r} ({ve.code}): {ve.message}"
+                        ),
+                        call=call,
+                        status=resp.status,
+                        category=_as_dict(err).get("category"),
+                        code=ve.code,
+                        property_name=ve.name,
+                    )
         return None
 
     @staticmethod
@@ -708,8 +707,9 @@ class HubSpotClient:
                 if category == "OBJECT_NOT_FOUND":
                     outcome.not_found.add(rid)
                 else:
+                    detail = next((ve.message for ve in _parse_value_errors(err) if ve.message), "")
                     code = _primary_code(err, resp.status)
-                    outcome.failed[rid] = RecordFailure(code, _body_message(err, ""), resp.status)
+                    outcome.failed[rid] = RecordFailure(code, detail or _body_message(err, ""), resp.status)
         unaccounted = [rid for rid in ids if rid not in accounted]
         if not unaccounted:
             return

@@ -78,7 +78,8 @@ def run_sync(
         client = (client_factory or HubSpotClient.from_env)()
         wh = session.warehouse
         ensure_log_tables(wh, [p.log_schema for p in plans])
-        inv = invocation_id()
+        # Standalone runs are not part of a dbt invocation (the parse above is ours, not the user's).
+        inv = invocation_id() if options.trigger != "cli" else None
         runs = []
         for plan in plans:
             run = SyncRun(plan, RunLog(wh, plan.log_schema), client, trigger=options.trigger,

@@ -1,43 +1,44 @@
-{#- The three warehouse tables the product writes, created if missing with cross-database types. -#}
-{% macro create_log_tables(schema) %}
-  {{ return(adapter.dispatch('create_log_tables', 'dbt_hubspot_sync')(schema)) }}
+{#- The warehouse tables the product writes, created if missing with cross-database types.
+    `log_tables_ddl` returns the statements (the DuckDB plugin runs them on its own connection);
+    `create_log_tables` runs them on the current one. -#}
+{% macro log_tables_ddl(schema) %}
+  {{ return(adapter.dispatch('log_tables_ddl', 'dbt_hubspot_sync')(schema)) }}
 {% endmacro %}
 
-{% macro default__create_log_tables(schema) %}
+{% macro default__log_tables_ddl(schema) %}
 {%- set text = dbt.type_string() -%}
 {%- set ts = dbt.type_timestamp() -%}
 {%- set int = dbt.type_bigint() -%}
-{%- do adapter.create_schema(api.Relation.create(database=target.database, schema=schema)) -%}
-{%- set runs = api.Relation.create(database=target.database, schema=schema, identifier='hubspot_sync_runs') -%}
-{%- set records = api.Relation.create(database=target.database, schema=schema, identifier='hubspot_sync_record_log') -%}
-{%- set state = api.Relation.create(database=target.database, schema=schema, identifier='hubspot_sync_state') -%}
-{%- set pending = api.Relation.create(database=target.database, schema=schema, identifier='hubspot_sync_pending') -%}
-{% call statement('create_hubspot_sync_runs') %}
-create table if not exists {{ runs }} (
-    run_id {{ text }}, invocation_id {{ text }}, exposure_name {{ text }}, relation {{ text }}, trigger {{ text }},
-    status {{ text }}, started_at {{ ts }}, finished_at {{ ts }},
-    rows_read {{ int }}, rows_invalid {{ int }}, rows_duplicate {{ int }}, rows_unchanged {{ int }},
-    rows_updated {{ int }}, rows_not_found {{ int }}, rows_failed {{ int }},
-    requests {{ int }}, retries {{ int }}, rate_limited {{ int }}, list_added {{ int }}, list_missing {{ int }},
-    error {{ text }}, tool_version {{ text }}
-)
-{% endcall %}
-{% call statement('create_hubspot_sync_record_log') %}
-create table if not exists {{ records }} (
-    run_id {{ text }}, exposure_name {{ text }}, email_raw {{ text }}, email_clean {{ text }}, outcome {{ text }},
-    reason_code {{ text }}, detail {{ text }}, http_status {{ int }}, logged_at {{ ts }}
-)
-{% endcall %}
-{% call statement('create_hubspot_sync_state') %}
-create table if not exists {{ state }} (
-    exposure_name {{ text }}, email_clean {{ text }}, record_id {{ text }}, properties_hash {{ text }},
-    run_id {{ text }}, synced_at {{ ts }}
-)
-{% endcall %}
-{% call statement('create_hubspot_sync_pending') %}
-create table if not exists {{ pending }} (
-    pending_id {{ text }}, exposure_name {{ text }}, model_unique_id {{ text }}, relation {{ text }},
-    invocation_id {{ text }}, created_at {{ ts }}, claimed_by {{ text }}, claimed_at {{ ts }}
-)
-{% endcall %}
+{%- set tables = {
+    'hubspot_sync_runs': [
+        'run_id', 'invocation_id', 'exposure_name', 'relation', 'trigger', 'status', ('started_at', ts),
+        ('finished_at', ts), ('rows_read', int), ('rows_invalid', int), ('rows_duplicate', int),
+        ('rows_unchanged', int), ('rows_updated', int), ('rows_not_found', int), ('rows_failed', int),
+        ('requests', int), ('retries', int), ('rate_limited', int), ('list_added', int), ('list_missing', int),
+        'error', 'tool_version'],
+    'hubspot_sync_record_log': [
+        'run_id', 'exposure_name', 'email_raw', 'email_clean', 'outcome', 'reason_code', 'detail',
+        ('http_status', int), ('logged_at', ts)],
+    'hubspot_sync_state': [
+        'exposure_name', 'email_clean', 'record_id', 'properties_hash', 'run_id', ('synced_at', ts)],
+    'hubspot_sync_pending': [
+        'pending_id', 'exposure_name', 'model_unique_id', 'relation', 'invocation_id', ('created_at', ts),
+        'claimed_by', ('claimed_at', ts)],
+} -%}
+{%- set statements = ['create schema if not exists ' ~ adapter.quote(schema)] -%}
+{%- for name, columns in tables.items() -%}
+  {%- set relation = api.Relation.create(database=target.database, schema=schema, identifier=name) -%}
+  {%- set defs = [] -%}
+  {%- for c in columns -%}
+    {%- if c is string -%}{%- do defs.append(c ~ ' ' ~ text) -%}{%- else -%}{%- do defs.append(c[0] ~ ' ' ~ c[1]) -%}{%- endif -%}
+  {%- endfor -%}
+  {%- do statements.append('create table if not exists ' ~ relation ~ ' (' ~ defs | join(', ') ~ ')') -%}
+{%- endfor -%}
+{{ return(statements) }}
+{% endmacro %}
+
+{% macro create_log_tables(schema) %}
+  {%- for ddl in dbt_hubspot_sync.log_tables_ddl(schema) -%}
+    {%- call statement('hubspot_sync_ddl_' ~ loop.index) -%}{{ ddl }}{%- endcall -%}
+  {%- endfor -%}
 {% endmacro %}

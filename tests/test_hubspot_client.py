@@ -266,6 +266,29 @@ def test_update_207_per_input_errors_by_trace_id(fake) -> None:
         out = client.update(rows(3))
     assert out.updated == {"1", "3"}
     assert out.failed["2"].code == "INVALID_EMAIL" and out.failed["2"].http_status == 207
+    assert out.failed["2"].detail == "Email address x@y.con is invalid"
+
+
+def test_update_207_per_input_property_error_stops(fake) -> None:
+    def handle(req: Req) -> Reply:
+        inputs = req.body["inputs"]
+        err = {
+            "status": "error",
+            "category": "VALIDATION_ERROR",
+            "message": "Property values were not valid: "
+            '[{"isValid":false,"message":"Property \\"shoe\\" does not exist",'
+            '"error":"PROPERTY_DOESNT_EXIST","name":"shoe"}]',
+            "context": {"objectWriteTraceId": [i["objectWriteTraceId"] for i in inputs]},
+        }
+        return Reply(207, batch_body([], [err]))
+
+    srv = fake(handle)
+    with client_for(srv) as client:
+        with pytest.raises(PropertyError) as info:
+            client.update(rows(3, shoe="9"))
+    assert (info.value.code, info.value.property_name) == ("PROPERTY_DOESNT_EXIST", "shoe")
+    assert info.value.outcome_so_far is not None
+    assert set(info.value.outcome_so_far.failed) == {"1", "2", "3"}
 
 
 def test_update_ids_missing_from_a_200_are_failed_not_lost(fake) -> None:

@@ -210,7 +210,7 @@ class SandboxApp:
     def api(self, method: str, target: str, headers: Any, ctx: _Ctx) -> tuple[Reply, str, str | None]:
         """(reply, path template for stats, fault kind)."""
         split = urlsplit(target)
-        path = split.path
+        path = split.path.rstrip("/") or "/"  # the official client POSTs to /crm/v3/lists/
         route, params, allowed = self.match(method, path)
         template = route.template if route else (path if allowed else "(unmatched)")
         token = _bearer(headers.get("Authorization"))

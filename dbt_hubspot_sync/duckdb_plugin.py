@@ -1,0 +1,205 @@
+"""dbt-duckdb plugin: a plain `dbt run` pushes `workflow: automatic` exposures from the model's post-hook.
+
+profiles.yml::
+
+    plugins:
+      - module: dbt_hubspot_sync.duckdb_plugin
+
+The post-hook (`dbt_hubspot_sync.sync()`, DuckDB variant) runs, inside the model's transaction,
+
+    select sum(dbt_hubspot_sync_push(ctx, email_raw, email_clean, rank, [column values as text])) from (...);
+    select dbt_hubspot_sync_finish(ctx);
+
+so the rows reach Python as UDF arguments, a vector at a time: memory holds one push buffer, not the model.
+The UDFs never run SQL on the hook's connection (DuckDB would deadlock); the run log goes through a separate
+connection to the same database, which autocommits.
+
+A failed push (`on_push_error: warn`, the default) leaves the model built: the run log says failed and dbt prints
+a warning, so downstream models still build. With `on_push_error: fail` the hook raises and the model errors.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from dbt.adapters.duckdb.plugins import BasePlugin
+
+from .dbt_bridge import Exposure, Model, Project, fire_warning
+from .engine import SyncRun
+from .errors import SyncError
+from .hubspot_client import HubSpotClient
+from .plan import SyncPlan, build_plan
+from .run_log import RunLog
+
+FEED_CHUNK = 2000
+_INTEGER = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
+            "INT")
+
+
+def from_duckdb_text(text: str | None, dtype: str) -> Any:
+    """A value DuckDB cast to VARCHAR, back to the Python type the runner's cursor would have returned."""
+    if text is None:
+        return None
+    t = dtype.upper()
+    try:
+        if t == "BOOLEAN":
+            return text.lower() == "true"
+        if t == "DATE":
+            return date.fromisoformat(text)
+        if t.startswith("TIMESTAMP") or t == "DATETIME":
+            return datetime.fromisoformat(text)
+        if t.startswith(("DECIMAL", "NUMERIC")):
+            return Decimal(text)
+        if t in ("DOUBLE", "FLOAT", "REAL"):
+            return float(text)
+        if t in _INTEGER:
+            return int(text)
+    except (ValueError, InvalidOperation):
+        return text
+    return text
+
+
+class _DuckDBTarget:
+    """run_log.SqlTarget over a DuckDB connection of its own (never the hook's)."""
+
+    placeholder = "?"
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+        self._lock = threading.Lock()
+
+    def relation(self, schema: str, identifier: str) -> str:
+        return f'"{schema}"."{identifier}"'
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
+        with self._lock:
+            cur = self._conn.execute(sql, params) if params is not None else self._conn.execute(sql)
+            return cur.fetchall() if cur.description else []
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            with self._lock:
+                self._conn.executemany(sql, rows)
+
+
+class _HookRun:
+    def __init__(self, ctx: dict[str, Any], plan: SyncPlan | None, run: SyncRun | None, error: str | None) -> None:
+        self.ctx, self.plan, self.run, self.error = ctx, plan, run, error
+        self.buffer: list[tuple] = []
+        self.lock = threading.Lock()
+        if plan is not None:
+            self.positions = [ctx["columns"].index(c) for c in plan.columns]
+            self.types = [ctx["types"][i] for i in self.positions]
+
+
+def plan_from_hook(ctx: dict[str, Any]) -> SyncPlan:
+    """The same plan the runner builds, from what the hook knows about the model."""
+    model = Model(ctx["model"], ctx["model_name"], "model", ctx.get("materialized"), ctx["relation"])
+    project = Project(
+        name="",
+        adapter_type="duckdb",
+        target_schema=ctx["target_schema"],
+        target_database=None,
+        exposures={ctx["exposure"]: Exposure(ctx["exposure"], {"hubspot_sync": ctx["meta"]}, (model.unique_id,))},
+        models={model.unique_id: model},
+        hubspot_vars=ctx.get("vars") or {},
+    )
+    return build_plan(project, ctx["exposure"], ctx["columns"])
+
+
+class Plugin(BasePlugin):
+    def initialize(self, plugin_config: dict[str, Any]) -> None:
+        self._runs: dict[str, _HookRun] = {}
+        self._lock = threading.Lock()
+        self._client: HubSpotClient | None = None
+        self._target: _DuckDBTarget | None = None
+        self._conn: Any = None
+        self._created: set[str] = set()
+
+    def configure_connection(self, conn: Any) -> None:
+        self._conn = conn
+        conn.create_function("dbt_hubspot_sync_push", self._push,
+                             ["VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "VARCHAR[]"], "BIGINT",
+                             null_handling="special", side_effects=True)
+        conn.create_function("dbt_hubspot_sync_finish", self._finish, ["VARCHAR"], "VARCHAR",
+                             null_handling="special", side_effects=True)
+
+    # -- the UDFs ------------------------------------------------------------------------------------------
+    def _push(self, ctx_json: str, raw: str | None, clean: str | None, rank: int | None,
+              values: list[str | None]) -> int:
+        hook = self._hook_run(ctx_json)
+        if hook.run is None:
+            return 0  # config error: reported by finish, nothing is read
+        row = (raw, clean, rank, *(from_duckdb_text(values[i], t) for i, t in zip(hook.positions, hook.types)))
+        with hook.lock:
+            hook.buffer.append(row)
+            if len(hook.buffer) >= FEED_CHUNK:
+                chunk, hook.buffer = hook.buffer, []
+                hook.run.feed(chunk)
+        return 1
+
+    def _finish(self, ctx_json: str) -> str:
+        hook = self._hook_run(ctx_json)
+        with self._lock:
+            self._runs.pop(self._key(hook.ctx), None)
+        on_error = (hook.ctx.get("meta") or {}).get("on_push_error") or (hook.ctx.get("vars") or {}).get(
+            "on_push_error", "warn")
+        if hook.run is None:
+            message = f"HubSpot sync of exposure '{hook.ctx['exposure']}' did not run: {hook.error}"
+        else:
+            with hook.lock:
+                chunk, hook.buffer = hook.buffer, []
+                if chunk:
+                    hook.run.feed(chunk)
+                result = hook.run.finish()
+            if result.status != "failed":
+                return result.status
+            message = f"HubSpot sync of exposure '{result.exposure}' failed: {result.error}"
+        if on_error == "fail":
+            raise SyncError(message)
+        fire_warning(message)
+        return "failed"
+
+    # -- internals -------------------------------------------------------------------------------------
+    @staticmethod
+    def _key(ctx: dict[str, Any]) -> str:
+        return f"{ctx.get('invocation_id')}:{ctx.get('model')}:{ctx.get('exposure')}"
+
+    def _hook_run(self, ctx_json: str) -> _HookRun:
+        ctx = json.loads(ctx_json)
+        key = self._key(ctx)
+        with self._lock:
+            hook = self._runs.get(key)
+            if hook is None:
+                hook = self._runs[key] = self._begin(ctx)
+            return hook
+
+    def _begin(self, ctx: dict[str, Any]) -> _HookRun:
+        try:
+            plan = plan_from_hook(ctx)
+            target = self._log_target(ctx)
+            if self._client is None:
+                self._client = HubSpotClient.from_env()
+            run = SyncRun(plan, RunLog(target, plan.log_schema), self._client, trigger="post_hook",
+                          invocation_id=ctx.get("invocation_id"))
+            run.announce()
+            run.start()
+            return _HookRun(ctx, plan, run, None)
+        except Exception as exc:  # config or token error: the hook reports it (warn or fail), never crashes dbt
+            return _HookRun(ctx, None, None, str(exc))
+
+    def _log_target(self, ctx: dict[str, Any]) -> _DuckDBTarget:
+        if self._target is None:
+            # A connection of its own: the hook's connection is busy running the statement calling us.
+            self._target = _DuckDBTarget(self._conn.cursor())
+        schema = ctx.get("log_schema") or ctx["target_schema"]
+        if schema not in self._created:
+            for ddl in ctx.get("log_tables_ddl") or []:
+                self._target.execute(ddl)
+            self._created.add(schema)
+        return self._target
