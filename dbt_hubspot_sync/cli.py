@@ -35,6 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--select", "-s", nargs="+", default=[], metavar="NAME", help="exposure names (default: all)")
     s.add_argument("--dry-run", action="store_true", help="write nothing to HubSpot; report what would happen")
     s.add_argument("--full-refresh", action="store_true", help="ignore the sync state: resend every row")
+    s.add_argument("--pending", action="store_true",
+                   help="push only what post-hooks left pending (each model build exactly once)")
+
+    d = sub.add_parser("run", help="run dbt (args after --) and push each pending exposure as its model finishes")
+    _add_project_args(d)
+    d.add_argument("--select-exposure", dest="select", nargs="+", default=[], metavar="NAME",
+                   help="only these exposures (default: every workflow: automatic exposure)")
+    d.add_argument("dbt_args", nargs=argparse.REMAINDER, help="the dbt command, e.g. -- run --select my_model")
 
     r = sub.add_parser("runs", help="recent runs from the warehouse log, as a table")
     _add_project_args(r)
@@ -81,15 +89,38 @@ def summary(results: Sequence[RunResult]) -> str:
 def cmd_sync(args: argparse.Namespace) -> int:
     from .runner import SyncOptions, run_sync
 
+    from .runner import run_pending
+
+    if args.pending and args.dry_run:
+        raise SyncError("--pending and --dry-run cannot be combined: a dry run would consume nothing")
     options = SyncOptions(args.project_dir, args.profiles_dir, args.target, args.vars_yaml,
                           select=args.select, dry_run=args.dry_run)
-    results = run_sync(options, on_progress=_progress if sys.stderr.isatty() else None)
+    progress = _progress if sys.stderr.isatty() else None
+    results = run_pending(options, on_progress=progress) if args.pending else run_sync(options, on_progress=progress)
     if sys.stderr.isatty():
         sys.stderr.write("\n")
     if not results:
         print("No exposure with config.meta.hubspot_sync was selected: nothing to sync.")
         return EXIT_OK
     print(summary(results))
+    return EXIT_OK if all(r.ok for r in results) else EXIT_RUN_FAILED
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .runner import SyncOptions, run_dbt
+
+    dbt_argv = args.dbt_args[1:] if args.dbt_args[:1] == ["--"] else list(args.dbt_args)
+    if not dbt_argv:
+        raise SyncError("expected a dbt command after --, e.g. dbt-hubspot-sync run -- run --select my_model")
+    options = SyncOptions(args.project_dir, args.profiles_dir, args.target, args.vars_yaml, select=args.select,
+                          trigger="dbt_run")
+    dbt_ok, results = run_dbt(options, dbt_argv)
+    if results:
+        print(summary(results))
+    else:
+        print("No pending HubSpot sync was pushed (no workflow: automatic exposure's model was built).")
+    if not dbt_ok:
+        return EXIT_RUN_FAILED
     return EXIT_OK if all(r.ok for r in results) else EXIT_RUN_FAILED
 
 
@@ -114,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return sandbox_main(argv[1:])
     args = build_parser().parse_args(argv)
-    handlers = {"sync": cmd_sync, "runs": cmd_runs}
+    handlers = {"sync": cmd_sync, "run": cmd_run, "runs": cmd_runs}
     try:
         return handlers[args.command](args)
     except HubSpotError as exc:

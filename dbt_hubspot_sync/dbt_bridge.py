@@ -276,3 +276,66 @@ def fire_warning(message: str) -> None:
         import sys
 
         print(f"warning: {message}", file=sys.stderr)
+
+
+@dataclass
+class DbtInvocation:
+    success: bool
+    invocation_id: str | None
+    exception: BaseException | None
+
+
+def invoke_dbt(
+    argv: Sequence[str],
+    *,
+    on_node_success: Any,
+    on_nodes_done: Any,
+) -> DbtInvocation:
+    """Run a dbt command in-process. `on_node_success(unique_id, invocation_id)` is called from dbt's thread
+    right after a node finished (and committed); it must only hand the work off. `on_nodes_done()` is called
+    in dbt's main thread once every node ran, before dbt closes its connections, and may block until the
+    hand-offs are done (a worker may be using a connection of dbt's adapter)."""
+    from dbt.adapters.factory import FACTORY
+    from dbt.cli.main import dbtRunner
+
+    seen: dict[str, str | None] = {"invocation_id": None}
+
+    def hold_cleanup() -> None:
+        # dbt offers no event between "nodes done" and "connections closed": wrap the adapter's cleanup.
+        for adapter in list(FACTORY.adapters.values()):
+            original = adapter.cleanup_connections
+            if getattr(original, "_hubspot_sync_wrapped", False):
+                continue
+
+            def cleanup(original: Any = original) -> None:
+                on_nodes_done()
+                original()
+
+            cleanup._hubspot_sync_wrapped = True  # type: ignore[attr-defined]
+            adapter.cleanup_connections = cleanup
+
+    def callback(msg: Any) -> None:
+        name = msg.info.name
+        if name == "ConcurrencyLine":  # main thread, adapter registered, nodes about to run
+            hold_cleanup()
+        elif name == "NodeFinished":
+            info = msg.data.node_info
+            seen["invocation_id"] = msg.info.invocation_id
+            if info.node_status in ("success", "pass"):
+                on_node_success(info.unique_id, msg.info.invocation_id)
+
+    try:
+        res = dbtRunner(callbacks=[callback]).invoke(list(argv))
+    finally:
+        on_nodes_done()
+    return DbtInvocation(bool(res.success), seen["invocation_id"], res.exception)
+
+
+@contextmanager
+def adapter_connection(adapter_type: str, project: Project, name: str) -> Iterator[Warehouse]:
+    """A connection of its own (per thread, as dbt's) on the adapter of the dbt command running in-process."""
+    from dbt.adapters.factory import FACTORY
+
+    adapter = FACTORY.adapters[adapter_type]
+    with adapter.connection_named(name):
+        yield Warehouse(adapter, project)

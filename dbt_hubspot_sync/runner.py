@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .dbt_bridge import DbtSession, Warehouse, invocation_id, open_session
+from .dbt_bridge import DbtSession, Warehouse, adapter_connection, dbt_args, invocation_id, invoke_dbt, open_session
 from .engine import RunResult, SyncRun
 from .hubspot_client import HubSpotClient
+from .pending import PendingQueue
+from .config import META_KEY, parse_sync_config
 from .plan import SyncPlan, build_plan, resolve_model, select_exposures
 from .run_log import RunLog
 
@@ -90,3 +94,102 @@ def run_sync(
             return [sync_plan(plan, wh, run) for plan, run in zip(plans, runs)]
         finally:
             client.close()
+
+
+def push_pending(
+    wh: Warehouse,
+    plans: Sequence[SyncPlan],
+    client: HubSpotClient,
+    *,
+    trigger: str,
+    model: str | None = None,
+    invocation_id: str | None = None,
+    on_progress: Callable[[SyncRun], None] | None = None,
+) -> list[RunResult]:
+    """Claim the pending syncs of `plans` and push each exposure once for all its claimed builds."""
+    results = []
+    for plan in plans:
+        queue = PendingQueue(wh, plan.log_schema)
+        waiting = [p for p in queue.waiting(model=model, invocation_id=invocation_id)
+                   if p.exposure_name == plan.exposure]
+        owned = queue.claim(waiting)
+        if not owned:
+            continue
+        run = SyncRun(plan, RunLog(wh, plan.log_schema), client, trigger=trigger,
+                      invocation_id=owned[-1].invocation_id, on_progress=on_progress)
+        run.announce()
+        results.append(sync_plan(plan, wh, run))
+        queue.done(owned)
+    return results
+
+
+def run_pending(options: SyncOptions, *, client_factory: Callable[[], HubSpotClient] | None = None,
+                on_progress: Callable[[SyncRun], None] | None = None) -> list[RunResult]:
+    """`sync --pending`: push what a plain `dbt run` left pending (each model build exactly once)."""
+    with open_session(options.project_dir, options.profiles_dir, options.target, options.vars_yaml) as session:
+        plans = plan_all(session, options.select)
+        if not plans:
+            return []
+        wh = session.warehouse
+        ensure_log_tables(wh, [p.log_schema for p in plans])
+        client = (client_factory or HubSpotClient.from_env)()
+        try:
+            return push_pending(wh, plans, client, trigger=options.trigger, on_progress=on_progress)
+        finally:
+            client.close()
+
+
+def run_dbt(options: SyncOptions, dbt_argv: Sequence[str], *,
+            client_factory: Callable[[], HubSpotClient] | None = None) -> tuple[bool, list[RunResult]]:
+    """`dbt-hubspot-sync run -- <dbt args>`: run dbt in-process, push each pending exposure as soon as its model
+    finishes, from a worker thread (dbt's threads only enqueue). Returns (dbt succeeded, sync results)."""
+    with open_session(options.project_dir, options.profiles_dir, options.target, options.vars_yaml) as session:
+        project = session.project
+        by_model: dict[str, list[str]] = {}
+        schemas = {project.hubspot_vars.get("log_schema") or project.target_schema}
+        for name in select_exposures(project, options.select):
+            # Config is checked now; columns once the model is built (it may not exist yet).
+            config = parse_sync_config(name, project.exposures[name].meta.get(META_KEY), project.hubspot_vars)
+            if config.workflow == "automatic":
+                by_model.setdefault(resolve_model(project, name).unique_id, []).append(name)
+        # Created up front: the post-hooks of models running in parallel would otherwise race to create them.
+        ensure_log_tables(session.warehouse, sorted(schemas))
+    client = (client_factory or HubSpotClient.from_env)() if by_model else None
+    work: queue.Queue[tuple[str, str | None] | None] = queue.Queue()
+    results: list[RunResult] = []
+    errors: list[BaseException] = []
+
+    def push(model: str, inv: str | None) -> None:
+        with adapter_connection(project.adapter_type, project, "dbt_hubspot_sync_worker") as wh:
+            relation = project.models[model].relation or ""
+            plans = [build_plan(project, name, wh.columns(relation, project.models[model]))
+                     for name in by_model[model]]
+            results.extend(push_pending(wh, plans, client, trigger="dbt_run", model=model, invocation_id=inv))
+
+    def worker() -> None:
+        while (item := work.get()) is not None:
+            try:
+                push(*item)
+            except BaseException as exc:  # reported after dbt finishes; pending rows stay for `sync --pending`
+                errors.append(exc)
+            finally:
+                work.task_done()
+
+    thread = threading.Thread(target=worker, name="dbt-hubspot-sync-push", daemon=True)
+    thread.start()
+
+    def on_node_success(unique_id: str, inv: str | None) -> None:
+        if unique_id in by_model:
+            work.put((unique_id, inv))
+
+    argv = [*dbt_argv, *dbt_args(options.project_dir, options.profiles_dir, options.target, options.vars_yaml)]
+    try:
+        outcome = invoke_dbt(argv, on_node_success=on_node_success, on_nodes_done=work.join)
+    finally:
+        work.put(None)
+        thread.join()
+        if client is not None:
+            client.close()
+    if errors:
+        raise errors[0]
+    return outcome.success, results

@@ -103,12 +103,13 @@ class Stats:
         self.reset()
 
     def reset(self) -> None:
-        self.requests: dict[str, dict[str, int]] = {}
-        self.total = 0
-        self.rate_limited = 0
-        self.faults: dict[str, int] = {}
-        self.internal_errors = 0
-        self.log: deque[dict[str, Any]] = deque(maxlen=100_000)
+        with self._lock:
+            self.requests: dict[str, dict[str, int]] = {}
+            self.total = 0
+            self.rate_limited = 0
+            self.faults: dict[str, int] = {}
+            self.internal_errors = 0
+            self.log: deque[dict[str, Any]] = deque(maxlen=100_000)
 
     def record(self, entry: dict[str, Any]) -> None:
         key = f"{entry['method']} {entry['template']}"
@@ -438,10 +439,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             ctx.raw = body
             reply, template, fault = app.api(method, target, self.headers, ctx)
-        if reply.reset:
-            self._reset()
-        else:
-            self._send(reply)
+        # Recorded before answering: a client that reads the stats right after its response sees it counted.
         app.stats.record(
             {
                 "method": method,
@@ -454,6 +452,10 @@ class _Handler(BaseHTTPRequestHandler):
                 "duration_ms": round((time.monotonic() - t0) * 1000, 3),
             }
         )
+        if reply.reset:
+            self._reset()
+        else:
+            self._send(reply)
 
     def _reset(self) -> None:
         # SO_LINGER 0 then close: the peer gets a TCP RST instead of a response.

@@ -117,7 +117,7 @@ class Store:
     # -- setup -----------------------------------------------------------------------------------------
     def reset(self) -> None:
         """Back to the initial contacts, default properties and no lists."""
-        with getattr(self, "_lock", threading.Lock()):
+        with self._lock:
             self.props = default_properties()
             self.contacts: dict[str, dict[str, Any]] = {}
             self.by_email: dict[str, str] = {}
