@@ -32,17 +32,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sync", help="push the current rows of the selected exposures' models to HubSpot")
     _add_project_args(s)
-    s.add_argument("--select", "-s", nargs="+", default=[], metavar="NAME", help="exposure names (default: all)")
-    s.add_argument("--dry-run", action="store_true", help="write nothing to HubSpot; report what would happen")
+    s.add_argument(
+        "--select", "-s", nargs="+", default=[], metavar="NAME", help="exposure names (default: all)"
+    )
+    s.add_argument(
+        "--dry-run", action="store_true", help="write nothing to HubSpot; report what would happen"
+    )
     s.add_argument("--full-refresh", action="store_true", help="ignore the sync state: resend every row")
-    s.add_argument("--pending", action="store_true",
-                   help="push only what post-hooks left pending (each model build exactly once)")
+    s.add_argument(
+        "--pending",
+        action="store_true",
+        help="push only what post-hooks left pending (each model build exactly once)",
+    )
 
-    d = sub.add_parser("run", help="run dbt (args after --) and push each pending exposure as its model finishes")
+    d = sub.add_parser(
+        "run", help="run dbt (args after --) and push each pending exposure as its model finishes"
+    )
     _add_project_args(d)
-    d.add_argument("--select-exposure", dest="select", nargs="+", default=[], metavar="NAME",
-                   help="only these exposures (default: every workflow: automatic exposure)")
-    d.add_argument("dbt_args", nargs=argparse.REMAINDER, help="the dbt command, e.g. -- run --select my_model")
+    d.add_argument(
+        "--select-exposure",
+        dest="select",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="only these exposures (default: every workflow: automatic exposure)",
+    )
+    d.add_argument(
+        "dbt_args", nargs=argparse.REMAINDER, help="the dbt command, e.g. -- run --select my_model"
+    )
 
     r = sub.add_parser("runs", help="recent runs from the warehouse log, as a table")
     _add_project_args(r)
@@ -58,15 +75,26 @@ def _progress(run: SyncRun) -> None:
     if not hasattr(run, "_t0"):
         run._t0 = time.monotonic()  # type: ignore[attr-defined]
     reqs = run.client.stats.requests if run.client else 0
-    sys.stderr.write(f"\r{run.plan.exposure}: {c.rows_read} rows, {reqs} requests, "
-                     f"{c.rows_read / elapsed:,.0f} rows/s ")
+    sys.stderr.write(
+        f"\r{run.plan.exposure}: {c.rows_read} rows, {reqs} requests, {c.rows_read / elapsed:,.0f} rows/s "
+    )
     sys.stderr.flush()
 
 
-SUMMARY_COLUMNS = [("exposure", None), ("status", None), ("read", "rows_read"), ("updated", "rows_updated"),
-                   ("not_found", "rows_not_found"), ("invalid", "rows_invalid"), ("duplicate", "rows_duplicate"),
-                   ("unchanged", "rows_unchanged"), ("failed", "rows_failed"), ("requests", "requests"),
-                   ("retries", "retries"), ("429s", "rate_limited")]
+SUMMARY_COLUMNS = [
+    ("exposure", None),
+    ("status", None),
+    ("read", "rows_read"),
+    ("updated", "rows_updated"),
+    ("not_found", "rows_not_found"),
+    ("invalid", "rows_invalid"),
+    ("duplicate", "rows_duplicate"),
+    ("unchanged", "rows_unchanged"),
+    ("failed", "rows_failed"),
+    ("requests", "requests"),
+    ("retries", "retries"),
+    ("429s", "rate_limited"),
+]
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -87,20 +115,32 @@ def summary(results: Sequence[RunResult]) -> str:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from .runner import SyncOptions, run_sync
-
-    from .runner import run_pending
+    from .runner import SyncOptions, run_pending, run_sync
 
     if args.pending and args.dry_run:
         raise SyncError("--pending and --dry-run cannot be combined: a dry run would consume nothing")
-    options = SyncOptions(args.project_dir, args.profiles_dir, args.target, args.vars_yaml,
-                          select=args.select, dry_run=args.dry_run)
+    options = SyncOptions(
+        args.project_dir,
+        args.profiles_dir,
+        args.target,
+        args.vars_yaml,
+        select=args.select,
+        dry_run=args.dry_run,
+    )
     progress = _progress if sys.stderr.isatty() else None
-    results = run_pending(options, on_progress=progress) if args.pending else run_sync(options, on_progress=progress)
+    results = (
+        run_pending(options, on_progress=progress)
+        if args.pending
+        else run_sync(options, on_progress=progress)
+    )
     if sys.stderr.isatty():
         sys.stderr.write("\n")
     if not results:
-        print("No exposure with config.meta.hubspot_sync was selected: nothing to sync.")
+        print(
+            "Nothing pending: no post-hook recorded a sync since the last push."
+            if args.pending
+            else "No exposure with config.meta.hubspot_sync was selected: nothing to sync."
+        )
         return EXIT_OK
     print(summary(results))
     return EXIT_OK if all(r.ok for r in results) else EXIT_RUN_FAILED
@@ -112,8 +152,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     dbt_argv = args.dbt_args[1:] if args.dbt_args[:1] == ["--"] else list(args.dbt_args)
     if not dbt_argv:
         raise SyncError("expected a dbt command after --, e.g. dbt-hubspot-sync run -- run --select my_model")
-    options = SyncOptions(args.project_dir, args.profiles_dir, args.target, args.vars_yaml, select=args.select,
-                          trigger="dbt_run")
+    options = SyncOptions(
+        args.project_dir,
+        args.profiles_dir,
+        args.target,
+        args.vars_yaml,
+        select=args.select,
+        trigger="dbt_run",
+    )
     dbt_ok, results = run_dbt(options, dbt_argv)
     if results:
         print(summary(results))
@@ -150,8 +196,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handlers[args.command](args)
     except HubSpotError as exc:
         print(f"error: HubSpot: {exc}", file=sys.stderr)
-        return EXIT_USAGE if getattr(exc, "status", None) in (401, 403) or exc.__class__.__name__.endswith(
-            "TokenError") else EXIT_RUN_FAILED
+        return (
+            EXIT_USAGE
+            if getattr(exc, "status", None) in (401, 403) or exc.__class__.__name__.endswith("TokenError")
+            else EXIT_RUN_FAILED
+        )
     except SyncError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -65,6 +65,12 @@ def parse_sync_config(exposure: str, meta_value: Any, defaults: dict[str, Any] |
         if err["type"] == "extra_forbidden":
             allowed = ", ".join(SyncConfig.model_fields)
             problem = f"unknown key; expected one of: {allowed}"
+        elif err["loc"][0] == "properties" and not isinstance(merged.get("properties"), list):
+            # Neither a list nor a mapping of strings: say both forms, not pydantic's first union branch.
+            problem = (
+                f"expected a list of columns or a {{column: property}} mapping of strings "
+                f"(got {merged.get('properties')!r})"
+            )
         elif err["type"] == "missing":
             problem = "is required (the column holding the contact's email)"
         else:

@@ -300,19 +300,22 @@ def invoke_dbt(
 
     seen: dict[str, str | None] = {"invocation_id": None}
 
+    wrapped: list[Any] = []
+
     def hold_cleanup() -> None:
-        # dbt offers no event between "nodes done" and "connections closed": wrap the adapter's cleanup.
+        # dbt offers no event between "nodes done" and "connections closed": wrap the adapter's cleanup
+        # for this invocation only (restored below).
         for adapter in list(FACTORY.adapters.values()):
-            original = adapter.cleanup_connections
-            if getattr(original, "_hubspot_sync_wrapped", False):
+            if adapter in wrapped:
                 continue
+            original = adapter.cleanup_connections
 
             def cleanup(original: Any = original) -> None:
                 on_nodes_done()
                 original()
 
-            cleanup._hubspot_sync_wrapped = True  # type: ignore[attr-defined]
             adapter.cleanup_connections = cleanup
+            wrapped.append(adapter)
 
     def callback(msg: Any) -> None:
         name = msg.info.name
@@ -327,6 +330,8 @@ def invoke_dbt(
     try:
         res = dbtRunner(callbacks=[callback]).invoke(list(argv))
     finally:
+        for adapter in wrapped:
+            del adapter.cleanup_connections  # the instance attribute: back to the class's method
         on_nodes_done()
     return DbtInvocation(bool(res.success), seen["invocation_id"], res.exception)
 

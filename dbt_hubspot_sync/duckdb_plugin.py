@@ -37,8 +37,18 @@ from .plan import SyncPlan, build_plan
 from .run_log import RunLog
 
 FEED_CHUNK = 2000
-_INTEGER = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
-            "INT")
+_INTEGER = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "INT",
+)
 
 
 def from_duckdb_text(text: str | None, dtype: str) -> Any:
@@ -88,7 +98,9 @@ class _DuckDBTarget:
 
 
 class _HookRun:
-    def __init__(self, ctx: dict[str, Any], plan: SyncPlan | None, run: SyncRun | None, error: str | None) -> None:
+    def __init__(
+        self, ctx: dict[str, Any], plan: SyncPlan | None, run: SyncRun | None, error: str | None
+    ) -> None:
         self.ctx, self.plan, self.run, self.error = ctx, plan, run, error
         self.buffer: list[tuple] = []
         self.lock = threading.Lock()
@@ -105,7 +117,9 @@ def plan_from_hook(ctx: dict[str, Any]) -> SyncPlan:
         adapter_type="duckdb",
         target_schema=ctx["target_schema"],
         target_database=None,
-        exposures={ctx["exposure"]: Exposure(ctx["exposure"], {"hubspot_sync": ctx["meta"]}, (model.unique_id,))},
+        exposures={
+            ctx["exposure"]: Exposure(ctx["exposure"], {"hubspot_sync": ctx["meta"]}, (model.unique_id,))
+        },
         models={model.unique_id: model},
         hubspot_vars=ctx.get("vars") or {},
     )
@@ -123,19 +137,36 @@ class Plugin(BasePlugin):
 
     def configure_connection(self, conn: Any) -> None:
         self._conn = conn
-        conn.create_function("dbt_hubspot_sync_push", self._push,
-                             ["VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "VARCHAR[]"], "BIGINT",
-                             null_handling="special", side_effects=True)
-        conn.create_function("dbt_hubspot_sync_finish", self._finish, ["VARCHAR"], "VARCHAR",
-                             null_handling="special", side_effects=True)
+        conn.create_function(
+            "dbt_hubspot_sync_push",
+            self._push,
+            ["VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "VARCHAR[]"],
+            "BIGINT",
+            null_handling="special",
+            side_effects=True,
+        )
+        conn.create_function(
+            "dbt_hubspot_sync_finish",
+            self._finish,
+            ["VARCHAR"],
+            "VARCHAR",
+            null_handling="special",
+            side_effects=True,
+        )
 
     # -- the UDFs ------------------------------------------------------------------------------------------
-    def _push(self, ctx_json: str, raw: str | None, clean: str | None, rank: int | None,
-              values: list[str | None]) -> int:
+    def _push(
+        self, ctx_json: str, raw: str | None, clean: str | None, rank: int | None, values: list[str | None]
+    ) -> int:
         hook = self._hook_run(ctx_json)
         if hook.run is None:
             return 0  # config error: reported by finish, nothing is read
-        row = (raw, clean, rank, *(from_duckdb_text(values[i], t) for i, t in zip(hook.positions, hook.types)))
+        row = (
+            raw,
+            clean,
+            rank,
+            *(from_duckdb_text(values[i], t) for i, t in zip(hook.positions, hook.types)),
+        )
         with hook.lock:
             hook.buffer.append(row)
             if len(hook.buffer) >= FEED_CHUNK:
@@ -148,7 +179,8 @@ class Plugin(BasePlugin):
         with self._lock:
             self._runs.pop(self._key(hook.ctx), None)
         on_error = (hook.ctx.get("meta") or {}).get("on_push_error") or (hook.ctx.get("vars") or {}).get(
-            "on_push_error", "warn")
+            "on_push_error", "warn"
+        )
         if hook.run is None:
             message = f"HubSpot sync of exposure '{hook.ctx['exposure']}' did not run: {hook.error}"
         else:
@@ -185,12 +217,19 @@ class Plugin(BasePlugin):
             target = self._log_target(ctx)
             if self._client is None:
                 self._client = HubSpotClient.from_env()
-            run = SyncRun(plan, RunLog(target, plan.log_schema), self._client, trigger="post_hook",
-                          invocation_id=ctx.get("invocation_id"))
+            run = SyncRun(
+                plan,
+                RunLog(target, plan.log_schema),
+                self._client,
+                trigger="post_hook",
+                invocation_id=ctx.get("invocation_id"),
+            )
             run.announce()
             run.start()
             return _HookRun(ctx, plan, run, None)
-        except Exception as exc:  # config or token error: the hook reports it (warn or fail), never crashes dbt
+        except (
+            Exception
+        ) as exc:  # config or token error: the hook reports it (warn or fail), never crashes dbt
             return _HookRun(ctx, None, None, str(exc))
 
     def _log_target(self, ctx: dict[str, Any]) -> _DuckDBTarget:

@@ -35,6 +35,7 @@ class _Candidate:
     email_raw: str | None
     email: str
     properties: dict[str, str]
+    settled: bool = False  # has its one outcome
 
 
 @dataclass
@@ -118,12 +119,18 @@ class SyncRun:
                 self._outcome("invalid", raw, clean, verdict.reason, verdict.detail)
                 continue
             if rank is not None and int(rank) > 1:
-                self._outcome("duplicate", raw, clean, "DUPLICATE_EMAIL",
-                              "another row with the same cleaned email is sent instead")
+                self._outcome(
+                    "duplicate",
+                    raw,
+                    clean,
+                    "DUPLICATE_EMAIL",
+                    "another row with the same cleaned email is sent instead",
+                )
                 continue
             if self._stopped is not None:
-                self._outcome("failed", raw, clean, self._stopped.code, self._stopped.message,
-                              self._stopped.http_status)
+                self._outcome(
+                    "failed", raw, clean, self._stopped.code, self._stopped.message, self._stopped.http_status
+                )
                 continue
             try:
                 props = {}
@@ -135,7 +142,9 @@ class SyncRun:
                 self._outcome("failed", raw, clean, "INVALID_VALUE", str(exc))
                 continue
             if not props:
-                self._outcome("unchanged", raw, clean, "NO_PROPERTIES", "every property is NULL; nothing to send")
+                self._outcome(
+                    "unchanged", raw, clean, "NO_PROPERTIES", "every property is NULL; nothing to send"
+                )
                 continue
             self._buffer.append(_Candidate(raw, clean, props))
             if len(self._buffer) >= self.push_size:
@@ -169,10 +178,23 @@ class SyncRun:
         return RunResult(self.run.run_id, self.plan.exposure, status, self.counters, message, self.dry_run)
 
     # -- internals ------------------------------------------------------------------------------------
-    def _outcome(self, outcome: str, raw: Any, clean: Any, code: str | None, detail: str | None,
-                 http_status: int | None = None) -> None:
-        attr = {"invalid": "rows_invalid", "duplicate": "rows_duplicate", "unchanged": "rows_unchanged",
-                "updated": "rows_updated", "not_found": "rows_not_found", "failed": "rows_failed"}[outcome]
+    def _outcome(
+        self,
+        outcome: str,
+        raw: Any,
+        clean: Any,
+        code: str | None,
+        detail: str | None,
+        http_status: int | None = None,
+    ) -> None:
+        attr = {
+            "invalid": "rows_invalid",
+            "duplicate": "rows_duplicate",
+            "unchanged": "rows_unchanged",
+            "updated": "rows_updated",
+            "not_found": "rows_not_found",
+            "failed": "rows_failed",
+        }[outcome]
         setattr(self.counters, attr, getattr(self.counters, attr) + 1)
         if self.dry_run:
             detail = f"dry run: {detail}" if detail else "dry run"
@@ -187,9 +209,22 @@ class SyncRun:
         if self.on_progress:
             self.on_progress(self)
 
+    def _settle(
+        self,
+        c: _Candidate,
+        outcome: str,
+        code: str | None,
+        detail: str | None,
+        http_status: int | None = None,
+    ) -> None:
+        if not c.settled:
+            c.settled = True
+            self._outcome(outcome, c.email_raw, c.email, code, detail, http_status)
+
     def _fail_all(self, batch: Iterable[_Candidate], stop: _Stop) -> None:
+        """Fail every candidate of the batch that has no outcome yet."""
         for c in batch:
-            self._outcome("failed", c.email_raw, c.email, stop.code, stop.message, stop.http_status)
+            self._settle(c, "failed", stop.code, stop.message, stop.http_status)
 
     def _push(self) -> None:
         batch, self._buffer = self._buffer, []
@@ -202,6 +237,9 @@ class SyncRun:
             self._resolve_and_update(batch)
         except _Stop as stop:
             self._stopped = stop
+        except Exception as exc:  # anything unexpected ends the run; no row of the batch is lost
+            self._stopped = _Stop("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+            self._fail_all(batch, self._stopped)
         self._flush_records()
 
     def _resolve_and_update(self, batch: list[_Candidate]) -> None:
@@ -215,21 +253,28 @@ class SyncRun:
         to_send: list[tuple[str, dict[str, str]]] = []
         by_id: dict[str, _Candidate] = {}
         for c in batch:
-            rid = ids.get(c.email)
+            rid = ids.get(c.email.strip().lower())  # the client keys by lower(email), as HubSpot matches
             if rid is None:
-                self._outcome("not_found", c.email_raw, c.email, "OBJECT_NOT_FOUND",
-                              "no HubSpot contact has this email (contacts are never created)")
+                self._settle(
+                    c,
+                    "not_found",
+                    "OBJECT_NOT_FOUND",
+                    "no HubSpot contact has this email (contacts are never created)",
+                )
             elif rid in by_id:
                 # Two cleaned emails resolving to one contact would make HubSpot reject the whole batch.
-                self._outcome("duplicate", c.email_raw, c.email, "DUPLICATE_RECORD",
-                              f"HubSpot contact {rid} is already updated from {by_id[rid].email}")
+                self._settle(
+                    c,
+                    "duplicate",
+                    "DUPLICATE_RECORD",
+                    f"HubSpot contact {rid} is already updated from {by_id[rid].email}",
+                )
             else:
                 by_id[rid] = c
                 to_send.append((rid, c.properties))
         if self.dry_run:
             for rid, _ in to_send:
-                c = by_id[rid]
-                self._outcome("updated", c.email_raw, c.email, None, f"would update contact {rid}")
+                self._settle(by_id[rid], "updated", None, f"would update contact {rid}")
             return
         try:
             outcome = self.client.update(to_send)
@@ -238,23 +283,23 @@ class SyncRun:
             stop = _stop_from(exc)
             outcome = exc.outcome_so_far or UpdateOutcome()
         self._apply(outcome, by_id, stop)
+        # Contacts updated before an error still join the list: the next run may find them unchanged.
+        self._add_to_list(outcome.updated)
         if stop is not None:
             raise stop
-        self._add_to_list(outcome.updated)
 
     def _apply(self, outcome: UpdateOutcome, by_id: dict[str, _Candidate], stop: _Stop | None) -> None:
         for rid, c in by_id.items():
             if rid in outcome.updated:
-                self._outcome("updated", c.email_raw, c.email, None, f"contact {rid}")
+                self._settle(c, "updated", None, f"contact {rid}")
             elif rid in outcome.not_found:
-                self._outcome("not_found", c.email_raw, c.email, "OBJECT_NOT_FOUND",
-                              f"HubSpot contact {rid} no longer exists")
+                self._settle(c, "not_found", "OBJECT_NOT_FOUND", f"HubSpot contact {rid} no longer exists")
             elif rid in outcome.failed:
                 f: RecordFailure = outcome.failed[rid]
-                self._outcome("failed", c.email_raw, c.email, f.code, f.detail, f.http_status)
+                self._settle(c, "failed", f.code, f.detail, f.http_status)
             else:
                 s = stop or _Stop("NOT_SENT", "HubSpot returned no result for this record")
-                self._outcome("failed", c.email_raw, c.email, s.code, s.message, s.http_status)
+                self._settle(c, "failed", s.code, s.message, s.http_status)
 
     def _add_to_list(self, record_ids: set[str]) -> None:
         list_id = self.plan.config.list_id
@@ -276,7 +321,11 @@ def _stop_from(exc: HubSpotError) -> _Stop:
         code = getattr(exc, "code", None) or "PROPERTY_DOESNT_EXIST"
         return _Stop(code, str(exc), 400)
     status = getattr(exc, "status", None)
-    code = getattr(exc, "category", None) or (f"HTTP_{status}" if status else "HUBSPOT_ERROR")
+    code = (
+        getattr(exc, "code", None)
+        or getattr(exc, "category", None)
+        or (f"HTTP_{status}" if status else "HUBSPOT_ERROR")
+    )
     if status and 500 <= status < 600:
         code = "HTTP_5XX"
     return _Stop(str(code), str(exc), status)

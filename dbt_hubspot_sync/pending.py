@@ -35,8 +35,10 @@ class PendingQueue:
 
     def waiting(self, *, model: str | None = None, invocation_id: str | None = None) -> list[Pending]:
         """Unclaimed rows (or rows whose claim expired), oldest first."""
-        sql = (f"select pending_id, exposure_name, model_unique_id, invocation_id from {self.table}"
-               f" where (claimed_by is null or claimed_at < {self._p})")
+        sql = (
+            f"select pending_id, exposure_name, model_unique_id, invocation_id from {self.table}"
+            f" where (claimed_by is null or claimed_at < {self._p})"
+        )
         params: list = [utcnow() - CLAIM_LEASE]
         if model is not None:
             sql += f" and model_unique_id = {self._p}"

@@ -32,14 +32,20 @@ def resolve_model(project: Project, exposure: str) -> Model:
     exp = project.exposures[exposure]
     if len(exp.depends_on) != 1:
         found = ", ".join(exp.depends_on) or "none"
-        raise ConfigError(exposure, "depends_on",
-                          f"expected exactly one model (ref('...')) to read from, found {found}")
+        raise ConfigError(
+            exposure, "depends_on", f"expected exactly one model (ref('...')) to read from, found {found}"
+        )
     model = project.models.get(exp.depends_on[0])
     if model is None:
-        raise ConfigError(exposure, "depends_on", f"'{exp.depends_on[0]}' is not a model, seed or source of the project")
+        raise ConfigError(
+            exposure, "depends_on", f"'{exp.depends_on[0]}' is not a model, seed or source of the project"
+        )
     if model.materialized == "ephemeral" or model.relation is None:
-        raise ConfigError(exposure, "depends_on",
-                          f"model '{model.name}' is ephemeral; a sync reads a table or view, so materialize it")
+        raise ConfigError(
+            exposure,
+            "depends_on",
+            f"model '{model.name}' is ephemeral; a sync reads a table or view, so materialize it",
+        )
     return model
 
 
@@ -49,7 +55,9 @@ def _match_column(exposure: str, key: str, wanted: str, columns: Sequence[str], 
     folded = [c for c in columns if c.lower() == wanted.lower()]
     if len(folded) == 1:
         return folded[0]
-    raise ConfigError(exposure, key, f"column '{wanted}' does not exist in {relation}; columns: {', '.join(columns)}")
+    raise ConfigError(
+        exposure, key, f"column '{wanted}' does not exist in {relation}; columns: {', '.join(columns)}"
+    )
 
 
 def build_plan(project: Project, exposure: str, columns: Sequence[str]) -> SyncPlan:
@@ -59,9 +67,12 @@ def build_plan(project: Project, exposure: str, columns: Sequence[str]) -> SyncP
     model = resolve_model(project, exposure)
     relation = model.relation or ""
     if not columns:
-        raise ConfigError(exposure, "depends_on",
-                          f"relation {relation} of model '{model.name}' does not exist in the warehouse: build it "
-                          "first (dbt run)")
+        raise ConfigError(
+            exposure,
+            "depends_on",
+            f"relation {relation} of model '{model.name}' does not exist in the warehouse: build it "
+            "first (dbt run)",
+        )
     email = _match_column(exposure, f"{META_KEY}.email_column", config.email_column, columns, relation)
 
     if config.properties is None:
@@ -74,14 +85,20 @@ def build_plan(project: Project, exposure: str, columns: Sequence[str]) -> SyncP
     for col, prop in pairs:
         col = _match_column(exposure, f"{META_KEY}.properties", col, columns, relation)
         if prop != hubspot_property_name(prop) or not prop:
-            raise ConfigError(exposure, f"{META_KEY}.properties.{col}",
-                              f"'{prop}' is not a HubSpot property name (lowercase a-z, 0-9 and _ only)")
+            raise ConfigError(
+                exposure,
+                f"{META_KEY}.properties.{col}",
+                f"'{prop}' is not a HubSpot property name (lowercase a-z, 0-9 and _ only)",
+            )
         resolved.append((col, prop))
     seen: dict[str, str] = {}
     for col, prop in resolved:
         if prop in seen:
-            raise ConfigError(exposure, f"{META_KEY}.properties",
-                              f"columns '{seen[prop]}' and '{col}' both become HubSpot property '{prop}'")
+            raise ConfigError(
+                exposure,
+                f"{META_KEY}.properties",
+                f"columns '{seen[prop]}' and '{col}' both become HubSpot property '{prop}'",
+            )
         seen[prop] = col
     if not resolved:
         raise ConfigError(exposure, f"{META_KEY}.properties", "expected at least one property column to send")
@@ -108,5 +125,7 @@ def select_exposures(project: Project, select: Sequence[str] | None) -> list[str
     unknown = [s for s in select if s not in syncs]
     if unknown:
         available = ", ".join(syncs) or "none"
-        raise ConfigError(unknown[0], None, f"no exposure with config.meta.{META_KEY} has this name; syncs: {available}")
+        raise ConfigError(
+            unknown[0], None, f"no exposure with config.meta.{META_KEY} has this name; syncs: {available}"
+        )
     return [s for s in syncs if s in select]

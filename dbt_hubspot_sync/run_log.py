@@ -48,8 +48,14 @@ class Counters:
     list_missing: int = 0
 
     def outcomes(self) -> int:
-        return (self.rows_invalid + self.rows_duplicate + self.rows_unchanged + self.rows_updated
-                + self.rows_not_found + self.rows_failed)
+        return (
+            self.rows_invalid
+            + self.rows_duplicate
+            + self.rows_unchanged
+            + self.rows_updated
+            + self.rows_not_found
+            + self.rows_failed
+        )
 
     def holds(self) -> bool:
         """The product's invariant: every row read has exactly one counted outcome."""
@@ -80,7 +86,9 @@ class RecordRow:
     http_status: int | None = None
 
 
-RUN_COLUMNS = [f.name for f in fields(RunRow)][:8] + [f.name for f in fields(Counters)] + ["error", "tool_version"]
+RUN_COLUMNS = (
+    [f.name for f in fields(RunRow)][:8] + [f.name for f in fields(Counters)] + ["error", "tool_version"]
+)
 
 
 class RunLog:
@@ -94,6 +102,9 @@ class RunLog:
         return ", ".join([self._p] * n)
 
     def insert_run(self, run: RunRow, counters: Counters | None = None) -> None:
+        # started_at holds the queue time until the run starts, so a `waiting` row left by a killed
+        # process can be found stale too.
+        run.started_at = run.started_at or utcnow()
         values = asdict(run)
         values.update(asdict(counters or Counters()))
         self.target.execute(
@@ -119,12 +130,33 @@ class RunLog:
         if not rows:
             return
         now = utcnow()
-        cols = ["run_id", "exposure_name", "email_raw", "email_clean", "outcome", "reason_code", "detail",
-                "http_status", "logged_at"]
+        cols = [
+            "run_id",
+            "exposure_name",
+            "email_raw",
+            "email_clean",
+            "outcome",
+            "reason_code",
+            "detail",
+            "http_status",
+            "logged_at",
+        ]
         self.target.executemany(
             f"insert into {self.records} ({', '.join(cols)}) values ({self._marks(len(cols))})",
-            [(run_id, exposure, r.email_raw, r.email_clean, r.outcome, r.reason_code, r.detail, r.http_status, now)
-             for r in rows],
+            [
+                (
+                    run_id,
+                    exposure,
+                    r.email_raw,
+                    r.email_clean,
+                    r.outcome,
+                    r.reason_code,
+                    r.detail,
+                    r.http_status,
+                    now,
+                )
+                for r in rows
+            ],
         )
 
     def fail_stale_runs(self, exposure: str) -> int:
@@ -132,8 +164,8 @@ class RunLog:
         cutoff = utcnow() - STALE_AFTER
         stale = self.target.execute(
             f"select run_id from {self.runs} where exposure_name = {self._p} and status in ('running', 'waiting')"
-            f" and coalesce(started_at, {self._p}) < {self._p}",
-            [exposure, cutoff, cutoff],
+            f" and started_at < {self._p}",
+            [exposure, cutoff],
         )
         for (run_id,) in stale:
             self.target.execute(
@@ -144,8 +176,21 @@ class RunLog:
         return len(stale)
 
     def recent_runs(self, limit: int = 20) -> tuple[list[str], list[tuple]]:
-        cols = ["started_at", "exposure_name", "trigger", "status", "rows_read", "rows_updated", "rows_not_found",
-                "rows_invalid", "rows_duplicate", "rows_unchanged", "rows_failed", "requests", "error"]
+        cols = [
+            "started_at",
+            "exposure_name",
+            "trigger",
+            "status",
+            "rows_read",
+            "rows_updated",
+            "rows_not_found",
+            "rows_invalid",
+            "rows_duplicate",
+            "rows_unchanged",
+            "rows_failed",
+            "requests",
+            "error",
+        ]
         rows = self.target.execute(
             f"select {', '.join(cols)} from {self.runs} order by started_at desc nulls last limit {int(limit)}"
         )

@@ -7,11 +7,19 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .dbt_bridge import DbtSession, Warehouse, adapter_connection, dbt_args, invocation_id, invoke_dbt, open_session
+from .config import META_KEY, parse_sync_config
+from .dbt_bridge import (
+    DbtSession,
+    Warehouse,
+    adapter_connection,
+    dbt_args,
+    invocation_id,
+    invoke_dbt,
+    open_session,
+)
 from .engine import RunResult, SyncRun
 from .hubspot_client import HubSpotClient
 from .pending import PendingQueue
-from .config import META_KEY, parse_sync_config
 from .plan import SyncPlan, build_plan, resolve_model, select_exposures
 from .run_log import RunLog
 
@@ -54,8 +62,9 @@ def sync_plan(
 ) -> RunResult:
     """Stream the plan's rows through `run` (already announced)."""
     run.start()
-    sql = wh.render("sync_rows_query", relation=plan.relation, email_column=plan.email_column,
-                    columns=list(plan.columns))
+    sql = wh.render(
+        "sync_rows_query", relation=plan.relation, email_column=plan.email_column, columns=list(plan.columns)
+    )
     error = None
     try:
         for _names, rows in wh.stream(sql, chunk_rows):
@@ -74,7 +83,9 @@ def run_sync(
     on_progress: Callable[[SyncRun], None] | None = None,
 ) -> list[RunResult]:
     """Run every selected sync; raises ConfigError (before any row is read) or a HubSpot auth error."""
-    with open_session(options.project_dir, options.profiles_dir, options.target, options.vars_yaml) as session:
+    with open_session(
+        options.project_dir, options.profiles_dir, options.target, options.vars_yaml
+    ) as session:
         plans = plan_all(session, options.select)
         if not plans:
             return []
@@ -86,8 +97,15 @@ def run_sync(
         inv = invocation_id() if options.trigger != "cli" else None
         runs = []
         for plan in plans:
-            run = SyncRun(plan, RunLog(wh, plan.log_schema), client, trigger=options.trigger,
-                          invocation_id=inv, dry_run=options.dry_run, on_progress=on_progress)
+            run = SyncRun(
+                plan,
+                RunLog(wh, plan.log_schema),
+                client,
+                trigger=options.trigger,
+                invocation_id=inv,
+                dry_run=options.dry_run,
+                on_progress=on_progress,
+            )
             run.announce()
             runs.append(run)
         try:
@@ -110,23 +128,38 @@ def push_pending(
     results = []
     for plan in plans:
         queue = PendingQueue(wh, plan.log_schema)
-        waiting = [p for p in queue.waiting(model=model, invocation_id=invocation_id)
-                   if p.exposure_name == plan.exposure]
+        waiting = [
+            p
+            for p in queue.waiting(model=model, invocation_id=invocation_id)
+            if p.exposure_name == plan.exposure
+        ]
         owned = queue.claim(waiting)
         if not owned:
             continue
-        run = SyncRun(plan, RunLog(wh, plan.log_schema), client, trigger=trigger,
-                      invocation_id=owned[-1].invocation_id, on_progress=on_progress)
+        run = SyncRun(
+            plan,
+            RunLog(wh, plan.log_schema),
+            client,
+            trigger=trigger,
+            invocation_id=owned[-1].invocation_id,
+            on_progress=on_progress,
+        )
         run.announce()
         results.append(sync_plan(plan, wh, run))
         queue.done(owned)
     return results
 
 
-def run_pending(options: SyncOptions, *, client_factory: Callable[[], HubSpotClient] | None = None,
-                on_progress: Callable[[SyncRun], None] | None = None) -> list[RunResult]:
+def run_pending(
+    options: SyncOptions,
+    *,
+    client_factory: Callable[[], HubSpotClient] | None = None,
+    on_progress: Callable[[SyncRun], None] | None = None,
+) -> list[RunResult]:
     """`sync --pending`: push what a plain `dbt run` left pending (each model build exactly once)."""
-    with open_session(options.project_dir, options.profiles_dir, options.target, options.vars_yaml) as session:
+    with open_session(
+        options.project_dir, options.profiles_dir, options.target, options.vars_yaml
+    ) as session:
         plans = plan_all(session, options.select)
         if not plans:
             return []
@@ -139,11 +172,17 @@ def run_pending(options: SyncOptions, *, client_factory: Callable[[], HubSpotCli
             client.close()
 
 
-def run_dbt(options: SyncOptions, dbt_argv: Sequence[str], *,
-            client_factory: Callable[[], HubSpotClient] | None = None) -> tuple[bool, list[RunResult]]:
+def run_dbt(
+    options: SyncOptions,
+    dbt_argv: Sequence[str],
+    *,
+    client_factory: Callable[[], HubSpotClient] | None = None,
+) -> tuple[bool, list[RunResult]]:
     """`dbt-hubspot-sync run -- <dbt args>`: run dbt in-process, push each pending exposure as soon as its model
     finishes, from a worker thread (dbt's threads only enqueue). Returns (dbt succeeded, sync results)."""
-    with open_session(options.project_dir, options.profiles_dir, options.target, options.vars_yaml) as session:
+    with open_session(
+        options.project_dir, options.profiles_dir, options.target, options.vars_yaml
+    ) as session:
         project = session.project
         by_model: dict[str, list[str]] = {}
         schemas = {project.hubspot_vars.get("log_schema") or project.target_schema}
@@ -162,15 +201,22 @@ def run_dbt(options: SyncOptions, dbt_argv: Sequence[str], *,
     def push(model: str, inv: str | None) -> None:
         with adapter_connection(project.adapter_type, project, "dbt_hubspot_sync_worker") as wh:
             relation = project.models[model].relation or ""
-            plans = [build_plan(project, name, wh.columns(relation, project.models[model]))
-                     for name in by_model[model]]
+            plans = [
+                build_plan(project, name, wh.columns(relation, project.models[model]))
+                for name in by_model[model]
+            ]
             results.extend(push_pending(wh, plans, client, trigger="dbt_run", model=model, invocation_id=inv))
 
     def worker() -> None:
-        while (item := work.get()) is not None:
+        while True:
+            item = work.get()
             try:
+                if item is None:
+                    return
                 push(*item)
-            except BaseException as exc:  # reported after dbt finishes; pending rows stay for `sync --pending`
+            except (
+                BaseException
+            ) as exc:  # reported after dbt finishes; pending rows stay for `sync --pending`
                 errors.append(exc)
             finally:
                 work.task_done()
@@ -182,7 +228,10 @@ def run_dbt(options: SyncOptions, dbt_argv: Sequence[str], *,
         if unique_id in by_model:
             work.put((unique_id, inv))
 
-    argv = [*dbt_argv, *dbt_args(options.project_dir, options.profiles_dir, options.target, options.vars_yaml)]
+    argv = [
+        *dbt_argv,
+        *dbt_args(options.project_dir, options.profiles_dir, options.target, options.vars_yaml),
+    ]
     try:
         outcome = invoke_dbt(argv, on_node_success=on_node_success, on_nodes_done=work.join)
     finally:

@@ -39,16 +39,71 @@ def test_format_table_without_rows() -> None:
 
 
 def test_summary_has_one_row_per_run_and_the_errors_below() -> None:
-    ok = RunResult("r1", "hubspot_customers", "completed",
-                   Counters(rows_read=10, rows_updated=6, rows_not_found=2, rows_invalid=1, rows_duplicate=1,
-                            requests=3, retries=1, rate_limited=0))
-    bad = RunResult("r2", "hubspot_vip_names", "failed", Counters(rows_read=4, rows_failed=4, requests=1),
-                    error="daily_limit: HubSpot's daily request limit was reached")
+    ok = RunResult(
+        "r1",
+        "hubspot_customers",
+        "completed",
+        Counters(
+            rows_read=10,
+            rows_updated=6,
+            rows_not_found=2,
+            rows_invalid=1,
+            rows_duplicate=1,
+            requests=3,
+            retries=1,
+            rate_limited=0,
+        ),
+    )
+    bad = RunResult(
+        "r2",
+        "hubspot_vip_names",
+        "failed",
+        Counters(rows_read=4, rows_failed=4, requests=1),
+        error="daily_limit: HubSpot's daily request limit was reached",
+    )
     lines = summary([ok, bad]).splitlines()
-    assert lines[0].split() == ["exposure", "status", "read", "updated", "not_found", "invalid", "duplicate",
-                                "unchanged", "failed", "requests", "retries", "429s"]
-    assert lines[2].split() == ["hubspot_customers", "completed", "10", "6", "2", "1", "1", "0", "0", "3", "1", "0"]
-    assert lines[3].split() == ["hubspot_vip_names", "failed", "4", "0", "0", "0", "0", "0", "4", "1", "0", "0"]
+    assert lines[0].split() == [
+        "exposure",
+        "status",
+        "read",
+        "updated",
+        "not_found",
+        "invalid",
+        "duplicate",
+        "unchanged",
+        "failed",
+        "requests",
+        "retries",
+        "429s",
+    ]
+    assert lines[2].split() == [
+        "hubspot_customers",
+        "completed",
+        "10",
+        "6",
+        "2",
+        "1",
+        "1",
+        "0",
+        "0",
+        "3",
+        "1",
+        "0",
+    ]
+    assert lines[3].split() == [
+        "hubspot_vip_names",
+        "failed",
+        "4",
+        "0",
+        "0",
+        "0",
+        "0",
+        "0",
+        "4",
+        "1",
+        "0",
+        "0",
+    ]
     assert lines[4] == "hubspot_vip_names: daily_limit: HubSpot's daily request limit was reached"
     assert len(lines) == 5
 
@@ -68,10 +123,17 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         pytest.skip(f"example project not found at {EXAMPLE}")
     tmp = tmp_path_factory.mktemp("cli_example")
     proj = tmp / "example_project"
-    shutil.copytree(EXAMPLE, proj, ignore=shutil.ignore_patterns("target", "dbt_packages", "logs", "*.duckdb*"))
+    shutil.copytree(
+        EXAMPLE, proj, ignore=shutil.ignore_patterns("target", "dbt_packages", "logs", "*.duckdb*")
+    )
     (proj / "packages.yml").write_text(f"packages:\n  - local: {REPO_ROOT}\n", encoding="utf-8")
+    # Building must not push anything: drop the post-hook (these tests are about `sync`, not the hook).
+    project_yml = proj / "dbt_project.yml"
+    lines = project_yml.read_text(encoding="utf-8").splitlines(keepends=True)
+    project_yml.write_text("".join(ln for ln in lines if "post-hook" not in ln), encoding="utf-8")
     mp = pytest.MonkeyPatch()
     mp.setenv("DBT_DUCKDB_PATH", str(tmp / "warehouse.duckdb"))
+    mp.delenv("HUBSPOT_ACCESS_TOKEN", raising=False)
     try:
         args = ["--project-dir", str(proj), "--profiles-dir", str(proj), "--quiet"]
         for cmd in (["deps"], ["build"]):
@@ -90,11 +152,14 @@ def env(project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return project
 
 
-def log_tables(project: Path) -> list[str]:
+def runs_logged(project: Path) -> int:
+    """Rows in the runs log (0 when the table does not exist yet)."""
     conn = duckdb.connect(str(project.parent / "warehouse.duckdb"))
     try:
-        return [r[0] for r in conn.execute("select table_name from information_schema.tables "
-                                           "where table_name like 'hubspot_sync_%'").fetchall()]
+        [(exists,)] = conn.execute(
+            "select count(*) from information_schema.tables where table_name = 'hubspot_sync_runs'"
+        ).fetchall()
+        return conn.execute("select count(*) from hubspot_sync_runs").fetchone()[0] if exists else 0
     finally:
         conn.close()
 
@@ -103,7 +168,9 @@ def run_main(project: Path, *extra: str) -> int:
     return main(["sync", "--project-dir", str(project), *extra])
 
 
-def test_config_error_exits_2_naming_the_exposure_and_key(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_config_error_exits_2_naming_the_exposure_and_key(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     exposures = env / "models" / "exposures.yml"
     original = exposures.read_text(encoding="utf-8")
     broken = original.replace("properties: {first_name: firstname", "propertys: {first_name: firstname")
@@ -118,7 +185,7 @@ def test_config_error_exits_2_naming_the_exposure_and_key(env: Path, capsys: pyt
     assert "exposure 'hubspot_vip_names'" in err
     assert "hubspot_sync.propertys" in err
     assert "unknown key" in err and "properties" in err
-    assert log_tables(env) == []  # refused before anything was written
+    assert runs_logged(env) == 0  # refused before any run started
 
 
 def test_unknown_select_exits_2(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -128,18 +195,20 @@ def test_unknown_select_exits_2(env: Path, capsys: pytest.CaptureFixture[str]) -
     assert "hubspot_nope" in err and "hubspot_customers" in err
 
 
-def test_missing_token_exits_2_naming_the_variable(env: Path, monkeypatch: pytest.MonkeyPatch,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_token_exits_2_naming_the_variable(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv("HUBSPOT_ACCESS_TOKEN")
     code = run_main(env, "--select", "hubspot_customers")
     captured = capsys.readouterr()
     assert code == EXIT_USAGE, captured.err
     assert "HUBSPOT_ACCESS_TOKEN" in captured.err
-    assert log_tables(env) == []
+    assert runs_logged(env) == 0
 
 
-def test_plain_http_to_a_remote_host_exits_2_without_the_token(env: Path, monkeypatch: pytest.MonkeyPatch,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_plain_http_to_a_remote_host_exits_2_without_the_token(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("HUBSPOT_BASE_URL", f"http://api.example.com/{TOKEN}")
     code = run_main(env, "--select", "hubspot_customers", "--dry-run")
     captured = capsys.readouterr()

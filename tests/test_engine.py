@@ -33,14 +33,20 @@ from dbt_hubspot_sync.run_log import RunLog, RunRow, utcnow
 from tests.test_run_log import SCHEMA, DuckTarget, create_log_tables, fetch_dicts
 
 RELATION = '"db"."main"."contacts"'
-OUTCOME_COLUMNS = ("rows_invalid", "rows_duplicate", "rows_unchanged", "rows_updated", "rows_not_found",
-                   "rows_failed")
+OUTCOME_COLUMNS = (
+    "rows_invalid",
+    "rows_duplicate",
+    "rows_unchanged",
+    "rows_updated",
+    "rows_not_found",
+    "rows_failed",
+)
 
 Inputs = Sequence[tuple[str, dict[str, str]]]
 
 
 class FakeHubSpot:
-    """The client's surface with scripted answers. Emails are keyed lower-case, as the real client documents."""
+    """The client's surface with scripted answers; emails keyed lower-case, as the real client documents."""
 
     def __init__(self, contacts: dict[str, str] | None = None) -> None:
         self.stats = ClientStats()
@@ -85,14 +91,20 @@ def make_plan(meta: dict[str, Any] | None = None) -> SyncPlan:
     """A plan over columns (email, firstname, score): rows are (raw, clean, rank, firstname, score)."""
     model = Model("model.p.contacts", "contacts", "model", "table", RELATION)
     meta = {"email_column": "email", **(meta or {})}
-    project = Project("p", "duckdb", SCHEMA, "db", {"hs": Exposure("hs", {"hubspot_sync": meta},
-                                                                      (model.unique_id,))},
-                      {model.unique_id: model})
+    project = Project(
+        "p",
+        "duckdb",
+        SCHEMA,
+        "db",
+        {"hs": Exposure("hs", {"hubspot_sync": meta}, (model.unique_id,))},
+        {model.unique_id: model},
+    )
     return build_plan(project, "hs", ["email", "firstname", "score"])
 
 
-def row(email: str | None, first: Any = "Ann", score: Any = 1, *, raw: Any = "same", rank: int | None = 1
-        ) -> tuple[Any, ...]:
+def row(
+    email: str | None, first: Any = "Ann", score: Any = 1, *, raw: Any = "same", rank: int | None = 1
+) -> tuple[Any, ...]:
     return (email if raw == "same" else raw, email, rank, first, score)
 
 
@@ -102,11 +114,24 @@ class Harness:
     client: FakeHubSpot
     runs: list[SyncRun] = field(default_factory=list)
 
-    def new_run(self, meta: dict[str, Any] | None = None, *, dry_run: bool = False, push_size: int = 1000,
-                client: Any = "default", **kw: Any) -> SyncRun:
-        run = SyncRun(make_plan(meta), RunLog(DuckTarget(self.conn), SCHEMA),
-                      self.client if client == "default" else client, trigger="cli", dry_run=dry_run,
-                      push_size=push_size, **kw)
+    def new_run(
+        self,
+        meta: dict[str, Any] | None = None,
+        *,
+        dry_run: bool = False,
+        push_size: int = 1000,
+        client: Any = "default",
+        **kw: Any,
+    ) -> SyncRun:
+        run = SyncRun(
+            make_plan(meta),
+            RunLog(DuckTarget(self.conn), SCHEMA),
+            self.client if client == "default" else client,
+            trigger="cli",
+            dry_run=dry_run,
+            push_size=push_size,
+            **kw,
+        )
         self.runs.append(run)
         return run
 
@@ -127,8 +152,12 @@ class Harness:
         return r
 
     def records(self, run_id: str) -> list[dict[str, Any]]:
-        return fetch_dicts(self.conn, "select * from main.hubspot_sync_record_log where run_id = ? "
-                                      "order by email_clean nulls first, outcome", [run_id])
+        return fetch_dicts(
+            self.conn,
+            "select * from main.hubspot_sync_record_log where run_id = ? "
+            "order by email_clean nulls first, outcome",
+            [run_id],
+        )
 
     def by_email(self, run_id: str) -> dict[str | None, tuple[str, str | None]]:
         return {r["email_clean"]: (r["outcome"], r["reason_code"]) for r in self.records(run_id)}
@@ -143,7 +172,9 @@ class Harness:
         assert db["error"] == result.error
         assert db["finished_at"] is not None
         records = self.records(result.run_id)
-        logged = {c: sum(1 for r in records if r["outcome"] == c.removeprefix("rows_")) for c in OUTCOME_COLUMNS}
+        logged = {
+            c: sum(1 for r in records if r["outcome"] == c.removeprefix("rows_")) for c in OUTCOME_COLUMNS
+        }
         # One record row per row not updated (per row with log_records: all), with the counted outcome.
         for col in ("rows_invalid", "rows_duplicate", "rows_not_found", "rows_failed"):
             assert logged[col] == db[col], col
@@ -175,8 +206,9 @@ def h() -> Iterator[Harness]:
         ("jane@example.notatld", "UNKNOWN_TLD"),
     ],
 )
-def test_invalid_emails_are_logged_with_their_reason_and_not_sent(h: Harness, clean: str | None,
-                                                                   reason: str) -> None:
+def test_invalid_emails_are_logged_with_their_reason_and_not_sent(
+    h: Harness, clean: str | None, reason: str
+) -> None:
     result = h.sync([row(clean, raw=f"raw:{clean}"), row("c1@example.com")])
     [rec] = [r for r in h.records(result.run_id) if r["outcome"] == "invalid"]
     assert (rec["email_raw"], rec["email_clean"], rec["reason_code"]) == (f"raw:{clean}", clean, reason)
@@ -188,12 +220,19 @@ def test_invalid_emails_are_logged_with_their_reason_and_not_sent(h: Harness, cl
 
 
 def test_lower_ranked_rows_of_an_email_are_duplicates(h: Harness) -> None:
-    result = h.sync([row("c1@example.com", "First", rank=1), row("c1@example.com", "Second", raw="C1@example.com",
-                                                                    rank=2)])
+    result = h.sync(
+        [
+            row("c1@example.com", "First", rank=1),
+            row("c1@example.com", "Second", raw="C1@example.com", rank=2),
+        ]
+    )
     assert h.client.updates == [[("101", {"firstname": "First", "score": "1"})]]
     [rec] = h.records(result.run_id)
-    assert (rec["email_raw"], rec["outcome"], rec["reason_code"]) == ("C1@example.com", "duplicate",
-                                                                       "DUPLICATE_EMAIL")
+    assert (rec["email_raw"], rec["outcome"], rec["reason_code"]) == (
+        "C1@example.com",
+        "duplicate",
+        "DUPLICATE_EMAIL",
+    )
     assert (result.counters.rows_updated, result.counters.rows_duplicate) == (1, 1)
 
 
@@ -215,21 +254,37 @@ def test_updated_rows_are_counted_not_logged_by_default(h: Harness) -> None:
 
 def test_failed_records_keep_hubspots_code_and_status(h: Harness) -> None:
     def answer(inputs: Inputs) -> UpdateOutcome:
-        return UpdateOutcome(updated={"100"}, not_found={"101"},
-                             failed={"102": RecordFailure("INVALID_OPTION", "bad option 'x'", 400)})
+        return UpdateOutcome(
+            updated={"100"},
+            not_found={"101"},
+            failed={"102": RecordFailure("INVALID_OPTION", "bad option 'x'", 400)},
+        )
 
     h.client.on_update = answer
     result = h.sync([row(f"c{i}@example.com") for i in range(4)])
     recs = {r["email_clean"]: r for r in h.records(result.run_id)}
     assert set(recs) == {"c1@example.com", "c2@example.com", "c3@example.com"}
-    assert (recs["c1@example.com"]["outcome"], recs["c1@example.com"]["reason_code"]) == ("not_found",
-                                                                                          "OBJECT_NOT_FOUND")
+    assert (recs["c1@example.com"]["outcome"], recs["c1@example.com"]["reason_code"]) == (
+        "not_found",
+        "OBJECT_NOT_FOUND",
+    )
     failed = recs["c2@example.com"]
     assert (failed["outcome"], failed["reason_code"], failed["detail"], failed["http_status"]) == (
-        "failed", "INVALID_OPTION", "bad option 'x'", 400)
+        "failed",
+        "INVALID_OPTION",
+        "bad option 'x'",
+        400,
+    )
     # HubSpot said nothing about 103: not silently counted as updated.
-    assert (recs["c3@example.com"]["outcome"], recs["c3@example.com"]["reason_code"]) == ("failed", "NOT_SENT")
-    assert (result.counters.rows_updated, result.counters.rows_not_found, result.counters.rows_failed) == (1, 1, 2)
+    assert (recs["c3@example.com"]["outcome"], recs["c3@example.com"]["reason_code"]) == (
+        "failed",
+        "NOT_SENT",
+    )
+    assert (result.counters.rows_updated, result.counters.rows_not_found, result.counters.rows_failed) == (
+        1,
+        1,
+        2,
+    )
     assert result.status == "completed_with_errors"
     assert not result.ok and not run_result_ok([result])
 
@@ -242,14 +297,20 @@ def test_all_null_properties_are_unchanged_and_not_sent(h: Harness) -> None:
 
 
 def test_null_as_empty_clears_properties(h: Harness) -> None:
-    result = h.sync([row("c1@example.com", None, None), row("c2@example.com", None, 5)], {"null_as_empty": True})
-    assert h.client.updates == [[("101", {"firstname": "", "score": ""}), ("102", {"firstname": "", "score": "5"})]]
+    result = h.sync(
+        [row("c1@example.com", None, None), row("c2@example.com", None, 5)], {"null_as_empty": True}
+    )
+    assert h.client.updates == [
+        [("101", {"firstname": "", "score": ""}), ("102", {"firstname": "", "score": "5"})]
+    ]
     assert result.counters.rows_updated == 2 and result.counters.rows_unchanged == 0
 
 
 def test_log_records_all_logs_updated_and_unchanged_rows_too(h: Harness) -> None:
-    result = h.sync([row("c1@example.com"), row("c2@example.com", None, None), row("nobody@example.com")],
-                    {"log_records": "all"})
+    result = h.sync(
+        [row("c1@example.com"), row("c2@example.com", None, None), row("nobody@example.com")],
+        {"log_records": "all"},
+    )
     assert h.by_email(result.run_id) == {
         "c1@example.com": ("updated", None),
         "c2@example.com": ("unchanged", "NO_PROPERTIES"),
@@ -279,8 +340,11 @@ def test_values_reach_the_client_as_hubspot_strings(h: Harness) -> None:
 def test_value_with_no_hubspot_form_fails_that_row_only(h: Harness, bad: Any) -> None:
     result = h.sync([row("c1@example.com", "x", bad), row("c2@example.com")])
     [rec] = h.records(result.run_id)
-    assert (rec["email_clean"], rec["outcome"], rec["reason_code"]) == ("c1@example.com", "failed",
-                                                                        "INVALID_VALUE")
+    assert (rec["email_clean"], rec["outcome"], rec["reason_code"]) == (
+        "c1@example.com",
+        "failed",
+        "INVALID_VALUE",
+    )
     assert h.client.sent_ids == ["102"]
     assert result.status == "completed_with_errors"
 
@@ -288,20 +352,18 @@ def test_value_with_no_hubspot_form_fails_that_row_only(h: Harness, bad: Any) ->
 def test_two_emails_of_one_contact_send_it_once(h: Harness) -> None:
     h.client.contacts["alias@example.com"] = "101"
     result = h.sync([row("c1@example.com", "A"), row("alias@example.com", "B")])
-    assert h.client.updates == [[("101", {"firstname": "A", "score": "1"})]]  # one input per id, or HubSpot 400s
+    # One input per record id, or HubSpot rejects the whole batch.
+    assert h.client.updates == [[("101", {"firstname": "A", "score": "1"})]]
     [rec] = h.records(result.run_id)
-    assert (rec["email_clean"], rec["outcome"], rec["reason_code"]) == ("alias@example.com", "duplicate",
-                                                                        "DUPLICATE_RECORD")
+    assert (rec["email_clean"], rec["outcome"], rec["reason_code"]) == (
+        "alias@example.com",
+        "duplicate",
+        "DUPLICATE_RECORD",
+    )
     assert "101" in rec["detail"] and "c1@example.com" in rec["detail"]
     assert (result.counters.rows_updated, result.counters.rows_duplicate) == (1, 1)
 
 
-@pytest.mark.xfail(
-    reason="bug: engine.py _resolve_and_update looks ids up by the cleaned email as given (ids.get(c.email)) "
-    "while HubSpotClient.read_ids_by_email keys its answer by lower(email): a cleaned email that is not "
-    "all lower-case (e.g. a non-ASCII domain on a C-locale PostgreSQL) is reported not_found",
-    strict=True,
-)
 def test_lookup_uses_the_clients_lower_case_keys(h: Harness) -> None:
     result = h.sync([row("C1@Example.com")])
     assert result.counters.rows_updated == 1
@@ -311,10 +373,14 @@ def test_lookup_uses_the_clients_lower_case_keys(h: Harness) -> None:
 # -- stops: the rest of the run is failed, never sent, never lost --------------------------------------------
 def property_error(outcome: UpdateOutcome | None = None) -> PropertyError:
     return PropertyError(
-        "POST /crm/v3/objects/contacts/batch/update: HubSpot rejected property 'score' (PROPERTY_DOESNT_EXIST): "
-        "Property \"score\" does not exist",
-        property_name="score", call="POST /crm/v3/objects/contacts/batch/update", status=400,
-        code="PROPERTY_DOESNT_EXIST", outcome_so_far=outcome)
+        "POST /crm/v3/objects/contacts/batch/update: HubSpot rejected property 'score' "
+        '(PROPERTY_DOESNT_EXIST): Property "score" does not exist',
+        property_name="score",
+        call="POST /crm/v3/objects/contacts/batch/update",
+        status=400,
+        code="PROPERTY_DOESNT_EXIST",
+        outcome_so_far=outcome,
+    )
 
 
 def test_property_error_fails_the_run_and_every_later_row(h: Harness) -> None:
@@ -338,7 +404,11 @@ def test_property_error_fails_the_run_and_every_later_row(h: Harness) -> None:
         assert codes[email] == ("failed", "PROPERTY_DOESNT_EXIST"), email
     # Rows that would never have been sent keep their own outcome.
     assert codes["bad"] == ("invalid", "INVALID_SYNTAX")
-    assert (result.counters.rows_failed, result.counters.rows_invalid, result.counters.rows_duplicate) == (4, 1, 1)
+    assert (result.counters.rows_failed, result.counters.rows_invalid, result.counters.rows_duplicate) == (
+        4,
+        1,
+        1,
+    )
     assert {r["http_status"] for r in h.records(result.run_id) if r["outcome"] == "failed"} == {400}
 
 
@@ -352,8 +422,13 @@ def test_property_error_keeps_what_was_updated_before_it(h: Harness) -> None:
 
 def test_daily_limit_on_update_ends_the_run_cleanly(h: Harness) -> None:
     def limit(inputs: Inputs) -> UpdateOutcome:
-        raise DailyLimitError("429 DAILY", call="POST update", status=429, code="RATE_LIMITED",
-                              outcome_so_far=UpdateOutcome(updated={"100"}))
+        raise DailyLimitError(
+            "429 DAILY",
+            call="POST update",
+            status=429,
+            code="RATE_LIMITED",
+            outcome_so_far=UpdateOutcome(updated={"100"}),
+        )
 
     h.client.on_update = limit
     run = h.new_run(push_size=2)
@@ -365,8 +440,10 @@ def test_daily_limit_on_update_ends_the_run_cleanly(h: Harness) -> None:
     assert (result.error or "").startswith("daily_limit")
     recs = {r["email_clean"]: r for r in h.records(result.run_id)}
     assert set(recs) == {"c1@example.com", "c2@example.com", "nobody@example.com"}
-    assert all((r["outcome"], r["reason_code"], r["http_status"]) == ("failed", "DAILY_LIMIT", 429)
-               for r in recs.values())
+    assert all(
+        (r["outcome"], r["reason_code"], r["http_status"]) == ("failed", "DAILY_LIMIT", 429)
+        for r in recs.values()
+    )
     assert (result.counters.rows_updated, result.counters.rows_failed) == (1, 3)
     assert len(h.client.reads) == 1  # the rows after the stop were never looked up
 
@@ -404,12 +481,6 @@ def test_callers_error_fails_what_is_buffered(h: Harness) -> None:
     assert h.client.updates == []
 
 
-@pytest.mark.xfail(
-    reason="bug: engine.py _push swaps the buffer out before _resolve_and_update and only catches _Stop: an "
-    "unexpected exception from the client (not a HubSpotError) loses the in-flight rows, so finish() trips "
-    "its invariant assert and the runs row stays 'running'",
-    strict=True,
-)
 def test_unexpected_client_exception_never_loses_rows(h: Harness) -> None:
     def crash(inputs: Inputs) -> UpdateOutcome:
         raise RuntimeError("client bug")
@@ -418,18 +489,20 @@ def test_unexpected_client_exception_never_loses_rows(h: Harness) -> None:
     run = h.new_run(push_size=2)
     run.announce()
     run.start()
-    with pytest.raises(RuntimeError):
-        run.feed([row("c0@example.com"), row("c1@example.com")])
-    # What runner.sync_plan does when feed raises: finish with the error.
-    result = h.finish(run, "client bug")
-    assert result.status == "failed"
+    run.feed([row("c0@example.com"), row("c1@example.com")])  # the engine absorbs it: the run stops
+    result = h.finish(run)
+    assert result.status == "failed" and "client bug" in (result.error or "")
     assert result.counters.rows_failed == 2
+    assert set(h.by_email(result.run_id).values()) == {("failed", "INTERNAL_ERROR")}
 
 
 # -- dry run ------------------------------------------------------------------------------------------
 def test_dry_run_sends_nothing_and_says_so(h: Harness) -> None:
-    result = h.sync([row("c1@example.com"), row("nobody@example.com"), row("bad")],
-                    {"log_records": "all", "list_id": "7"}, dry_run=True)
+    result = h.sync(
+        [row("c1@example.com"), row("nobody@example.com"), row("bad")],
+        {"log_records": "all", "list_id": "7"},
+        dry_run=True,
+    )
     assert h.client.updates == [] and h.client.list_adds == []
     assert h.client.reads == [["c1@example.com", "nobody@example.com"]]  # reading tells update from not found
     assert result.dry_run and result.status == "completed"
@@ -456,15 +529,48 @@ def test_a_real_run_needs_a_client(h: Harness) -> None:
 # -- lists, batching, request counts --------------------------------------------------------------------
 def test_list_gets_only_the_updated_ids(h: Harness) -> None:
     h.client.on_update = lambda inputs: UpdateOutcome(
-        updated={"100", "101", "102", "103"}, failed={"104": RecordFailure("INVALID_EMAIL", "no", 400)})
+        updated={"100", "101", "102", "103"}, failed={"104": RecordFailure("INVALID_EMAIL", "no", 400)}
+    )
     h.client.list_missing = {"103"}
     h.client.list_already = {"102"}
-    result = h.sync([row(f"c{i}@example.com") for i in range(5)] + [row("nobody@example.com")],
-                    {"list_id": 123})
+    result = h.sync(
+        [row(f"c{i}@example.com") for i in range(5)] + [row("nobody@example.com")], {"list_id": 123}
+    )
     assert h.client.list_adds == [("123", ["100", "101", "102", "103"])]
     assert (result.counters.list_added, result.counters.list_missing) == (3, 1)
     db = h.run_row(result.run_id)
     assert (db["list_added"], db["list_missing"]) == (3, 1)
+
+
+def test_list_failure_fails_the_run_but_keeps_the_updates(h: Harness) -> None:
+    def no_list(list_id: str, record_ids: Sequence[str]) -> ListOutcome:
+        raise HubSpotError("PUT /crm/v3/lists/9/memberships/add: 404 list not found", call="PUT", status=404)
+
+    h.client.add_to_list = no_list  # type: ignore[method-assign]
+    run = h.new_run({"list_id": "9"}, push_size=2)
+    run.announce()
+    run.start()
+    run.feed([row("c0@example.com"), row("c1@example.com"), row("c2@example.com")])
+    result = h.finish(run)
+    assert result.status == "failed" and "404" in (result.error or "")
+    assert (result.counters.rows_updated, result.counters.rows_failed) == (2, 1)
+    assert h.by_email(result.run_id) == {"c2@example.com": ("failed", "HTTP_404")}
+    assert len(h.client.updates) == 1
+
+
+def test_contacts_updated_before_an_error_still_join_the_list(h: Harness) -> None:
+    def half(inputs: Inputs) -> UpdateOutcome:
+        raise HubSpotError(
+            "POST update: 503 after 5 retries",
+            call="POST update",
+            status=503,
+            outcome_so_far=UpdateOutcome(updated={"100"}),
+        )
+
+    h.client.on_update = half
+    result = h.sync([row("c0@example.com"), row("c1@example.com")], {"list_id": "9"})
+    assert (result.counters.rows_updated, result.counters.rows_failed) == (1, 1)
+    assert h.client.list_adds == [("9", ["100"])]
 
 
 def test_no_list_call_without_list_id_or_updates(h: Harness) -> None:
@@ -513,7 +619,8 @@ def test_status_lifecycle_in_the_runs_table(h: Harness) -> None:
     run = h.new_run()
     run.announce()
     db = h.run_row(run.run.run_id)
-    assert db["status"] == "waiting" and db["started_at"] is None
+    # started_at holds the queue time while waiting (so a killed process's waiting row can be found stale)
+    assert db["status"] == "waiting" and db["started_at"] is not None
     assert (db["exposure_name"], db["relation"], db["trigger"]) == ("hs", RELATION, "cli")
     run.start()
     db = h.run_row(run.run.run_id)
@@ -536,10 +643,28 @@ def test_empty_model_completes_with_zero_rows(h: Harness) -> None:
 
 def test_announce_marks_stale_runs_of_the_exposure_failed(h: Harness) -> None:
     log = RunLog(DuckTarget(h.conn), SCHEMA)
-    log.insert_run(RunRow("killed", None, "hs", RELATION, "cli", status="running",
-                          started_at=utcnow() - dt.timedelta(hours=7)))
-    log.insert_run(RunRow("alive", None, "hs", RELATION, "cli", status="running",
-                          started_at=utcnow() - dt.timedelta(minutes=5)))
+    log.insert_run(
+        RunRow(
+            "killed",
+            None,
+            "hs",
+            RELATION,
+            "cli",
+            status="running",
+            started_at=utcnow() - dt.timedelta(hours=7),
+        )
+    )
+    log.insert_run(
+        RunRow(
+            "alive",
+            None,
+            "hs",
+            RELATION,
+            "cli",
+            status="running",
+            started_at=utcnow() - dt.timedelta(minutes=5),
+        )
+    )
     run = h.new_run()
     run.announce()
     assert h.run_row("killed")["status"] == "failed"

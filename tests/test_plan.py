@@ -57,8 +57,9 @@ def test_default_properties_are_every_column_but_the_email() -> None:
 
 
 def test_property_list_derives_names_by_the_rule() -> None:
-    plan = build_plan(project({"email_column": "Email", "properties": ["Amperity ID", "first_name"]}), "hs",
-                      COLUMNS)
+    plan = build_plan(
+        project({"email_column": "Email", "properties": ["Amperity ID", "first_name"]}), "hs", COLUMNS
+    )
     assert plan.columns == ("Amperity ID", "first_name")
     assert plan.properties == ("amperity_id", "first_name")
 
@@ -73,7 +74,9 @@ def test_property_mapping_keeps_the_given_names_and_order() -> None:
 def test_columns_match_case_insensitively_and_keep_the_warehouse_spelling() -> None:
     # Snowflake-style upper-case columns, lower-case config.
     cols = ["EMAIL", "FIRST_NAME", "AMPERITY ID"]
-    plan = build_plan(project({"email_column": "email", "properties": ["first_name", "amperity id"]}), "hs", cols)
+    plan = build_plan(
+        project({"email_column": "email", "properties": ["first_name", "amperity id"]}), "hs", cols
+    )
     assert plan.email_column == "EMAIL"
     assert plan.columns == ("FIRST_NAME", "AMPERITY ID")
     assert plan.properties == ("first_name", "amperity_id")
@@ -139,7 +142,9 @@ def test_two_columns_normalising_to_one_name_is_an_error() -> None:
 
 
 def test_two_mapped_columns_to_one_property_is_an_error() -> None:
-    err = plan_error(project({"email_column": "Email", "properties": {"first_name": "x", "Amperity ID": "x"}}))
+    err = plan_error(
+        project({"email_column": "Email", "properties": {"first_name": "x", "Amperity ID": "x"}})
+    )
     assert "'x'" in str(err)
 
 

@@ -66,10 +66,12 @@ def create_log_tables(conn: duckdb.DuckDBPyConnection, schema: str = SCHEMA) -> 
     conn.execute(RECORDS_DDL.format(schema=schema))
 
 
-def fetch_dicts(conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+def fetch_dicts(
+    conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()
+) -> list[dict[str, Any]]:
     cur = conn.execute(sql, list(params))
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, row)) for row in cur.fetchall()]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
 @pytest.fixture
@@ -90,8 +92,13 @@ def runs(conn: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 
 
 def test_run_columns_are_the_tables_columns(conn: duckdb.DuckDBPyConnection) -> None:
-    cols = [r[0] for r in conn.execute("select column_name from information_schema.columns where "
-                                       "table_name = 'hubspot_sync_runs' order by ordinal_position").fetchall()]
+    cols = [
+        r[0]
+        for r in conn.execute(
+            "select column_name from information_schema.columns where "
+            "table_name = 'hubspot_sync_runs' order by ordinal_position"
+        ).fetchall()
+    ]
     assert RUN_COLUMNS == cols
 
 
@@ -99,9 +106,13 @@ def test_insert_then_finish_round_trip(conn: duckdb.DuckDBPyConnection, log: Run
     log.insert_run(RunRow("r1", "inv-1", "hs", '"db"."main"."contacts"', "cli"))
     [row] = runs(conn)
     assert row["status"] == "waiting"
-    assert row["started_at"] is None and row["finished_at"] is None
+    assert row["started_at"] is not None and row["finished_at"] is None  # queue time while waiting
     assert (row["invocation_id"], row["exposure_name"], row["relation"], row["trigger"]) == (
-        "inv-1", "hs", '"db"."main"."contacts"', "cli")
+        "inv-1",
+        "hs",
+        '"db"."main"."contacts"',
+        "cli",
+    )
     assert row["tool_version"] == __version__
     assert row["rows_read"] == 0 and row["error"] is None
 
@@ -112,9 +123,20 @@ def test_insert_then_finish_round_trip(conn: duckdb.DuckDBPyConnection, log: Run
     assert row["started_at"] == started
     assert before <= started <= utcnow()
 
-    counters = Counters(rows_read=9, rows_invalid=1, rows_duplicate=1, rows_unchanged=1, rows_updated=3,
-                        rows_not_found=2, rows_failed=1, requests=4, retries=1, rate_limited=2, list_added=3,
-                        list_missing=0)
+    counters = Counters(
+        rows_read=9,
+        rows_invalid=1,
+        rows_duplicate=1,
+        rows_unchanged=1,
+        rows_updated=3,
+        rows_not_found=2,
+        rows_failed=1,
+        requests=4,
+        retries=1,
+        rate_limited=2,
+        list_added=3,
+        list_missing=0,
+    )
     log.finish_run("r1", "completed_with_errors", counters, "one failed")
     [row] = runs(conn)
     assert row["status"] == "completed_with_errors"
@@ -134,20 +156,28 @@ def test_finish_only_touches_its_own_run(conn: duckdb.DuckDBPyConnection, log: R
 
 
 def test_log_records_writes_one_row_each(conn: duckdb.DuckDBPyConnection, log: RunLog) -> None:
-    log.log_records("r1", "hs", [
-        RecordRow(" A@x.com ", "a@x.com", "not_found", "OBJECT_NOT_FOUND", "no contact", None),
-        RecordRow(None, None, "invalid", "NULL_EMAIL", "email is empty"),
-        RecordRow("b@x.com", "b@x.com", "failed", "INVALID_EMAIL", "HubSpot says no", 400),
-    ])
+    log.log_records(
+        "r1",
+        "hs",
+        [
+            RecordRow(" A@x.com ", "a@x.com", "not_found", "OBJECT_NOT_FOUND", "no contact", None),
+            RecordRow(None, None, "invalid", "NULL_EMAIL", "email is empty"),
+            RecordRow("b@x.com", "b@x.com", "failed", "INVALID_EMAIL", "HubSpot says no", 400),
+        ],
+    )
     log.log_records("r1", "hs", [])  # nothing to write: no statement, no error
     rows = fetch_dicts(conn, "select * from main.hubspot_sync_record_log order by reason_code")
-    assert [(r["email_raw"], r["email_clean"], r["outcome"], r["reason_code"], r["detail"], r["http_status"])
-            for r in rows] == [
+    assert [
+        (r["email_raw"], r["email_clean"], r["outcome"], r["reason_code"], r["detail"], r["http_status"])
+        for r in rows
+    ] == [
         ("b@x.com", "b@x.com", "failed", "INVALID_EMAIL", "HubSpot says no", 400),
         (None, None, "invalid", "NULL_EMAIL", "email is empty", None),
         (" A@x.com ", "a@x.com", "not_found", "OBJECT_NOT_FOUND", "no contact", None),
     ]
-    assert all(r["run_id"] == "r1" and r["exposure_name"] == "hs" and r["logged_at"] is not None for r in rows)
+    assert all(
+        r["run_id"] == "r1" and r["exposure_name"] == "hs" and r["logged_at"] is not None for r in rows
+    )
 
 
 def test_fail_stale_runs(conn: duckdb.DuckDBPyConnection, log: RunLog) -> None:
@@ -172,15 +202,24 @@ def test_fail_stale_runs(conn: duckdb.DuckDBPyConnection, log: RunLog) -> None:
 def test_recent_runs_newest_first_limited(conn: duckdb.DuckDBPyConnection, log: RunLog) -> None:
     now = utcnow()
     for i in range(5):
-        log.insert_run(RunRow(f"r{i}", None, f"exp{i}", "rel", "cli", status="completed",
-                              started_at=now - timedelta(minutes=10 - i)))
-    log.insert_run(RunRow("queued", None, "exp_q", "rel", "cli"))  # waiting: no started_at yet
+        log.insert_run(
+            RunRow(
+                f"r{i}",
+                None,
+                f"exp{i}",
+                "rel",
+                "cli",
+                status="completed",
+                started_at=now - timedelta(minutes=10 - i),
+            )
+        )
+    log.insert_run(RunRow("queued", None, "exp_q", "rel", "cli"))  # waiting: started_at = queued now
     headers, rows = log.recent_runs(limit=10)
     assert headers[:4] == ["started_at", "exposure_name", "trigger", "status"]
     assert len(headers) == len(rows[0])
-    assert [r[1] for r in rows] == ["exp4", "exp3", "exp2", "exp1", "exp0", "exp_q"]
+    assert [r[1] for r in rows] == ["exp_q", "exp4", "exp3", "exp2", "exp1", "exp0"]
     _, rows = log.recent_runs(limit=2)
-    assert [r[1] for r in rows] == ["exp4", "exp3"]
+    assert [r[1] for r in rows] == ["exp_q", "exp4"]
 
 
 def test_log_schema_other_than_target(conn: duckdb.DuckDBPyConnection) -> None:

@@ -455,11 +455,13 @@ class Store:
             members = self.members[list_id]
             added, missing = [], []
             for rid in ids:
-                if rid in self.contacts and rid not in members:
+                if rid not in self.contacts:
+                    if rid not in missing:
+                        missing.append(rid)  # the spec: recordIdsMissing = did not exist in the portal
+                elif rid not in members:
                     members[rid] = None
                     added.append(rid)
-                elif rid not in missing:
-                    missing.append(rid)  # unknown records and existing members are "ignored"
+                # an existing member is ignored: neither added nor missing
             if added:
                 lst["updatedAt"] = bodies.now_iso()
             return {"recordsIdsAdded": added, "recordIdsMissing": missing, "recordIdsRemoved": []}

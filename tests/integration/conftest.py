@@ -40,8 +40,15 @@ class Example:
     def dbt(self, *args: str) -> Any:
         from dbt.cli.main import dbtRunner
 
-        argv = [*args, "--project-dir", str(self.project_dir), "--profiles-dir", str(self.project_dir),
-                "--target", self.target]
+        argv = [
+            *args,
+            "--project-dir",
+            str(self.project_dir),
+            "--profiles-dir",
+            str(self.project_dir),
+            "--target",
+            self.target,
+        ]
         result = dbtRunner().invoke(argv)
         return result
 
@@ -60,8 +67,13 @@ class Example:
 
         pg = pg_env()
         assert pg
-        conn = psycopg2.connect(host=pg["HOST"], port=int(pg["PORT"]), user=pg["USER"], password=pg["PASSWORD"],
-                                dbname=pg["DBNAME"])
+        conn = psycopg2.connect(
+            host=pg["HOST"],
+            port=int(pg["PORT"]),
+            user=pg["USER"],
+            password=pg["PASSWORD"],
+            dbname=pg["DBNAME"],
+        )
         conn.autocommit = True
         return conn
 
@@ -75,16 +87,26 @@ class Example:
             conn.close()
 
     def cli_args(self) -> list[str]:
-        return ["--project-dir", str(self.project_dir), "--profiles-dir", str(self.project_dir),
-                "--target", self.target]
+        return [
+            "--project-dir",
+            str(self.project_dir),
+            "--profiles-dir",
+            str(self.project_dir),
+            "--target",
+            self.target,
+        ]
 
 
 def make_example(adapter: str, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Example:
     if adapter == "postgres" and pg_env() is None:
-        pytest.skip("PostgreSQL tests need DBT_HUBSPOT_SYNC_PG_HOST/PORT/USER/PASSWORD/DBNAME "
-                    "(scripts/test.sh starts a throwaway server when PostgreSQL is installed)")
+        pytest.skip(
+            "PostgreSQL tests need DBT_HUBSPOT_SYNC_PG_HOST/PORT/USER/PASSWORD/DBNAME "
+            "(scripts/test.sh starts a throwaway server when PostgreSQL is installed)"
+        )
     project = tmp / "example_project"
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("target", "dbt_packages", "logs", "*.duckdb*"))
+    shutil.copytree(
+        EXAMPLE, project, ignore=shutil.ignore_patterns("target", "dbt_packages", "logs", "*.duckdb*")
+    )
     (project / "packages.yml").write_text(f"packages:\n  - local: {REPO_ROOT}\n", encoding="utf-8")
     env: dict[str, str] = {}
     if adapter == "duckdb":
@@ -104,8 +126,9 @@ def make_example(adapter: str, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Ex
 
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
-    cfg = SandboxConfig(port=0, contacts_csv=str(EXAMPLE / "sandbox" / "contacts.csv"), rate_max=100,
-                        rate_window_ms=10_000)
+    cfg = SandboxConfig(
+        port=0, contacts_csv=str(EXAMPLE / "sandbox" / "contacts.csv"), rate_max=100, rate_window_ms=10_000
+    )
     with Sandbox(cfg) as sb:
         yield sb
 

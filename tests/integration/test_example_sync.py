@@ -92,8 +92,12 @@ def test_sync_updates_only_existing_contacts_and_logs_every_other_row(example: E
     assert outcomes == Counter({"invalid": invalid, "duplicate": dup, "not_found": not_found})
     assert {r for _, o, r in log if o == "not_found"} == {"OBJECT_NOT_FOUND"}
     assert {r for _, o, r in log if o == "duplicate"} == {"DUPLICATE_EMAIL"}
-    assert {r for _, o, r in log if o == "invalid"} <= {"NULL_EMAIL", "INVALID_SYNTAX", "QUOTED_LOCAL_PART",
-                                                         "UNKNOWN_TLD"}
+    assert {r for _, o, r in log if o == "invalid"} <= {
+        "NULL_EMAIL",
+        "INVALID_SYNTAX",
+        "QUOTED_LOCAL_PART",
+        "UNKNOWN_TLD",
+    }
     updated_ids = {c["properties"]["amperity_id"] for c in changed}
     logged_raw = Counter(raw for raw, _, _ in log)
     all_raw = Counter(row[1] for aid, row in model.items() if aid not in updated_ids)
@@ -131,5 +135,7 @@ def _update_calls(sandbox) -> int:
 
 def _contact_values(sandbox) -> dict[str, dict[str, str]]:
     """Contacts' properties minus HubSpot's own bookkeeping (lastmodifieddate moves on every update)."""
-    return {c["id"]: {k: v for k, v in c["properties"].items() if k != "lastmodifieddate"}
-            for c in sandbox.contacts()}
+    return {
+        c["id"]: {k: v for k, v in c["properties"].items() if k != "lastmodifieddate"}
+        for c in sandbox.contacts()
+    }

@@ -340,7 +340,8 @@ def test_lists_create_get_and_add_members(api: requests.Session, sandbox: Any) -
     assert r.status_code == 200
     assert r.json() == {"recordsIdsAdded": ["1", "2"], "recordIdsMissing": ["999"], "recordIdsRemoved": []}
     r = api.put(f"{base}/{list_id}/memberships/add", json=["2", "3"])
-    assert r.json()["recordsIdsAdded"] == ["3"] and r.json()["recordIdsMissing"] == ["2"]
+    # An existing member is ignored: neither added nor missing (the spec: missing = does not exist).
+    assert r.json()["recordsIdsAdded"] == ["3"] and r.json()["recordIdsMissing"] == []
     r = api.get(f"{base}/{list_id}")
     assert r.status_code == 200 and r.json()["list"]["size"] == 3
     assert sandbox.list_members(list_id) == ["1", "2", "3"]

@@ -1,0 +1,132 @@
+"""The three ways a sync runs with dbt (issue 4): the DuckDB post-hook during a plain `dbt run`,
+`dbt-hubspot-sync run -- run` and `dbt run` + `sync --pending` on PostgreSQL. Real dbt, real warehouses, sandbox."""
+
+from __future__ import annotations
+
+import pytest
+
+from dbt_hubspot_sync.cli import main
+
+from .conftest import Example, make_example
+
+UPDATE_KEY = "POST /crm/v3/objects/contacts/batch/update"
+
+
+def hubspot_requests(sandbox) -> int:
+    return sandbox.stats()["requests_total"]
+
+
+def runs(example: Example) -> list[tuple]:
+    return example.query(
+        "select exposure_name, trigger, invocation_id, status, rows_read, rows_invalid + rows_duplicate"
+        " + rows_unchanged + rows_updated + rows_not_found + rows_failed, rows_updated"
+        " from {schema}.hubspot_sync_runs order by started_at"
+    )
+
+
+def break_model(example: Example) -> None:
+    (example.project_dir / "models" / "hubspot_contacts.sql").write_text(
+        "select no_such_column as \"Email\" from {{ ref('customer360') }}\n", encoding="utf-8"
+    )
+
+
+# -- DuckDB: the plugin pushes during a plain `dbt run` ----------------------------------------------------------
+@pytest.fixture
+def duck(tmp_path, monkeypatch) -> Example:
+    return make_example("duckdb", tmp_path, monkeypatch)
+
+
+def test_duckdb_plain_dbt_run_pushes_automatic_exposure(duck: Example, hubspot_env):
+    result = duck.dbt_ok("run", "--threads", "4")
+    invocation = result.result.args.get("invocation_id") if hasattr(result.result, "args") else None
+    rows = runs(duck)
+    assert [r[0] for r in rows] == ["hubspot_customers"]  # the manual exposure is not pushed by dbt run
+    name, trigger, inv, status, read, outcomes, updated = rows[0]
+    assert (trigger, status) == ("post_hook", "completed")
+    assert inv and (invocation is None or inv == invocation)
+    assert read == outcomes == 612 and updated > 0
+    assert hubspot_env.stats()["contacts_updated"] == updated
+    assert hubspot_env.stats()["contacts_created"] == 0
+
+
+def test_duckdb_run_of_other_models_pushes_nothing(duck: Example, hubspot_env):
+    # (The project is also named customer360: select the model by path.)
+    result = duck.dbt_ok("run", "--select", "path:models/customer360.sql")
+    assert [r.node.name for r in result.result] == ["customer360"]
+    assert hubspot_requests(hubspot_env) == 0
+    exists = duck.query(
+        "select count(*) from information_schema.tables where table_name = 'hubspot_sync_runs'"
+    )
+    if exists[0][0]:
+        assert runs(duck) == []
+
+
+def test_duckdb_failed_build_is_never_pushed(duck: Example, hubspot_env):
+    break_model(duck)
+    result = duck.dbt("run")
+    assert not result.success
+    assert hubspot_requests(hubspot_env) == 0
+
+
+def test_duckdb_push_failure_warns_by_default_and_fails_when_asked(duck: Example, hubspot_env, monkeypatch):
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "not-the-sandbox-token")
+    # warn (default): the model builds, downstream goes on, the run log says failed.
+    duck.dbt_ok("run")
+    ((status, error),) = duck.query("select status, error from {schema}.hubspot_sync_runs")
+    assert status == "failed" and "not-the-sandbox-token" not in (error or "")
+    # fail: the hook raises, the model errors.
+    result = duck.dbt("run", "--vars", "{hubspot_sync: {on_push_error: fail}}")
+    assert not result.success
+
+
+# -- PostgreSQL: pending rows ------------------------------------------------------------------------------------
+@pytest.fixture
+def pg(tmp_path, monkeypatch) -> Example:
+    return make_example("postgres", tmp_path, monkeypatch)
+
+
+def pending(example: Example) -> int:
+    return example.query("select count(*) from {schema}.hubspot_sync_pending")[0][0]
+
+
+def test_postgres_run_command_pushes_as_models_finish(pg: Example, hubspot_env, capsys):
+    code = main(["run", *pg.cli_args(), "--", "run", "--threads", "4"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    rows = runs(pg)
+    assert [(r[0], r[1], r[3]) for r in rows] == [("hubspot_customers", "dbt_run", "completed")]
+    assert rows[0][2]  # dbt's invocation id
+    assert rows[0][4] == rows[0][5] == 612
+    assert pending(pg) == 0
+    assert hubspot_env.stats()["contacts_created"] == 0
+
+
+def test_postgres_dbt_run_then_sync_pending_consumes_once(pg: Example, hubspot_env, capsys):
+    pg.dbt_ok("run", "--threads", "4")
+    assert pending(pg) == 1  # written inside the model's transaction, committed with it
+    assert hubspot_requests(hubspot_env) == 0  # a plain dbt run on Postgres does not push
+
+    assert main(["sync", "--pending", *pg.cli_args()]) == 0
+    rows = runs(pg)
+    assert [(r[1], r[3]) for r in rows] == [("cli", "completed")]
+    assert rows[0][2]  # the invocation id of the dbt run that built the model
+    assert pending(pg) == 0
+    updates = sum(hubspot_env.stats()["requests"].get(UPDATE_KEY, {}).values())
+
+    assert main(["sync", "--pending", *pg.cli_args()]) == 0  # nothing left: nothing pushed again
+    assert len(runs(pg)) == 1
+    assert sum(hubspot_env.stats()["requests"].get(UPDATE_KEY, {}).values()) == updates
+    capsys.readouterr()
+
+
+def test_postgres_failed_build_leaves_no_pending_row(pg: Example, hubspot_env, capsys):
+    pg.dbt_ok("run")
+    assert main(["sync", "--pending", *pg.cli_args()]) == 0
+    requests = hubspot_requests(hubspot_env)
+    break_model(pg)
+    assert not pg.dbt("run").success
+    assert pending(pg) == 0
+    assert main(["run", *pg.cli_args(), "--", "run"]) == 1  # dbt failed
+    assert pending(pg) == 0
+    assert hubspot_requests(hubspot_env) == requests
+    capsys.readouterr()
