@@ -35,6 +35,7 @@ from .errors import SyncError
 from .hubspot_client import HubSpotClient
 from .plan import SyncPlan, build_plan
 from .run_log import RunLog
+from .runner import check_lists
 
 FEED_CHUNK = 2000
 _INTEGER = (
@@ -217,6 +218,7 @@ class Plugin(BasePlugin):
             target = self._log_target(ctx)
             if self._client is None:
                 self._client = HubSpotClient.from_env()
+            check_lists([plan], self._client)
             run = SyncRun(
                 plan,
                 RunLog(target, plan.log_schema),

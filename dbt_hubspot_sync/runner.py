@@ -18,7 +18,8 @@ from .dbt_bridge import (
     open_session,
 )
 from .engine import RunResult, SyncRun
-from .hubspot_client import HubSpotClient
+from .errors import ConfigError
+from .hubspot_client import HubSpotClient, HubSpotError
 from .pending import PendingQueue
 from .plan import SyncPlan, build_plan, resolve_model, select_exposures
 from .run_log import RunLog
@@ -45,6 +46,23 @@ def plan_all(session: DbtSession, select: Sequence[str]) -> list[SyncPlan]:
         model = resolve_model(project, name)
         plans.append(build_plan(project, name, wh.columns(model.relation or "", model)))
     return plans
+
+
+def check_lists(plans: Sequence[SyncPlan], client: HubSpotClient) -> None:
+    """A `list_id` must name a MANUAL or SNAPSHOT list: HubSpot refuses to add records to a DYNAMIC one."""
+    for plan in plans:
+        list_id = plan.config.list_id
+        if not list_id:
+            continue
+        try:
+            kind = client.get_list(list_id).get("processingType")
+        except HubSpotError as exc:
+            if getattr(exc, "status", None) == 404:
+                raise ConfigError(plan.exposure, "hubspot_sync.list_id", f"HubSpot has no list {list_id}") from None
+            raise
+        if kind not in ("MANUAL", "SNAPSHOT"):
+            raise ConfigError(plan.exposure, "hubspot_sync.list_id",
+                              f"list {list_id} is {kind}; records can only be added to MANUAL or SNAPSHOT lists")
 
 
 def ensure_log_tables(wh: Warehouse, schemas: Sequence[str]) -> None:
@@ -91,6 +109,7 @@ def run_sync(
             return []
         # A dry run reads from HubSpot too (batch/read tells would-update from not-found): it needs the token.
         client = (client_factory or HubSpotClient.from_env)()
+        check_lists(plans, client)
         wh = session.warehouse
         ensure_log_tables(wh, [p.log_schema for p in plans])
         # Standalone runs are not part of a dbt invocation (the parse above is ours, not the user's).
@@ -167,6 +186,7 @@ def run_pending(
         ensure_log_tables(wh, [p.log_schema for p in plans])
         client = (client_factory or HubSpotClient.from_env)()
         try:
+            check_lists(plans, client)
             return push_pending(wh, plans, client, trigger=options.trigger, on_progress=on_progress)
         finally:
             client.close()
@@ -205,6 +225,7 @@ def run_dbt(
                 build_plan(project, name, wh.columns(relation, project.models[model]))
                 for name in by_model[model]
             ]
+            check_lists(plans, client)
             results.extend(push_pending(wh, plans, client, trigger="dbt_run", model=model, invocation_id=inv))
 
     def worker() -> None:
