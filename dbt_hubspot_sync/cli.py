@@ -126,6 +126,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         args.vars_yaml,
         select=args.select,
         dry_run=args.dry_run,
+        full_refresh=args.full_refresh,
     )
     progress = _progress if sys.stderr.isatty() else None
     results = (

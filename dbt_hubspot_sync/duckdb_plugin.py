@@ -36,6 +36,7 @@ from .hubspot_client import HubSpotClient
 from .plan import SyncPlan, build_plan
 from .run_log import RunLog
 from .runner import check_lists
+from .state import SyncState
 
 FEED_CHUNK = 2000
 _INTEGER = (
@@ -141,7 +142,7 @@ class Plugin(BasePlugin):
         conn.create_function(
             "dbt_hubspot_sync_push",
             self._push,
-            ["VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "VARCHAR[]"],
+            ["VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "VARCHAR", "VARCHAR", "VARCHAR[]"],
             "BIGINT",
             null_handling="special",
             side_effects=True,
@@ -157,7 +158,14 @@ class Plugin(BasePlugin):
 
     # -- the UDFs ------------------------------------------------------------------------------------------
     def _push(
-        self, ctx_json: str, raw: str | None, clean: str | None, rank: int | None, values: list[str | None]
+        self,
+        ctx_json: str,
+        raw: str | None,
+        clean: str | None,
+        rank: int | None,
+        known_id: str | None,
+        known_hash: str | None,
+        values: list[str | None],
     ) -> int:
         hook = self._hook_run(ctx_json)
         if hook.run is None:
@@ -166,6 +174,8 @@ class Plugin(BasePlugin):
             raw,
             clean,
             rank,
+            known_id,
+            known_hash,
             *(from_duckdb_text(values[i], t) for i, t in zip(hook.positions, hook.types)),
         )
         with hook.lock:
@@ -225,6 +235,7 @@ class Plugin(BasePlugin):
                 self._client,
                 trigger="post_hook",
                 invocation_id=ctx.get("invocation_id"),
+                state=SyncState(target, plan.log_schema),
             )
             run.announce()
             run.start()

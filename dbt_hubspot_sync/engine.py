@@ -1,8 +1,8 @@
 """One sync run of one exposure: rows in, one counted outcome per row out.
 
 Rows arrive in chunks (from the runner's streaming query or from the DuckDB post-hook's UDF) shaped as the
-`sync_rows_query` macro returns them: (email_raw, email_clean, rank, *property values). Valid first-of-their-email
-rows are buffered up to `push_size`, resolved to record ids with batch/read and updated with batch/update; every
+`sync_rows_query` macro returns them: (email_raw, email_clean, rank, state record id, state hash, *values).
+Unchanged rows (same hash as the state's) cost no request; valid first-of-their-email rows are buffered up to `push_size`, resolved to record ids with batch/read and updated with batch/update; every
 other row is logged. Memory holds at most one chunk plus one push buffer, whatever the model's size.
 """
 
@@ -22,8 +22,9 @@ from .hubspot_client import (
     UpdateOutcome,
 )
 from .plan import SyncPlan
-from .properties import to_hubspot_value
+from .properties import properties_hash, to_hubspot_value
 from .run_log import Counters, RecordRow, RunLog, RunRow
+from .state import SyncState
 from .validation import validate_email
 
 # Resolve and update this many contacts at a time: 10 requests of 100, enough to keep a concurrent client busy.
@@ -35,6 +36,8 @@ class _Candidate:
     email_raw: str | None
     email: str
     properties: dict[str, str]
+    digest: str  # properties_hash(properties), stored in the state once HubSpot has them
+    known_id: str | None = None  # the record id from the state: no lookup needed
     settled: bool = False  # has its one outcome
 
 
@@ -76,11 +79,13 @@ class SyncRun:
         dry_run: bool = False,
         push_size: int = PUSH_SIZE,
         on_progress: Callable[[SyncRun], None] | None = None,
+        state: SyncState | None = None,
     ) -> None:
         if client is None and not dry_run:
             raise ValueError("a HubSpot client is needed unless dry_run")
         self.plan, self.log, self.client = plan, log, client
         self.dry_run = dry_run
+        self.state = None if dry_run else state  # a dry run changes nothing, the state included
         self.push_size = push_size
         self.on_progress = on_progress
         self.counters = Counters()
@@ -113,7 +118,7 @@ class SyncRun:
         names = self.plan.properties
         for row in rows:
             self.counters.rows_read += 1
-            raw, clean, rank = row[0], row[1], row[2]
+            raw, clean, rank, known_id, known_hash = row[0], row[1], row[2], row[3], row[4]
             verdict = validate_email(clean)
             if not verdict.ok:
                 self._outcome("invalid", raw, clean, verdict.reason, verdict.detail)
@@ -134,7 +139,7 @@ class SyncRun:
                 continue
             try:
                 props = {}
-                for name, value in zip(names, row[3:]):
+                for name, value in zip(names, row[5:]):
                     text = to_hubspot_value(value, null_as_empty=null_as_empty)
                     if text is not None:
                         props[name] = text
@@ -146,7 +151,17 @@ class SyncRun:
                     "unchanged", raw, clean, "NO_PROPERTIES", "every property is NULL; nothing to send"
                 )
                 continue
-            self._buffer.append(_Candidate(raw, clean, props))
+            digest = properties_hash(props)
+            if known_id and known_hash == digest:
+                self._outcome(
+                    "unchanged",
+                    raw,
+                    clean,
+                    "UNCHANGED",
+                    f"contact {known_id} already has these values (hubspot_sync_state)",
+                )
+                continue
+            self._buffer.append(_Candidate(raw, clean, props, digest, known_id or None))
             if len(self._buffer) >= self.push_size:
                 self._push()
         self._flush_records()
@@ -244,8 +259,9 @@ class SyncRun:
 
     def _resolve_and_update(self, batch: list[_Candidate]) -> None:
         assert self.client is not None or self.dry_run
+        unknown = [c.email for c in batch if c.known_id is None]
         try:
-            ids = self.client.read_ids_by_email([c.email for c in batch]) if self.client else {}
+            ids = self.client.read_ids_by_email(unknown) if self.client and unknown else {}
         except HubSpotError as exc:
             stop = _stop_from(exc)
             self._fail_all(batch, stop)
@@ -253,7 +269,8 @@ class SyncRun:
         to_send: list[tuple[str, dict[str, str]]] = []
         by_id: dict[str, _Candidate] = {}
         for c in batch:
-            rid = ids.get(c.email.strip().lower())  # the client keys by lower(email), as HubSpot matches
+            # The client keys by lower(email), as HubSpot matches.
+            rid = c.known_id or ids.get(c.email.strip().lower())
             if rid is None:
                 self._settle(
                     c,
@@ -283,6 +300,7 @@ class SyncRun:
             stop = _stop_from(exc)
             outcome = exc.outcome_so_far or UpdateOutcome()
         self._apply(outcome, by_id, stop)
+        self._remember(outcome, by_id)
         # Contacts updated before an error still join the list: the next run may find them unchanged.
         self._add_to_list(outcome.updated)
         if stop is not None:
@@ -300,6 +318,14 @@ class SyncRun:
             else:
                 s = stop or _Stop("NOT_SENT", "HubSpot returned no result for this record")
                 self._settle(c, "failed", s.code, s.message, s.http_status)
+
+    def _remember(self, outcome: UpdateOutcome, by_id: dict[str, _Candidate]) -> None:
+        if self.state is None:
+            return
+        synced = [(by_id[rid].email, rid, by_id[rid].digest) for rid in outcome.updated if rid in by_id]
+        self.state.record(self.plan.exposure, self.run.run_id, synced)
+        gone = [by_id[rid].email for rid in outcome.not_found if rid in by_id]
+        self.state.forget(self.plan.exposure, gone)
 
     def _add_to_list(self, record_ids: set[str]) -> None:
         list_id = self.plan.config.list_id

@@ -23,6 +23,7 @@ from .hubspot_client import HubSpotClient, HubSpotError
 from .pending import PendingQueue
 from .plan import SyncPlan, build_plan, resolve_model, select_exposures
 from .run_log import RunLog
+from .state import STATE_TABLE, SyncState
 
 READ_CHUNK = 2000
 
@@ -35,6 +36,7 @@ class SyncOptions:
     vars_yaml: str | None = None
     select: Sequence[str] = ()
     dry_run: bool = False
+    full_refresh: bool = False  # ignore hubspot_sync_state: resend every row
     trigger: str = "cli"
 
 
@@ -58,11 +60,16 @@ def check_lists(plans: Sequence[SyncPlan], client: HubSpotClient) -> None:
             kind = client.get_list(list_id).get("processingType")
         except HubSpotError as exc:
             if getattr(exc, "status", None) == 404:
-                raise ConfigError(plan.exposure, "hubspot_sync.list_id", f"HubSpot has no list {list_id}") from None
+                raise ConfigError(
+                    plan.exposure, "hubspot_sync.list_id", f"HubSpot has no list {list_id}"
+                ) from None
             raise
         if kind not in ("MANUAL", "SNAPSHOT"):
-            raise ConfigError(plan.exposure, "hubspot_sync.list_id",
-                              f"list {list_id} is {kind}; records can only be added to MANUAL or SNAPSHOT lists")
+            raise ConfigError(
+                plan.exposure,
+                "hubspot_sync.list_id",
+                f"list {list_id} is {kind}; records can only be added to MANUAL or SNAPSHOT lists",
+            )
 
 
 def ensure_log_tables(wh: Warehouse, schemas: Sequence[str]) -> None:
@@ -77,11 +84,18 @@ def sync_plan(
     run: SyncRun,
     *,
     chunk_rows: int = READ_CHUNK,
+    full_refresh: bool = False,
 ) -> RunResult:
     """Stream the plan's rows through `run` (already announced)."""
     run.start()
+    state = None if full_refresh else wh.relation(plan.log_schema, STATE_TABLE)
     sql = wh.render(
-        "sync_rows_query", relation=plan.relation, email_column=plan.email_column, columns=list(plan.columns)
+        "sync_rows_query",
+        relation=plan.relation,
+        email_column=plan.email_column,
+        columns=list(plan.columns),
+        state_relation=state,
+        exposure=plan.exposure,
     )
     error = None
     try:
@@ -124,11 +138,14 @@ def run_sync(
                 invocation_id=inv,
                 dry_run=options.dry_run,
                 on_progress=on_progress,
+                state=SyncState(wh, plan.log_schema),
             )
             run.announce()
             runs.append(run)
         try:
-            return [sync_plan(plan, wh, run) for plan, run in zip(plans, runs)]
+            return [
+                sync_plan(plan, wh, run, full_refresh=options.full_refresh) for plan, run in zip(plans, runs)
+            ]
         finally:
             client.close()
 
@@ -162,6 +179,7 @@ def push_pending(
             trigger=trigger,
             invocation_id=owned[-1].invocation_id,
             on_progress=on_progress,
+            state=SyncState(wh, plan.log_schema),
         )
         run.announce()
         results.append(sync_plan(plan, wh, run))

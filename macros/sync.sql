@@ -57,10 +57,14 @@ values ('{{ invocation_id }}:{{ s.name }}', '{{ s.name }}', '{{ model.unique_id 
         'log_schema': dbt_hubspot_sync.log_schema(), 'columns': names, 'types': types,
         'log_tables_ddl': dbt_hubspot_sync.log_tables_ddl(dbt_hubspot_sync.log_schema())} -%}
   {%- set ctx_sql = "'" ~ (tojson(ctx) | replace("'", "''")) ~ "'" -%}
+  {#- The state join only once the table exists (the plugin creates it at the first push). -#}
+  {%- set state = adapter.get_relation(database=target.database, schema=dbt_hubspot_sync.log_schema(),
+                                       identifier='hubspot_sync_state') -%}
   {%- if ns.email is not none %}
 select sum(dbt_hubspot_sync_push({{ ctx_sql }}, hubspot_sync__email_raw, hubspot_sync__email_clean,
-    hubspot_sync__rank, [{% for c in names %}cast({{ adapter.quote(c) }} as varchar){% if not loop.last %}, {% endif %}{% endfor %}]))
-from ({{ dbt_hubspot_sync.sync_rows_query(this, ns.email, names) }}) as hubspot_sync__hook;
+    hubspot_sync__rank, hubspot_sync__record_id, hubspot_sync__hash,
+    [{% for c in names %}cast({{ adapter.quote(c) }} as varchar){% if not loop.last %}, {% endif %}{% endfor %}]))
+from ({{ dbt_hubspot_sync.sync_rows_query(this, ns.email, names, state, s.name) }}) as hubspot_sync__hook;
   {%- endif %}
 select dbt_hubspot_sync_finish({{ ctx_sql }});
 {%- endfor %}

@@ -1,29 +1,52 @@
-{#- The query the sync streams: raw and cleaned email, the property columns, and the rank of the row among
-    rows whose cleaned emails are equal (rank 1 is sent, the rest are duplicates). Cleanup and de-duplication
-    run in the warehouse, so a warehouse that scales out carries large models. -#}
-{% macro sync_rows_query(relation, email_column, columns) %}
-  {{ return(adapter.dispatch('sync_rows_query', 'dbt_hubspot_sync')(relation, email_column, columns)) }}
+{#- The query the sync streams, one row per model row:
+      hubspot_sync__email_raw, hubspot_sync__email_clean,
+      hubspot_sync__rank         1 for the row sent; >1 for rows whose cleaned email an earlier row has
+      hubspot_sync__record_id,   from hubspot_sync_state (when `state_relation` is given): the contact's id and
+      hubspot_sync__hash         the hash of the properties last sent successfully, else NULL
+      <columns...>
+    Cleanup, de-duplication and the state join run in the warehouse, so one that scales out carries large models. -#}
+{% macro sync_rows_query(relation, email_column, columns, state_relation=none, exposure=none) %}
+  {{ return(adapter.dispatch('sync_rows_query', 'dbt_hubspot_sync')(relation, email_column, columns,
+                                                                     state_relation, exposure)) }}
 {% endmacro %}
 
-{% macro default__sync_rows_query(relation, email_column, columns) %}
+{% macro default__sync_rows_query(relation, email_column, columns, state_relation=none, exposure=none) %}
+{%- set text = dbt.type_string() -%}
 {%- set email = adapter.quote(email_column) -%}
 {%- set order_cols = [email] -%}
 {%- for c in columns if c != email_column -%}{%- do order_cols.append(adapter.quote(c)) -%}{%- endfor -%}
 select
-    hubspot_sync__email_raw,
-    hubspot_sync__email_clean,
-    row_number() over (
-        partition by hubspot_sync__email_clean
-        order by {% for c in order_cols %}{{ c }}{% if not loop.last %}, {% endif %}{% endfor %}
-    ) as hubspot_sync__rank
+    r.hubspot_sync__email_raw,
+    r.hubspot_sync__email_clean,
+    r.hubspot_sync__rank,
+    {%- if state_relation %}
+    st.record_id as hubspot_sync__record_id,
+    st.properties_hash as hubspot_sync__hash
+    {%- else %}
+    cast(null as {{ text }}) as hubspot_sync__record_id,
+    cast(null as {{ text }}) as hubspot_sync__hash
+    {%- endif %}
     {%- for c in columns %},
-    {{ adapter.quote(c) }}
+    r.{{ adapter.quote(c) }}
     {%- endfor %}
 from (
     select
-        src.*,
-        cast({{ email }} as {{ dbt.type_string() }}) as hubspot_sync__email_raw,
-        {{ dbt_hubspot_sync.clean_email('cast(' ~ email ~ ' as ' ~ dbt.type_string() ~ ')') }} as hubspot_sync__email_clean
-    from {{ relation }} as src
-) as hubspot_sync__rows
+        cleaned.*,
+        row_number() over (
+            partition by hubspot_sync__email_clean
+            order by {% for c in order_cols %}{{ c }}{% if not loop.last %}, {% endif %}{% endfor %}
+        ) as hubspot_sync__rank
+    from (
+        select
+            src.*,
+            cast({{ email }} as {{ text }}) as hubspot_sync__email_raw,
+            {{ dbt_hubspot_sync.clean_email('cast(' ~ email ~ ' as ' ~ text ~ ')') }} as hubspot_sync__email_clean
+        from {{ relation }} as src
+    ) as cleaned
+) as r
+{%- if state_relation %}
+left join {{ state_relation }} as st
+    on st.exposure_name = '{{ exposure | replace("'", "''") }}'
+    and st.email_clean = r.hubspot_sync__email_clean
+{%- endif %}
 {% endmacro %}

@@ -105,7 +105,8 @@ def make_plan(meta: dict[str, Any] | None = None) -> SyncPlan:
 def row(
     email: str | None, first: Any = "Ann", score: Any = 1, *, raw: Any = "same", rank: int | None = 1
 ) -> tuple[Any, ...]:
-    return (email if raw == "same" else raw, email, rank, first, score)
+    # The shape of the sync_rows_query macro: raw, clean, rank, state record id, state hash, values...
+    return (email if raw == "same" else raw, email, rank, None, None, first, score)
 
 
 @dataclass

@@ -108,22 +108,26 @@ def test_sync_updates_only_existing_contacts_and_logs_every_other_row(example: E
     assert requests <= -(-(updated + not_found) // 100) + -(-updated // 100) + 2
 
 
-def test_second_sync_converges_and_dry_run_writes_nothing(example: Example, hubspot_env, capsys):
+def test_dry_run_writes_nothing_and_a_second_sync_converges(example: Example, hubspot_env, capsys):
     sandbox = hubspot_env
-    assert main(["sync", "--select", "hubspot_customers", *example.cli_args()]) == 0
-    state = _contact_values(sandbox)
-    updates_before = sandbox.stats()["contacts_updated"]
-    update_calls_before = _update_calls(sandbox)
+    args = ["sync", "--select", "hubspot_customers", *example.cli_args()]
+    before = _contact_values(sandbox)
 
-    assert main(["sync", "--select", "hubspot_customers", "--dry-run", *example.cli_args()]) == 0
-    assert sandbox.stats()["contacts_updated"] == updates_before
-    assert _update_calls(sandbox) == update_calls_before  # a dry run only reads
+    assert main([*args, "--dry-run"]) == 0
+    assert sandbox.stats()["contacts_updated"] == 0
+    assert _update_calls(sandbox) == 0  # a dry run only reads
+    assert _contact_values(sandbox) == before
     dry = example.query(
         "select rows_updated, error from {schema}.hubspot_sync_runs where error like 'dry run%'"
     )
-    assert len(dry) == 1 and dry[0][0] > 0
+    assert len(dry) == 1 and dry[0][0] > 0  # would-update rows
+    details = example.query("select distinct detail like 'dry run%' from {schema}.hubspot_sync_record_log")
+    assert details == [(True,)]
 
-    assert main(["sync", "--select", "hubspot_customers", *example.cli_args()]) == 0
+    assert main(args) == 0
+    state = _contact_values(sandbox)
+    assert sandbox.stats()["contacts_updated"] == dry[0][0]  # the dry run's prediction held
+    assert main([*args, "--full-refresh"]) == 0
     assert _contact_values(sandbox) == state  # same end state
     assert sandbox.stats()["contacts_created"] == 0
     capsys.readouterr()
@@ -172,3 +176,35 @@ def test_updated_contacts_join_a_static_list_and_dynamic_lists_are_refused(
     err = capsys.readouterr().err
     assert "hubspot_customers" in err and "list_id" in err and "DYNAMIC" in err
     assert len(example.query("select run_id from {schema}.hubspot_sync_runs")) == 1  # nothing read or sent
+
+
+def test_state_skips_unchanged_rows_and_full_refresh_resends(example: Example, hubspot_env, capsys):
+    sandbox = hubspot_env
+    args = ["sync", "--select", "hubspot_customers", *example.cli_args()]
+    assert main(args) == 0
+    (first_updated,) = example.query("select rows_updated from {schema}.hubspot_sync_runs")[0]
+    reads_before, updates_before = _calls(sandbox, "read"), _calls(sandbox, "update")
+
+    # Nothing changed: every previously updated row is `unchanged`, with no lookup and no update.
+    assert main(args) == 0
+    second = example.query(
+        "select rows_unchanged, rows_updated, rows_read, rows_invalid + rows_duplicate + rows_unchanged"
+        " + rows_updated + rows_not_found + rows_failed from {schema}.hubspot_sync_runs order by started_at desc"
+    )[0]
+    assert second[0] == first_updated and second[1] == 0 and second[2] == second[3]
+    assert _calls(sandbox, "update") == updates_before
+    assert _calls(sandbox, "read") - reads_before <= 2  # only the not-found emails are looked up again
+
+    # --full-refresh ignores the state: everything is resent.
+    assert main([*args, "--full-refresh"]) == 0
+    (refreshed,) = example.query(
+        "select rows_updated from {schema}.hubspot_sync_runs order by started_at desc limit 1"
+    )[0]
+    assert refreshed == first_updated
+    assert _calls(sandbox, "update") > updates_before
+    capsys.readouterr()
+
+
+def _calls(sandbox, kind: str) -> int:
+    key = f"POST /crm/v3/objects/contacts/batch/{kind}"
+    return sum(sandbox.stats()["requests"].get(key, {}).values())

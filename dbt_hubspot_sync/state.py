@@ -1,0 +1,40 @@
+"""`hubspot_sync_state`: per exposure and cleaned email, the HubSpot record id and the hash of the properties
+last sent successfully. The rows query joins it in the warehouse, so a run skips unchanged rows (no request) and
+known contacts' lookups; rows that failed keep their old hash and are resent next run; `--full-refresh`
+skips the join (the state is still written)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from .run_log import SqlTarget, utcnow
+
+STATE_TABLE = "hubspot_sync_state"
+
+
+class SyncState:
+    def __init__(self, target: SqlTarget, schema: str) -> None:
+        self.target = target
+        self.table = target.relation(schema, STATE_TABLE)
+        self._p = target.placeholder
+
+    def record(self, exposure: str, run_id: str, synced: Sequence[tuple[str, str, str]]) -> None:
+        """(email_clean, record_id, properties_hash) of contacts just updated."""
+        if not synced:
+            return
+        self.forget(exposure, (email for email, _, _ in synced))
+        now = utcnow()
+        p = self._p
+        self.target.executemany(
+            f"insert into {self.table} (exposure_name, email_clean, record_id, properties_hash, run_id, synced_at)"
+            f" values ({p}, {p}, {p}, {p}, {p}, {p})",
+            [(exposure, email, rid, digest, run_id, now) for email, rid, digest in synced],
+        )
+
+    def forget(self, exposure: str, emails: Iterable[str]) -> None:
+        """Drop what is known of these contacts (e.g. HubSpot no longer has them): the next run looks them up."""
+        rows = [(exposure, email) for email in emails]
+        if rows:
+            self.target.executemany(
+                f"delete from {self.table} where exposure_name = {self._p} and email_clean = {self._p}", rows
+            )
