@@ -81,28 +81,46 @@ def _invalid(rng: random.Random, i: int) -> str | None:
     )
 
 
-def make_dataset(n: int, seed: int = 7) -> Dataset:
-    """N customers: ~60% known (first of their email), ~10% duplicates of a known email (so ~70% of the rows
-    carry a known email), ~22% unknown to HubSpot, ~8% invalid."""
+@dataclass(frozen=True)
+class Mix:
+    """Shares of the rows: first row of a known email, further rows of a known email, valid but unknown to
+    HubSpot, invalid. Every share but `known` ends in the record log (one warehouse insert per row)."""
+
+    known: float
+    duplicate: float
+    unknown: float
+    invalid: float
+
+
+# ~70% of the rows carry an email the sandbox knows (60% first of their email, 10% duplicates).
+REALISTIC = Mix(known=0.60, duplicate=0.10, unknown=0.22, invalid=0.08)
+# Every row a known, unique, clean email: nothing is logged, the API pacing alone is measured.
+CLEAN = Mix(known=1.0, duplicate=0.0, unknown=0.0, invalid=0.0)
+
+
+def make_dataset(n: int, seed: int = 7, mix: Mix = REALISTIC) -> Dataset:
+    """N synthetic customers in the proportions of `mix` (deterministic for a seed)."""
     rng = random.Random(seed)
     rows: list[tuple[Any, ...]] = []
     contacts: list[dict[str, str]] = []
     known_idx: list[int] = []
     known = dupes = unknown = invalid = 0
+    t_dup = mix.known + mix.duplicate
+    t_unknown = t_dup + mix.unknown
     for i in range(n):
         first, last, company = rng.choice(FIRST), rng.choice(LAST), rng.choice(COMPANY)
         ltv = round(rng.uniform(0, 5000), 2) if rng.random() < 0.9 else None
         r = rng.random()
-        if r < 0.60 or (r < 0.70 and not known_idx):
+        if r < mix.known or (r < t_dup and not known_idx):
             email = f"c{i}@example.com"
             contacts.append({"email": email, "firstname": "Old", "lastname": "Old", "lifetime_value": "0"})
             known_idx.append(i)
-            raw: str | None = _known_variant(rng, email, first)
+            raw: str | None = _known_variant(rng, email, first) if mix.known < 1 else email
             known += 1
-        elif r < 0.70:
+        elif r < t_dup:
             raw = _known_variant(rng, f"c{rng.choice(known_idx)}@example.com", first)
             dupes += 1
-        elif r < 0.92:
+        elif r < t_unknown:
             raw = f"n{i}@example.org" if rng.random() < 0.8 else f"N{i}@Example.org "
             unknown += 1
         else:
@@ -183,9 +201,9 @@ def build_project(project: Path) -> None:
             raise SystemExit(f"dbt {cmd[0]} failed: {res.exception or res.result}")
 
 
-def prepare(workdir: Path, n: int, seed: int = 7) -> tuple[Path, Dataset]:
+def prepare(workdir: Path, n: int, seed: int = 7, mix: Mix = REALISTIC) -> tuple[Path, Dataset]:
     """A built project of N rows in `workdir`; returns its directory and the dataset."""
-    data = make_dataset(n, seed)
+    data = make_dataset(n, seed, mix)
     project, db_path = workdir / "project", workdir / "warehouse.duckdb"
     project.mkdir(parents=True, exist_ok=True)
     load_warehouse(db_path, data.rows)
@@ -220,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate-window-ms", type=int, default=2000, help="HubSpot's 10 s window shortened 5x")
     ap.add_argument("--latency-ms", type=int, default=50)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument(
+        "--clean", action="store_true", help="every row a known, unique, valid email (nothing to log)"
+    )
     args = ap.parse_args(argv)
 
     from dbt_hubspot_sync.hubspot_client import HubSpotClient
@@ -229,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="sync_bench_") as tmp:
         t0 = time.monotonic()
-        project, data = prepare(Path(tmp), args.rows, args.seed)
+        project, data = prepare(Path(tmp), args.rows, args.seed, CLEAN if args.clean else REALISTIC)
         t_prep = time.monotonic() - t0
         cfg = SandboxConfig(
             contacts=data.contacts,
@@ -285,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"rows/s               {c.rows_read / wall:.0f} (wall), {c.rows_read / phase:.0f} (running phase)")
     print(
-        f"requests             {requests}: batch/read {reads}, batch/update {updates}, other {requests - reads - updates}"
+        f"requests             {requests}: batch/read {reads}, batch/update {updates},"
+        f" other {requests - reads - updates}"
         f"  (client counted {c.requests}, retries {c.retries})"
     )
     print(

@@ -2,8 +2,9 @@
 
 Rows arrive in chunks (from the runner's streaming query or from the DuckDB post-hook's UDF) shaped as the
 `sync_rows_query` macro returns them: (email_raw, email_clean, rank, state record id, state hash, *values).
-Unchanged rows (same hash as the state's) cost no request; valid first-of-their-email rows are buffered up to `push_size`, resolved to record ids with batch/read and updated with batch/update; every
-other row is logged. Memory holds at most one chunk plus one push buffer, whatever the model's size.
+Unchanged rows (same hash as the state's) cost no request; valid first-of-their-email rows are buffered up to
+`push_size`, resolved to record ids with batch/read (unless the state knows them) and updated with batch/update;
+every other row is logged. Memory holds at most one chunk plus one push buffer, whatever the model's size.
 """
 
 from __future__ import annotations
