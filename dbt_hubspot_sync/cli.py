@@ -65,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_project_args(r)
     r.add_argument("--limit", type=int, default=20)
 
+    c = sub.add_parser("check", help="preflight: config, token, lists and properties, without sending data")
+    _add_project_args(c)
+    c.add_argument(
+        "--select", "-s", nargs="+", default=[], metavar="NAME", help="exposure names (default: all)"
+    )
+
     sub.add_parser("sandbox", help="serve a local HubSpot-compatible API on 127.0.0.1", add_help=False)
     return parser
 
@@ -171,6 +177,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK if all(r.ok for r in results) else EXIT_RUN_FAILED
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from .dbt_bridge import open_session
+    from .hubspot_client import HubSpotClient
+    from .preflight import check
+    from .runner import plan_all
+
+    with open_session(args.project_dir, args.profiles_dir, args.target, args.vars_yaml) as session:
+        plans = plan_all(session, args.select)
+    with HubSpotClient.from_env() as client:
+        rows = check(plans, client)
+    print(format_table(["exposure", "check", "result"], rows))
+    print("token: ok (contacts and their properties readable)")
+    return EXIT_OK if all(not r[2].startswith("FAIL") for r in rows) else EXIT_RUN_FAILED
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     from .dbt_bridge import open_session
     from .run_log import RunLog
@@ -192,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return sandbox_main(argv[1:])
     args = build_parser().parse_args(argv)
-    handlers = {"sync": cmd_sync, "run": cmd_run, "runs": cmd_runs}
+    handlers = {"sync": cmd_sync, "run": cmd_run, "runs": cmd_runs, "check": cmd_check}
     try:
         return handlers[args.command](args)
     except HubSpotError as exc:

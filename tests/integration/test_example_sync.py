@@ -208,3 +208,15 @@ def test_state_skips_unchanged_rows_and_full_refresh_resends(example: Example, h
 def _calls(sandbox, kind: str) -> int:
     key = f"POST /crm/v3/objects/contacts/batch/{kind}"
     return sum(sandbox.stats()["requests"].get(key, {}).values())
+
+
+def test_check_reports_unknown_properties_without_sending_data(example: Example, hubspot_env, capsys):
+    base = ["check", "--select", "hubspot_customers", *example.cli_args()]
+    assert main(base) == 0
+    assert "properties  ok" in capsys.readouterr().out
+
+    bad = "{hubspot_sync: {properties: {'Amperity ID': no_such_property}}}"
+    assert main([*base, "--vars", bad]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "no_such_property" in out and "PROPERTY_DOESNT_EXIST" in out
+    assert _calls(hubspot_env, "update") == 0 and _calls(hubspot_env, "read") == 0
