@@ -75,16 +75,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _progress(run: SyncRun) -> None:
-    c = run.counters
-    elapsed = max(time.monotonic() - getattr(run, "_t0", time.monotonic()), 1e-6)
-    if not hasattr(run, "_t0"):
-        run._t0 = time.monotonic()  # type: ignore[attr-defined]
-    reqs = run.client.stats.requests if run.client else 0
-    sys.stderr.write(
-        f"\r{run.plan.exposure}: {c.rows_read} rows, {reqs} requests, {c.rows_read / elapsed:,.0f} rows/s "
-    )
-    sys.stderr.flush()
+class Progress:
+    """One status line per exposure on a terminal: rows, requests, rate. Silent when stderr is not a TTY."""
+
+    def __init__(self) -> None:
+        self._started: dict[str, float] = {}
+
+    def __call__(self, run: SyncRun) -> None:
+        t0 = self._started.setdefault(run.run.run_id, time.monotonic())
+        elapsed = max(time.monotonic() - t0, 1e-6)
+        c = run.counters
+        requests = run.client.stats.requests if run.client else 0
+        sys.stderr.write(
+            f"\r{run.plan.exposure}: {c.rows_read:,} rows, {requests:,} requests, {c.rows_read / elapsed:,.0f} rows/s "
+        )
+        sys.stderr.flush()
 
 
 SUMMARY_COLUMNS = [
@@ -134,7 +139,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         full_refresh=args.full_refresh,
     )
-    progress = _progress if sys.stderr.isatty() else None
+    progress = Progress() if sys.stderr.isatty() else None
     results = (
         run_pending(options, on_progress=progress)
         if args.pending

@@ -40,8 +40,9 @@ values ('{{ invocation_id }}:{{ s.name }}', '{{ s.name }}', '{{ model.unique_id 
 {% endmacro %}
 
 {% macro duckdb__sync(syncs) %}
-{%- set names = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
-{%- set types = adapter.get_columns_in_relation(this) | map(attribute='dtype') | list -%}
+{%- set columns = adapter.get_columns_in_relation(this) -%}
+{%- set names = columns | map(attribute='name') | list -%}
+{%- set types = columns | map(attribute='dtype') | list -%}
 {%- set defaults = var('hubspot_sync', {}) -%}
 {%- set defaults = defaults if defaults is mapping else {} -%}
 {%- for s in syncs %}
