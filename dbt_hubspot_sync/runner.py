@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .config import META_KEY, parse_sync_config
@@ -108,6 +109,30 @@ def sync_plan(
     return run.finish(error)
 
 
+@contextmanager
+def prepared(
+    options: SyncOptions, client_factory: Callable[[], HubSpotClient] | None
+) -> Iterator[tuple[Warehouse, list[SyncPlan], HubSpotClient] | None]:
+    """Parse, plan, connect to HubSpot, check lists and create the log tables; None when nothing is selected.
+
+    Everything that can be wrong with the configuration fails here, before any row is read."""
+    with open_session(
+        options.project_dir, options.profiles_dir, options.target, options.vars_yaml
+    ) as session:
+        plans = plan_all(session, options.select)
+        if not plans:
+            yield None
+            return
+        # A dry run reads from HubSpot too (batch/read tells would-update from not-found): it needs the token.
+        client = (client_factory or HubSpotClient.from_env)()
+        try:
+            check_lists(plans, client)
+            ensure_log_tables(session.warehouse, [p.log_schema for p in plans])
+            yield session.warehouse, plans, client
+        finally:
+            client.close()
+
+
 def run_sync(
     options: SyncOptions,
     *,
@@ -115,17 +140,10 @@ def run_sync(
     on_progress: Callable[[SyncRun], None] | None = None,
 ) -> list[RunResult]:
     """Run every selected sync; raises ConfigError (before any row is read) or a HubSpot auth error."""
-    with open_session(
-        options.project_dir, options.profiles_dir, options.target, options.vars_yaml
-    ) as session:
-        plans = plan_all(session, options.select)
-        if not plans:
+    with prepared(options, client_factory) as ready:
+        if ready is None:
             return []
-        # A dry run reads from HubSpot too (batch/read tells would-update from not-found): it needs the token.
-        client = (client_factory or HubSpotClient.from_env)()
-        check_lists(plans, client)
-        wh = session.warehouse
-        ensure_log_tables(wh, [p.log_schema for p in plans])
+        wh, plans, client = ready
         # Standalone runs are not part of a dbt invocation (the parse above is ours, not the user's).
         inv = invocation_id() if options.trigger != "cli" else None
         runs = []
@@ -140,14 +158,9 @@ def run_sync(
                 on_progress=on_progress,
                 state=SyncState(wh, plan.log_schema),
             )
-            run.announce()
+            run.announce()  # every selected exposure is `waiting` before the first one runs
             runs.append(run)
-        try:
-            return [
-                sync_plan(plan, wh, run, full_refresh=options.full_refresh) for plan, run in zip(plans, runs)
-            ]
-        finally:
-            client.close()
+        return [sync_plan(plan, wh, run, full_refresh=options.full_refresh) for plan, run in zip(plans, runs)]
 
 
 def push_pending(
@@ -194,20 +207,11 @@ def run_pending(
     on_progress: Callable[[SyncRun], None] | None = None,
 ) -> list[RunResult]:
     """`sync --pending`: push what a plain `dbt run` left pending (each model build exactly once)."""
-    with open_session(
-        options.project_dir, options.profiles_dir, options.target, options.vars_yaml
-    ) as session:
-        plans = plan_all(session, options.select)
-        if not plans:
+    with prepared(options, client_factory) as ready:
+        if ready is None:
             return []
-        wh = session.warehouse
-        ensure_log_tables(wh, [p.log_schema for p in plans])
-        client = (client_factory or HubSpotClient.from_env)()
-        try:
-            check_lists(plans, client)
-            return push_pending(wh, plans, client, trigger=options.trigger, on_progress=on_progress)
-        finally:
-            client.close()
+        wh, plans, client = ready
+        return push_pending(wh, plans, client, trigger=options.trigger, on_progress=on_progress)
 
 
 def run_dbt(
