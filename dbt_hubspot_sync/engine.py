@@ -301,9 +301,15 @@ class SyncRun:
             stop = _stop_from(exc)
             outcome = exc.outcome_so_far or UpdateOutcome()
         self._apply(outcome, by_id, stop)
-        self._remember(outcome, by_id)
-        # Contacts updated before an error still join the list: the next run may find them unchanged.
-        self._add_to_list(outcome.updated)
+        try:
+            # Contacts updated before an error still join the list.
+            self._add_to_list(outcome.updated)
+        except _Stop as list_stop:
+            stop = stop or list_stop
+        else:
+            # The state says "HubSpot has this, list included": written only once both calls succeeded, so a
+            # failed list add is redone by the next run instead of being skipped as unchanged.
+            self._remember(outcome, by_id)
         if stop is not None:
             raise stop
 
