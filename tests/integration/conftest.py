@@ -5,7 +5,6 @@ Each test module gets its own copy (dbt writes target/ and the DuckDB file next 
 
 from __future__ import annotations
 
-import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -16,15 +15,10 @@ from typing import Any
 import pytest
 
 from dbt_hubspot_sync.sandbox import Sandbox, SandboxConfig
+from tests.warehouses import PG_SKIP_REASON, pg_connect, pg_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO_ROOT / "example_project"
-PG_KEYS = ("HOST", "PORT", "USER", "PASSWORD", "DBNAME")
-
-
-def pg_env() -> dict[str, str] | None:
-    values = {k: os.environ.get(f"DBT_HUBSPOT_SYNC_PG_{k}") for k in PG_KEYS}
-    return None if any(v is None for v in values.values()) else values  # type: ignore[return-value]
 
 
 @dataclass
@@ -63,19 +57,7 @@ class Example:
             import duckdb
 
             return duckdb.connect(self.env["DBT_DUCKDB_PATH"])
-        import psycopg2
-
-        pg = pg_env()
-        assert pg
-        conn = psycopg2.connect(
-            host=pg["HOST"],
-            port=int(pg["PORT"]),
-            user=pg["USER"],
-            password=pg["PASSWORD"],
-            dbname=pg["DBNAME"],
-        )
-        conn.autocommit = True
-        return conn
+        return pg_connect(autocommit=True)
 
     def query(self, sql: str) -> list[tuple]:
         conn = self.connect()
@@ -98,11 +80,8 @@ class Example:
 
 
 def make_example(adapter: str, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Example:
-    if adapter == "postgres" and pg_env() is None:
-        pytest.skip(
-            "PostgreSQL tests need DBT_HUBSPOT_SYNC_PG_HOST/PORT/USER/PASSWORD/DBNAME "
-            "(scripts/test.sh starts a throwaway server when PostgreSQL is installed)"
-        )
+    if adapter == "postgres" and pg_settings() is None:
+        pytest.skip(PG_SKIP_REASON)
     project = tmp / "example_project"
     shutil.copytree(
         EXAMPLE, project, ignore=shutil.ignore_patterns("target", "dbt_packages", "logs", "*.duckdb*")

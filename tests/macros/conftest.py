@@ -6,7 +6,6 @@ Used by the macro tests: they run the real macros through real dbt (`dbtRunner`)
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -15,16 +14,9 @@ from typing import Any
 
 import pytest
 
+from tests.warehouses import pg_settings
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PG_ENV = ("HOST", "PORT", "USER", "PASSWORD", "DBNAME")
-
-
-def pg_settings() -> dict[str, str] | None:
-    """Connection settings from DBT_HUBSPOT_SYNC_PG_*; None when not all are set."""
-    values = {k.lower(): os.environ.get(f"DBT_HUBSPOT_SYNC_PG_{k}") for k in PG_ENV}
-    if any(v is None for v in values.values()):
-        return None
-    return values  # type: ignore[return-value]
 
 
 @dataclass
