@@ -163,13 +163,6 @@ class Warehouse:
         self.commit()
         return rows
 
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        if not rows:
-            return
-        cur = self._handle().cursor()
-        cur.executemany(sql, rows)
-        self.commit()
-
     def commit(self) -> None:
         conn = self._adapter.connections.get_thread_connection()
         if conn.transaction_open:

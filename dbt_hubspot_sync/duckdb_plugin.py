@@ -93,11 +93,6 @@ class _DuckDBTarget:
             cur = self._conn.execute(sql, params) if params is not None else self._conn.execute(sql)
             return cur.fetchall() if cur.description else []
 
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        if rows:
-            with self._lock:
-                self._conn.executemany(sql, rows)
-
 
 class _HookRun:
     def __init__(

@@ -24,7 +24,22 @@ class SqlTarget(Protocol):
 
     def relation(self, schema: str, identifier: str) -> str: ...
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]: ...
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+
+# Rows per multi-row statement: one statement of 500 rows costs what ~5 single-row ones do (DB-API
+# executemany runs one statement per row), and 500 x 9 parameters stays far below any driver's limit.
+ROWS_PER_STATEMENT = 500
+
+
+def insert_rows(target: SqlTarget, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """`insert into table (columns) values (...), (...)`, a few hundred rows a statement."""
+    marks = "(" + ", ".join([target.placeholder] * len(columns)) + ")"
+    for i in range(0, len(rows), ROWS_PER_STATEMENT):
+        chunk = rows[i : i + ROWS_PER_STATEMENT]
+        target.execute(
+            f"insert into {table} ({', '.join(columns)}) values {', '.join([marks] * len(chunk))}",
+            [value for row in chunk for value in row],
+        )
 
 
 def utcnow() -> datetime:
@@ -86,6 +101,17 @@ class RecordRow:
     http_status: int | None = None
 
 
+RECORD_COLUMNS = [
+    "run_id",
+    "exposure_name",
+    "email_raw",
+    "email_clean",
+    "outcome",
+    "reason_code",
+    "detail",
+    "http_status",
+    "logged_at",
+]
 RUN_COLUMNS = (
     [f.name for f in fields(RunRow)][:8] + [f.name for f in fields(Counters)] + ["error", "tool_version"]
 )
@@ -127,22 +153,11 @@ class RunLog:
         self.target.execute(f"update {self.runs} set {sets} where run_id = {self._p}", [*values, run_id])
 
     def log_records(self, run_id: str, exposure: str, rows: Sequence[RecordRow]) -> None:
-        if not rows:
-            return
         now = utcnow()
-        cols = [
-            "run_id",
-            "exposure_name",
-            "email_raw",
-            "email_clean",
-            "outcome",
-            "reason_code",
-            "detail",
-            "http_status",
-            "logged_at",
-        ]
-        self.target.executemany(
-            f"insert into {self.records} ({', '.join(cols)}) values ({self._marks(len(cols))})",
+        insert_rows(
+            self.target,
+            self.records,
+            RECORD_COLUMNS,
             [
                 (
                     run_id,

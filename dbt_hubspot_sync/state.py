@@ -5,9 +5,9 @@ skips the join (the state is still written)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
-from .run_log import SqlTarget, utcnow
+from .run_log import ROWS_PER_STATEMENT, SqlTarget, insert_rows, utcnow
 
 STATE_TABLE = "hubspot_sync_state"
 
@@ -20,21 +20,22 @@ class SyncState:
 
     def record(self, exposure: str, run_id: str, synced: Sequence[tuple[str, str, str]]) -> None:
         """(email_clean, record_id, properties_hash) of contacts just updated."""
-        if not synced:
-            return
-        self.forget(exposure, (email for email, _, _ in synced))
+        self.forget(exposure, [email for email, _, _ in synced])
         now = utcnow()
-        p = self._p
-        self.target.executemany(
-            f"insert into {self.table} (exposure_name, email_clean, record_id, properties_hash, run_id, synced_at)"
-            f" values ({p}, {p}, {p}, {p}, {p}, {p})",
+        insert_rows(
+            self.target,
+            self.table,
+            ["exposure_name", "email_clean", "record_id", "properties_hash", "run_id", "synced_at"],
             [(exposure, email, rid, digest, run_id, now) for email, rid, digest in synced],
         )
 
-    def forget(self, exposure: str, emails: Iterable[str]) -> None:
+    def forget(self, exposure: str, emails: Sequence[str]) -> None:
         """Drop what is known of these contacts (e.g. HubSpot no longer has them): the next run looks them up."""
-        rows = [(exposure, email) for email in emails]
-        if rows:
-            self.target.executemany(
-                f"delete from {self.table} where exposure_name = {self._p} and email_clean = {self._p}", rows
+        p = self._p
+        for i in range(0, len(emails), ROWS_PER_STATEMENT):
+            chunk = list(emails[i : i + ROWS_PER_STATEMENT])
+            self.target.execute(
+                f"delete from {self.table} where exposure_name = {p}"
+                f" and email_clean in ({', '.join([p] * len(chunk))})",
+                [exposure, *chunk],
             )
