@@ -9,11 +9,15 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .engine import RunResult, SyncRun
 from .errors import SyncError
 from .hubspot_client import HubSpotError
+
+if TYPE_CHECKING:
+    from .runner import SyncOptions
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -125,20 +129,20 @@ def summary(results: Sequence[RunResult]) -> str:
     return text + ("\n" + "\n".join(notes) if notes else "")
 
 
+def _options(args: argparse.Namespace, **kw: object) -> SyncOptions:
+    from .runner import SyncOptions
+
+    return SyncOptions(
+        args.project_dir, args.profiles_dir, args.target, args.vars_yaml, select=args.select, **kw
+    )
+
+
 def cmd_sync(args: argparse.Namespace) -> int:
-    from .runner import SyncOptions, run_pending, run_sync
+    from .runner import run_pending, run_sync
 
     if args.pending and args.dry_run:
         raise SyncError("--pending and --dry-run cannot be combined: a dry run would consume nothing")
-    options = SyncOptions(
-        args.project_dir,
-        args.profiles_dir,
-        args.target,
-        args.vars_yaml,
-        select=args.select,
-        dry_run=args.dry_run,
-        full_refresh=args.full_refresh,
-    )
+    options = _options(args, dry_run=args.dry_run, full_refresh=args.full_refresh)
     progress = Progress() if sys.stderr.isatty() else None
     results = (
         run_pending(options, on_progress=progress)
@@ -159,19 +163,12 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .runner import SyncOptions, run_dbt
+    from .runner import run_dbt
 
     dbt_argv = args.dbt_args[1:] if args.dbt_args[:1] == ["--"] else list(args.dbt_args)
     if not dbt_argv:
         raise SyncError("expected a dbt command after --, e.g. dbt-hubspot-sync run -- run --select my_model")
-    options = SyncOptions(
-        args.project_dir,
-        args.profiles_dir,
-        args.target,
-        args.vars_yaml,
-        select=args.select,
-        trigger="dbt_run",
-    )
+    options = _options(args, trigger="dbt_run")
     dbt_ok, results = run_dbt(options, dbt_argv)
     if results:
         print(summary(results))

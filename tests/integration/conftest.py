@@ -34,16 +34,7 @@ class Example:
     def dbt(self, *args: str) -> Any:
         from dbt.cli.main import dbtRunner
 
-        argv = [
-            *args,
-            "--project-dir",
-            str(self.project_dir),
-            "--profiles-dir",
-            str(self.project_dir),
-            "--target",
-            self.target,
-        ]
-        result = dbtRunner().invoke(argv)
+        result = dbtRunner().invoke([*args, *self.cli_args()])
         return result
 
     def dbt_ok(self, *args: str) -> Any:
