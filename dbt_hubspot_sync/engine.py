@@ -3,14 +3,17 @@
 Rows arrive in chunks (from the runner's streaming query or from the DuckDB post-hook's UDF) shaped as the
 `sync_rows_query` macro returns them: (email_raw, email_clean, rank, state record id, state hash, *values).
 Unchanged rows (same hash as the state's) cost no request; valid first-of-their-email rows are buffered up to
-`push_size`, resolved to record ids with batch/read (unless the state knows them) and updated with batch/update;
-every other row is logged. Memory holds at most one chunk plus one push buffer, whatever the model's size.
+`push_size`, resolved to record ids with batch/read (unless the state knows them) and updated with batch/update,
+two batches in flight so one's updates overlap the next one's lookups; every other row is logged. A call that
+ends the run (daily limit, unknown property) stops the batch behind it before its update is sent. Memory holds
+at most one chunk plus two push buffers, whatever the model's size.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +21,7 @@ from .hubspot_client import (
     DailyLimitError,
     HubSpotClient,
     HubSpotError,
+    ListOutcome,
     PropertyError,
     RecordFailure,
     UpdateOutcome,
@@ -31,6 +35,8 @@ from .validation import validate_email
 # Resolve and update this many contacts at a time: 40 lookups of 100, five rounds of the client's 8 concurrent
 # requests, so the half-empty last round of each phase costs little of the allowed rate.
 PUSH_SIZE = 4000
+# Batches whose HubSpot calls may run at once: one's updates overlap the next one's lookups.
+IN_FLIGHT = 2
 
 
 @dataclass
@@ -41,6 +47,21 @@ class _Candidate:
     digest: str  # properties_hash(properties), stored in the state once HubSpot has them
     known_id: str | None = None  # the record id from the state: no lookup needed
     settled: bool = False  # has its one outcome
+
+
+@dataclass
+class _Pushed:
+    """What HubSpot said about one batch."""
+
+    batch: list[_Candidate]
+    by_id: dict[str, _Candidate] = field(default_factory=dict)  # sent (or, in a dry run, would be)
+    missing: list[_Candidate] = field(default_factory=list)  # no contact has the email
+    doubles: list[tuple[_Candidate, str]] = field(default_factory=list)  # a second email of one contact
+    outcome: UpdateOutcome | None = None
+    listed: ListOutcome | None = None
+    read_stop: _Stop | None = None  # the lookup failed: nothing of the batch was sent
+    stop: _Stop | None = None  # the update ended the run (what it did is in `outcome`)
+    list_stop: _Stop | None = None
 
 
 @dataclass
@@ -93,6 +114,9 @@ class SyncRun:
         self.counters = Counters()
         self.run = RunRow(str(uuid.uuid4()), invocation_id, plan.exposure, plan.relation, trigger)
         self._buffer: list[_Candidate] = []
+        self._in_flight: list[tuple[list[_Candidate], Future[_Pushed]]] = []
+        self._pool: ThreadPoolExecutor | None = None
+        self._halt: _Stop | None = None  # set by a worker whose calls ended the run; read by the next one
         self._records: list[RecordRow] = []
         self._stopped: _Stop | None = None
         self._error: str | None = None
@@ -172,7 +196,7 @@ class SyncRun:
         """Push what is buffered, write the end state. `error`: the caller's failure (e.g. the read broke)."""
         if error and self._stopped is None:
             self._stopped = _Stop("RUN_FAILED", error)
-        self._push()
+        self._push(drain=True)
         self._flush_records()
         if self.client is not None and self._stats_at_start is not None:
             delta = self.client.stats.snapshot() - self._stats_at_start
@@ -243,76 +267,106 @@ class SyncRun:
         for c in batch:
             self._settle(c, "failed", stop.code, stop.message, stop.http_status)
 
-    def _push(self) -> None:
+    def _push(self, *, drain: bool = False) -> None:
+        """Hand the buffer to a worker; land finished batches. Two batches are in flight at most, so one
+        batch's updates overlap the next one's lookups (the limiter keeps the total under HubSpot's rate)."""
         batch, self._buffer = self._buffer, []
-        if not batch:
-            return
-        if self._stopped is not None:
+        if batch and self._stopped is not None:
             self._fail_all(batch, self._stopped)
-            return
-        try:
-            self._resolve_and_update(batch)
-        except _Stop as stop:
-            self._stopped = stop
-        except Exception as exc:  # anything unexpected ends the run; no row of the batch is lost
-            self._stopped = _Stop("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
-            self._fail_all(batch, self._stopped)
-        self._flush_records()
+        elif batch:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="hubspot-push")
+            self._in_flight.append((batch, self._pool.submit(self._talk, batch)))
+        while self._in_flight and (drain or len(self._in_flight) >= IN_FLIGHT):
+            done_batch, future = self._in_flight.pop(0)
+            try:
+                self._land(future.result())
+            except Exception as exc:  # anything unexpected ends the run; no row of the batch is lost
+                self._stopped = self._stopped or _Stop("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+                self._fail_all(done_batch, self._stopped)
+            self._flush_records()
+        if drain and self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
-    def _resolve_and_update(self, batch: list[_Candidate]) -> None:
-        assert self.client is not None or self.dry_run
+    def _talk(self, batch: list[_Candidate]) -> _Pushed:
+        """The HubSpot calls for one batch (worker thread: touches no counter, log or warehouse)."""
+        pushed = _Pushed(batch)
+        if self._halt is not None:  # an earlier batch ended the run: send nothing more
+            pushed.read_stop = self._halt
+            return pushed
         unknown = [c.email for c in batch if c.known_id is None]
         try:
             ids = self.client.read_ids_by_email(unknown) if self.client and unknown else {}
         except HubSpotError as exc:
-            stop = _stop_from(exc)
-            self._fail_all(batch, stop)
-            raise stop from None
-        to_send: list[tuple[str, dict[str, str]]] = []
-        by_id: dict[str, _Candidate] = {}
+            pushed.read_stop = self._halt = _stop_from(exc)
+            return pushed
         for c in batch:
             # The client keys by lower(email), as HubSpot matches.
             rid = c.known_id or ids.get(c.email.strip().lower())
             if rid is None:
-                self._settle(
-                    c,
-                    "not_found",
-                    "OBJECT_NOT_FOUND",
-                    "no HubSpot contact has this email (contacts are never created)",
-                )
-            elif rid in by_id:
+                pushed.missing.append(c)
+            elif rid in pushed.by_id:
                 # Two cleaned emails resolving to one contact would make HubSpot reject the whole batch.
-                self._settle(
-                    c,
-                    "duplicate",
-                    "DUPLICATE_RECORD",
-                    f"HubSpot contact {rid} is already updated from {by_id[rid].email}",
-                )
+                pushed.doubles.append((c, rid))
             else:
-                by_id[rid] = c
-                to_send.append((rid, c.properties))
-        if self.dry_run:
-            for rid, _ in to_send:
-                self._settle(by_id[rid], "updated", None, f"would update contact {rid}")
-            return
+                pushed.by_id[rid] = c
+        if self.dry_run or not pushed.by_id:
+            return pushed
+        if self._halt is not None:
+            pushed.read_stop = self._halt
+            return pushed
         try:
-            outcome = self.client.update(to_send)
-            stop = None
+            pushed.outcome = self.client.update([(rid, c.properties) for rid, c in pushed.by_id.items()])
         except HubSpotError as exc:
-            stop = _stop_from(exc)
-            outcome = exc.outcome_so_far or UpdateOutcome()
-        self._apply(outcome, by_id, stop)
-        try:
+            pushed.stop = self._halt = _stop_from(exc)
+            pushed.outcome = exc.outcome_so_far or UpdateOutcome()
+        list_id = self.plan.config.list_id
+        if list_id and pushed.outcome.updated:
             # Contacts updated before an error still join the list.
-            self._add_to_list(outcome.updated)
-        except _Stop as list_stop:
-            stop = stop or list_stop
-        else:
+            try:
+                pushed.listed = self.client.add_to_list(list_id, sorted(pushed.outcome.updated))
+            except HubSpotError as exc:
+                pushed.list_stop = self._halt = _stop_from(exc)
+        return pushed
+
+    def _land(self, pushed: _Pushed) -> None:
+        """Record what HubSpot said about one batch (the caller's thread: counters, record log, state)."""
+        if pushed.read_stop is not None:
+            self._stopped = self._stopped or pushed.read_stop
+            self._fail_all(pushed.batch, pushed.read_stop)
+            return
+        for c in pushed.missing:
+            self._settle(
+                c,
+                "not_found",
+                "OBJECT_NOT_FOUND",
+                "no HubSpot contact has this email (contacts are never created)",
+            )
+        for c, rid in pushed.doubles:
+            self._settle(
+                c,
+                "duplicate",
+                "DUPLICATE_RECORD",
+                f"HubSpot contact {rid} is already updated from {pushed.by_id[rid].email}",
+            )
+        if self.dry_run:
+            for rid, c in pushed.by_id.items():
+                self._settle(c, "updated", None, f"would update contact {rid}")
+            return
+        outcome = pushed.outcome or UpdateOutcome()
+        self._apply(outcome, pushed.by_id, pushed.stop)
+        if pushed.listed is not None:
+            # Already-members count as in the list: the contact is where the user wants it.
+            self.counters.list_added += len(pushed.listed.added) + len(pushed.listed.already)
+            self.counters.list_missing += len(pushed.listed.missing)
+        if pushed.list_stop is None:
             # The state says "HubSpot has this, list included": written only once both calls succeeded, so a
             # failed list add is redone by the next run instead of being skipped as unchanged.
-            self._remember(outcome, by_id)
+            self._remember(outcome, pushed.by_id)
+        stop = pushed.stop or pushed.list_stop
         if stop is not None:
-            raise stop
+            self._stopped = self._stopped or stop
 
     def _apply(self, outcome: UpdateOutcome, by_id: dict[str, _Candidate], stop: _Stop | None) -> None:
         for rid, c in by_id.items():
@@ -334,18 +388,6 @@ class SyncRun:
         self.state.record(self.plan.exposure, self.run.run_id, synced)
         gone = [by_id[rid].email for rid in outcome.not_found if rid in by_id]
         self.state.forget(self.plan.exposure, gone)
-
-    def _add_to_list(self, record_ids: set[str]) -> None:
-        list_id = self.plan.config.list_id
-        if not list_id or not record_ids or self.client is None:
-            return
-        try:
-            result = self.client.add_to_list(list_id, sorted(record_ids))
-        except HubSpotError as exc:
-            raise _stop_from(exc) from None
-        # Already-members count as in the list: the contact is where the user wants it.
-        self.counters.list_added += len(result.added) + len(result.already)
-        self.counters.list_missing += len(result.missing)
 
 
 def _stop_from(exc: HubSpotError) -> _Stop:

@@ -377,7 +377,8 @@ class HubSpotClient:
         self.limiter = limiter if limiter is not None else RateLimiter.for_token(token)
         self.stats = ClientStats()
         self._session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self.concurrency, max_retries=0)
+        # Room for two callers' requests at once (the engine overlaps one batch's updates with the next's lookups).
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=2 * self.concurrency, max_retries=0)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
         self._session.headers.update(

@@ -393,10 +393,11 @@ def test_property_error_fails_the_run_and_every_later_row(h: Harness) -> None:
     run.announce()
     run.start()
     run.feed([row("c0@example.com"), row("c1@example.com"), row("c2@example.com")])
-    assert run.stopped
     run.feed([row("c3@example.com"), row("bad"), row("c3@example.com", rank=2)])
+    assert run.stopped
     result = h.finish(run)
-    assert len(h.client.updates) == 1 and len(h.client.reads) == 1  # nothing sent after the stop
+    # Batches overlap: the one behind the failing one may have done its lookup, never its update.
+    assert len(h.client.updates) == 1 and len(h.client.reads) <= 2
     assert result.status == "failed"
     assert "score" in (result.error or "")
     assert h.run_row(result.run_id)["error"] == result.error
