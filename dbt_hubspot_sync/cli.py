@@ -7,14 +7,21 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .engine import RunResult, SyncRun
+from .engine import RunResult
 from .errors import SyncError
 from .hubspot_client import HubSpotError
+from .progress import (
+    Reporter,
+    TerminalReporter,
+    install_log_handler,
+    make_reporter,
+    remove_log_handler,
+)
 
 if TYPE_CHECKING:
     from .runner import SyncOptions
@@ -27,6 +34,13 @@ def _add_project_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profiles-dir", help="where profiles.yml is (default: dbt's own search)")
     p.add_argument("--target", "-t", help="profile target")
     p.add_argument("--vars", dest="vars_yaml", help="YAML of dbt vars, as dbt's --vars")
+    p.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="text (default): a progress bar on a terminal, one line per stage otherwise; "
+        "json: one JSON object per line on stdout, for schedulers",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,7 +81,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("runs", help="recent runs from the warehouse log, as a table")
     _add_project_args(r)
-    r.add_argument("--limit", type=int, default=20)
+    r.add_argument("--select", "-s", nargs="+", default=[], metavar="NAME", help="only these exposures' runs")
+    r.add_argument(
+        "--limit",
+        type=int,
+        help="at most this many rows (default: 20 runs; every record of --failed-records)",
+    )
+    r.add_argument(
+        "--failed-records",
+        metavar="RUN_ID",
+        help="list the record-log rows of one run (the id or its first characters, as the table shows)",
+    )
 
     c = sub.add_parser("check", help="preflight: config, token, lists and properties, without sending data")
     _add_project_args(c)
@@ -77,23 +101,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("sandbox", help="serve a local HubSpot-compatible API on 127.0.0.1", add_help=False)
     return parser
-
-
-class Progress:
-    """One status line per exposure on a terminal: rows, requests, rate. Silent when stderr is not a TTY."""
-
-    def __init__(self) -> None:
-        self._started: dict[str, float] = {}
-
-    def __call__(self, run: SyncRun) -> None:
-        t0 = self._started.setdefault(run.run.run_id, time.monotonic())
-        elapsed = max(time.monotonic() - t0, 1e-6)
-        c = run.counters
-        requests = run.client.stats.requests if run.client else 0
-        sys.stderr.write(
-            f"\r{run.plan.exposure}: {c.rows_read:,} rows, {requests:,} requests, {c.rows_read / elapsed:,.0f} rows/s "
-        )
-        sys.stderr.flush()
 
 
 SUMMARY_COLUMNS = [
@@ -142,23 +149,27 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
     if args.pending and args.dry_run:
         raise SyncError("--pending and --dry-run cannot be combined: a dry run would consume nothing")
-    options = _options(args, dry_run=args.dry_run, full_refresh=args.full_refresh)
-    progress = Progress() if sys.stderr.isatty() else None
-    results = (
-        run_pending(options, on_progress=progress)
-        if args.pending
-        else run_sync(options, on_progress=progress)
+    reporter: Reporter = args.reporter
+    # The bar's ETA needs the row count: one count(*) of the relation, only when a bar is drawn.
+    options = _options(
+        args,
+        dry_run=args.dry_run,
+        full_refresh=args.full_refresh,
+        count_rows=isinstance(reporter, TerminalReporter),
     )
-    if sys.stderr.isatty():
-        sys.stderr.write("\n")
+    try:
+        run = run_pending if args.pending else run_sync
+        results = run(options, on_progress=reporter)
+    finally:
+        reporter.close()
     if not results:
-        print(
+        reporter.message(
             "Nothing pending: no post-hook recorded a sync since the last push."
             if args.pending
             else "No exposure with config.meta.hubspot_sync was selected: nothing to sync."
         )
         return EXIT_OK
-    print(summary(results))
+    reporter.summary(results, summary(results))
     return EXIT_OK if all(r.ok for r in results) else EXIT_RUN_FAILED
 
 
@@ -169,11 +180,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not dbt_argv:
         raise SyncError("expected a dbt command after --, e.g. dbt-hubspot-sync run -- run --select my_model")
     options = _options(args, trigger="dbt_run")
+    reporter: Reporter = args.reporter
     dbt_ok, results = run_dbt(options, dbt_argv)
     if results:
-        print(summary(results))
+        reporter.summary(results, summary(results))
     else:
-        print("No pending HubSpot sync was pushed (no workflow: automatic exposure's model was built).")
+        reporter.message(
+            "No pending HubSpot sync was pushed (no workflow: automatic exposure's model was built)."
+        )
     if not dbt_ok:
         return EXIT_RUN_FAILED
     return EXIT_OK if all(r.ok for r in results) else EXIT_RUN_FAILED
@@ -194,18 +208,98 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK if all(not r[2].startswith("FAIL") for r in rows) else EXIT_RUN_FAILED
 
 
+def _duration(started: datetime | None, finished: datetime | None) -> float | None:
+    if started is None or finished is None:
+        return None
+    return (finished - started).total_seconds()
+
+
+def _duration_text(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{secs:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+RUNS_TABLE = [  # (header, column of RunLog.recent_runs)
+    ("read", "rows_read"),
+    ("updated", "rows_updated"),
+    ("unchanged", "rows_unchanged"),
+    ("not_found", "rows_not_found"),
+    ("invalid", "rows_invalid"),
+    ("duplicate", "rows_duplicate"),
+    ("failed", "rows_failed"),
+    ("requests", "requests"),
+    ("retries", "retries"),
+    ("429s", "rate_limited"),
+    ("list_added", "list_added"),
+    ("list_missing", "list_missing"),
+]
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     from .dbt_bridge import open_session
     from .run_log import RunLog
 
+    reporter: Reporter = args.reporter
     with open_session(args.project_dir, args.profiles_dir, args.target, args.vars_yaml) as session:
         schema = session.project.hubspot_vars.get("log_schema") or session.project.target_schema
+        log = RunLog(session.warehouse, schema)
         try:
-            headers, rows = RunLog(session.warehouse, schema).recent_runs(args.limit)
-        except Exception as exc:
-            raise SyncError(f"no run log in schema '{schema}' yet (run a sync first): {exc}") from None
-    print(format_table(headers, rows))
+            log.target.execute(f"select count(*) from {log.runs} where 1 = 0")
+        except Exception:
+            raise SyncError(
+                f"no run log in schema '{schema}' yet ({log.runs} does not exist): run a sync first"
+            ) from None
+        if args.failed_records:
+            try:
+                run_id = log.find_run(args.failed_records)
+            except KeyError as exc:
+                raise SyncError(exc.args[0]) from None
+            headers, rows = log.rejected_records(run_id, args.limit)
+            text = format_table(headers, [[_clip(v, 80) for v in r] for r in rows])
+            shown = f"the first {len(rows)}" if args.limit and len(rows) == args.limit else str(len(rows))
+            reporter.table("record", headers, rows, f"run {run_id}: {shown} records not updated\n{text}")
+            return EXIT_OK
+        columns, rows = log.recent_runs(args.limit or 20, args.select)
+    records = [dict(zip(columns, r)) for r in rows]
+    for rec in records:
+        rec["duration_s"] = _duration(rec["started_at"], rec["finished_at"])
+    if not records:
+        names = f" of {', '.join(args.select)}" if args.select else ""
+        reporter.message(f"No runs{names} in {log.runs} yet.")
+        return EXIT_OK
+    headers = ["started_at (UTC)", "run", "exposure", "trigger", "status", "duration"]
+    headers += [h for h, _ in RUNS_TABLE]
+    table = [
+        [
+            f"{r['started_at']:%Y-%m-%d %H:%M:%S}" if r["started_at"] else "",
+            str(r["run_id"])[:8],
+            r["exposure_name"],
+            r["trigger"],
+            r["status"],
+            _duration_text(r["duration_s"]),
+        ]
+        + [r[c] for _, c in RUNS_TABLE]
+        for r in records
+    ]
+    notes = [
+        f"{str(r['run_id'])[:8]} {r['exposure_name']}: {_clip(r['error'], 200)}"
+        for r in records
+        if r["error"]
+    ]
+    text = format_table(headers, table) + ("\n" + "\n".join(notes) if notes else "")
+    reporter.table("run", list(records[0]), [list(r.values()) for r in records], text)
     return EXIT_OK
+
+
+def _clip(value: object, width: int) -> object:
+    text = value if isinstance(value, str) else None
+    if text is None or len(text) <= width:
+        return value
+    return text[: width - 1] + "…"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -216,21 +310,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return sandbox_main(argv[1:])
     args = build_parser().parse_args(argv)
     handlers = {"sync": cmd_sync, "run": cmd_run, "runs": cmd_runs, "check": cmd_check}
+    reporter = args.reporter = make_reporter(args.log_format)
+    log_handler = install_log_handler(reporter)
     try:
         return handlers[args.command](args)
     except HubSpotError as exc:
-        print(f"error: HubSpot: {exc}", file=sys.stderr)
+        reporter.error(f"HubSpot: {exc}")
         return (
             EXIT_USAGE
             if getattr(exc, "status", None) in (401, 403) or exc.__class__.__name__.endswith("TokenError")
             else EXIT_RUN_FAILED
         )
     except SyncError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        reporter.error(str(exc))
         return EXIT_USAGE
     except ValueError as exc:  # e.g. HUBSPOT_BASE_URL refused
-        print(f"error: {exc}", file=sys.stderr)
+        reporter.error(str(exc))
         return EXIT_USAGE
+    finally:
+        reporter.close()
+        remove_log_handler(log_handler)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ at most one chunk plus two push buffers, whatever the model's size.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -31,6 +32,8 @@ from .properties import properties_hash, to_hubspot_value
 from .run_log import Counters, RecordRow, RunLog, RunRow
 from .state import SyncState
 from .validation import validate_email
+
+log = logging.getLogger(__name__)
 
 # Resolve and update this many contacts at a time: 40 lookups of 100, five rounds of the client's 8 concurrent
 # requests, so the half-empty last round of each phase costs little of the allowed rate.
@@ -122,6 +125,10 @@ class SyncRun:
         self._error: str | None = None
         self._stats_at_start = None
         self._log_all = plan.config.log_records == "all"
+        # For progress displays: the lifecycle status, the row count when the caller knows it, the end result.
+        self.status = "waiting"
+        self.rows_expected: int | None = None
+        self.result: RunResult | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def announce(self) -> None:
@@ -133,6 +140,14 @@ class SyncRun:
         self.run.started_at = self.log.set_running(self.run.run_id)
         # One client serves every exposure of the process: count this run's requests from here.
         self._stats_at_start = self.client.stats.snapshot() if self.client else None
+        self.status = "running"
+        self._report()
+
+    def requests_so_far(self) -> int:
+        """This run's requests until now (one client serves every exposure of the process)."""
+        if self.result is not None or self.client is None or self._stats_at_start is None:
+            return self.counters.requests
+        return (self.client.stats.snapshot() - self._stats_at_start).requests
 
     @property
     def stopped(self) -> bool:
@@ -216,7 +231,12 @@ class SyncRun:
             message = f"{note}; {message}" if message else note
         assert self.counters.holds(), f"invariant broken: {self.counters}"
         self.log.finish_run(self.run.run_id, status, self.counters, message)
-        return RunResult(self.run.run_id, self.plan.exposure, status, self.counters, message, self.dry_run)
+        self.status = status
+        self.result = RunResult(
+            self.run.run_id, self.plan.exposure, status, self.counters, message, self.dry_run
+        )
+        self._report()
+        return self.result
 
     # -- internals ------------------------------------------------------------------------------------
     def _outcome(
@@ -247,8 +267,15 @@ class SyncRun:
         if self._records:
             self.log.log_records(self.run.run_id, self.plan.exposure, self._records)
             self._records = []
-        if self.on_progress:
+        self._report()
+
+    def _report(self) -> None:
+        if self.on_progress is None:
+            return
+        try:
             self.on_progress(self)
+        except Exception:  # a broken display must never break a sync
+            log.warning("progress display failed", exc_info=True)
 
     def _settle(
         self,

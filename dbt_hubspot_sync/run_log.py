@@ -190,23 +190,61 @@ class RunLog:
             )
         return len(stale)
 
-    def recent_runs(self, limit: int = 20) -> tuple[list[str], list[tuple]]:
-        cols = [
-            "started_at",
-            "exposure_name",
-            "trigger",
-            "status",
-            "rows_read",
-            "rows_updated",
-            "rows_not_found",
-            "rows_invalid",
-            "rows_duplicate",
-            "rows_unchanged",
-            "rows_failed",
-            "requests",
-            "error",
-        ]
+    def recent_runs(self, limit: int = 20, exposures: Sequence[str] = ()) -> tuple[list[str], list[tuple]]:
+        """The newest runs first (of `exposures` only, when given): (column names, rows)."""
+        where, params = "", list(exposures)
+        if exposures:
+            where = f" where exposure_name in ({self._marks(len(exposures))})"
         rows = self.target.execute(
-            f"select {', '.join(cols)} from {self.runs} order by started_at desc nulls last limit {int(limit)}"
+            f"select {', '.join(RECENT_COLUMNS)} from {self.runs}{where}"
+            f" order by started_at desc nulls last limit {int(limit)}",
+            params or None,
+        )
+        return list(RECENT_COLUMNS), rows
+
+    def find_run(self, run_id_prefix: str) -> str:
+        """The full run id a prefix names (as `runs` prints the first 8 characters); KeyError names the problem."""
+        matches = self.target.execute(
+            f"select run_id from {self.runs} where run_id like {self._p} order by run_id limit 2",
+            [run_id_prefix.replace("%", "").replace("_", "") + "%"],
+        )
+        if not matches:
+            raise KeyError(f"no run with id '{run_id_prefix}' in {self.runs}")
+        if len(matches) > 1 and matches[0][0] != run_id_prefix:
+            raise KeyError(f"run id '{run_id_prefix}' is ambiguous in {self.runs}: give more characters")
+        return str(matches[0][0])
+
+    def rejected_records(self, run_id: str, limit: int | None = None) -> tuple[list[str], list[tuple]]:
+        """One run's record-log rows for records not updated (invalid, duplicate, not_found, failed)."""
+        cols = ["email_raw", "email_clean", "outcome", "reason_code", "http_status", "detail"]
+        rows = self.target.execute(
+            f"select {', '.join(cols)} from {self.records} where run_id = {self._p}"
+            " and outcome in ('invalid', 'duplicate', 'not_found', 'failed')"
+            " order by outcome, reason_code, email_clean" + (f" limit {int(limit)}" if limit else ""),
+            [run_id],
         )
         return cols, rows
+
+
+# What `dbt-hubspot-sync runs` shows (the CLI formats them): newest first.
+RECENT_COLUMNS = (
+    "started_at",
+    "exposure_name",
+    "trigger",
+    "status",
+    "finished_at",
+    "run_id",
+    "rows_read",
+    "rows_updated",
+    "rows_unchanged",
+    "rows_not_found",
+    "rows_invalid",
+    "rows_duplicate",
+    "rows_failed",
+    "requests",
+    "retries",
+    "rate_limited",
+    "list_added",
+    "list_missing",
+    "error",
+)

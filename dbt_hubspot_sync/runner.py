@@ -39,6 +39,7 @@ class SyncOptions:
     dry_run: bool = False
     full_refresh: bool = False  # ignore hubspot_sync_state: resend every row
     trigger: str = "cli"
+    count_rows: bool = False  # count the model's rows first, so a progress bar can show an ETA
 
 
 def plan_all(session: DbtSession, select: Sequence[str]) -> list[SyncPlan]:
@@ -86,8 +87,14 @@ def sync_plan(
     *,
     chunk_rows: int = READ_CHUNK,
     full_refresh: bool = False,
+    count_rows: bool = False,
 ) -> RunResult:
     """Stream the plan's rows through `run` (already announced)."""
+    if count_rows:
+        try:
+            run.rows_expected = int(wh.execute(f"select count(*) from {plan.relation}")[0][0])
+        except Exception:  # only a display nicety: the read below reports a broken relation
+            run.rows_expected = None
     run.start()
     state = None if full_refresh else wh.relation(plan.log_schema, STATE_TABLE)
     sql = wh.render(
@@ -160,7 +167,10 @@ def run_sync(
             )
             run.announce()  # every selected exposure is `waiting` before the first one runs
             runs.append(run)
-        return [sync_plan(plan, wh, run, full_refresh=options.full_refresh) for plan, run in zip(plans, runs)]
+        return [
+            sync_plan(plan, wh, run, full_refresh=options.full_refresh, count_rows=options.count_rows)
+            for plan, run in zip(plans, runs)
+        ]
 
 
 def push_pending(
@@ -172,6 +182,7 @@ def push_pending(
     model: str | None = None,
     invocation_id: str | None = None,
     on_progress: Callable[[SyncRun], None] | None = None,
+    count_rows: bool = False,
 ) -> list[RunResult]:
     """Claim the pending syncs of `plans` and push each exposure once for all its claimed builds."""
     results = []
@@ -195,7 +206,7 @@ def push_pending(
             state=SyncState(wh, plan.log_schema),
         )
         run.announce()
-        results.append(sync_plan(plan, wh, run))
+        results.append(sync_plan(plan, wh, run, count_rows=count_rows))
         queue.done(owned)
     return results
 
@@ -211,7 +222,9 @@ def run_pending(
         if ready is None:
             return []
         wh, plans, client = ready
-        return push_pending(wh, plans, client, trigger=options.trigger, on_progress=on_progress)
+        return push_pending(
+            wh, plans, client, trigger=options.trigger, on_progress=on_progress, count_rows=options.count_rows
+        )
 
 
 def run_dbt(
