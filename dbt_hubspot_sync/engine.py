@@ -60,6 +60,7 @@ class _Pushed:
     by_id: dict[str, _Candidate] = field(default_factory=dict)  # sent (or, in a dry run, would be)
     missing: list[_Candidate] = field(default_factory=list)  # no contact has the email
     doubles: list[tuple[_Candidate, str]] = field(default_factory=list)  # a second email of one contact
+    stale: list[str] = field(default_factory=list)  # emails whose cached record id HubSpot no longer knows
     outcome: UpdateOutcome | None = None
     listed: ListOutcome | None = None
     read_stop: _Stop | None = None  # the lookup failed: nothing of the batch was sent
@@ -345,9 +346,10 @@ class SyncRun:
             return pushed
         try:
             pushed.outcome = self.client.update([(rid, c.properties) for rid, c in pushed.by_id.items()])
+            self._relookup_stale(pushed)
         except HubSpotError as exc:
             pushed.stop = self._halt = _stop_from(exc)
-            pushed.outcome = exc.outcome_so_far or UpdateOutcome()
+            pushed.outcome = pushed.outcome or exc.outcome_so_far or UpdateOutcome()
         list_id = self.plan.config.list_id
         if list_id and pushed.outcome.updated:
             # Contacts updated before an error still join the list.
@@ -356,6 +358,43 @@ class SyncRun:
             except HubSpotError as exc:
                 pushed.list_stop = self._halt = _stop_from(exc)
         return pushed
+
+    def _relookup_stale(self, pushed: _Pushed) -> None:
+        """A cached id HubSpot no longer knows (the contact was deleted or merged into another): look the email
+        up again and update whatever contact has it now, in the same run."""
+        outcome = pushed.outcome
+        assert outcome is not None and self.client is not None
+        stale = {
+            rid: c
+            for rid, c in pushed.by_id.items()
+            if rid == c.known_id
+            and (rid in outcome.not_found or getattr(outcome.failed.get(rid), "code", "") == "NOT_IN_RESPONSE")
+        }
+        if not stale:
+            return
+        for rid, c in stale.items():
+            outcome.not_found.discard(rid)
+            outcome.failed.pop(rid, None)
+            del pushed.by_id[rid]
+            c.known_id = None
+            pushed.stale.append(c.email)
+        ids = self.client.read_ids_by_email([c.email for c in stale.values()])
+        retry: dict[str, _Candidate] = {}
+        for c in stale.values():
+            rid = ids.get(c.email.strip().lower())
+            if rid is None:
+                pushed.missing.append(c)
+            elif rid in pushed.by_id or rid in retry:
+                pushed.doubles.append((c, rid))
+            else:
+                retry[rid] = c
+        if retry:
+            pushed.by_id.update(retry)
+            try:
+                outcome.merge(self.client.update([(rid, c.properties) for rid, c in retry.items()]))
+            except HubSpotError as exc:
+                outcome.merge(exc.outcome_so_far or UpdateOutcome())
+                raise
 
     def _land(self, pushed: _Pushed) -> None:
         """Record what HubSpot said about one batch (the caller's thread: counters, record log, state)."""
@@ -390,7 +429,7 @@ class SyncRun:
         if pushed.list_stop is None:
             # The state says "HubSpot has this, list included": written only once both calls succeeded, so a
             # failed list add is redone by the next run instead of being skipped as unchanged.
-            self._remember(outcome, pushed.by_id)
+            self._remember(outcome, pushed.by_id, pushed.stale)
         stop = pushed.stop or pushed.list_stop
         if stop is not None:
             self._stopped = self._stopped or stop
@@ -408,13 +447,14 @@ class SyncRun:
                 s = stop or _Stop("NOT_SENT", "HubSpot returned no result for this record")
                 self._settle(c, "failed", s.code, s.message, s.http_status)
 
-    def _remember(self, outcome: UpdateOutcome, by_id: dict[str, _Candidate]) -> None:
+    def _remember(self, outcome: UpdateOutcome, by_id: dict[str, _Candidate], stale: list[str]) -> None:
         if self.state is None:
             return
+        # Forget first: a stale email found again under a new id is recorded afresh just below.
+        gone = [by_id[rid].email for rid in outcome.not_found if rid in by_id]
+        self.state.forget(self.plan.exposure, gone + stale)
         synced = [(by_id[rid].email, rid, by_id[rid].digest) for rid in outcome.updated if rid in by_id]
         self.state.record(self.plan.exposure, self.run.run_id, synced)
-        gone = [by_id[rid].email for rid in outcome.not_found if rid in by_id]
-        self.state.forget(self.plan.exposure, gone)
 
 
 def _stop_from(exc: HubSpotError) -> _Stop:

@@ -599,14 +599,30 @@ class HubSpotClient:
             raise self._unexpected(call, resp, "200 or 207 with results")
         wanted = set(emails)
         found: dict[str, str] = {}
+        others: set[str] = set()  # results under another email: a merged contact found by a former email
         for result in resp.body.get("results") or []:
             if not isinstance(result, dict) or result.get("id") in (None, ""):
                 continue
             props = _as_dict(result.get("properties"))
             email = str(props.get("email") or "").strip().lower()
-            # By id and email only, never by position; a result for an email we did not ask is ignored.
+            # By id and email only, never by position.
             if email in wanted:
                 found[email] = str(result["id"])
+            else:
+                others.add(str(result["id"]))
+        others -= set(found.values())
+        named_missing = {
+            i.strip().lower()
+            for err in resp.body.get("errors") or []
+            for i in _str_list(_as_dict(_as_dict(err).get("context")).get("ids"))
+        }
+        unmatched = [e for e in emails if e not in found and e not in named_missing]
+        if others and len(unmatched) == 1 and len(others) == 1:
+            found[unmatched[0]] = others.pop()  # the one result left belongs to the one input left
+        elif others and unmatched and len(emails) > 1:
+            # Several unpaired: ask for each alone, so every answer has exactly one owner.
+            for e in unmatched:
+                found.update(self._read_chunk([e]))
         return found
 
     def update(self, inputs: Sequence[tuple[str, dict[str, str]]]) -> UpdateOutcome:

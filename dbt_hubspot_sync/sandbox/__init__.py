@@ -32,7 +32,8 @@ request is not processed.
 Admin endpoints (no auth, no limits, no faults): GET /__sandbox__/stats, GET /__sandbox__/contacts and
 GET /__sandbox__/requests (``{"results": [...]}``), GET /__sandbox__/lists,
 GET /__sandbox__/lists/{id}/members, POST /__sandbox__/reset (back to the initial contacts, no lists,
-zeroed stats and limits).
+zeroed stats and limits); what users do in HubSpot's UI between syncs: DELETE /__sandbox__/contacts/{id} and
+POST /__sandbox__/contacts/{id}/merge-into/{primary id} (the old id is gone, its email finds the primary).
 """
 
 from .server import Sandbox, SandboxConfig

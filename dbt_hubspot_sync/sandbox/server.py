@@ -183,6 +183,18 @@ class SandboxApp:
             return Reply(200, {"results": views})
         if method == "GET" and len(parts) == 3 and parts[0] == "lists" and parts[2] == "members":
             return Reply(200, {"results": self.store.list_members(parts[1])})
+        if method == "DELETE" and len(parts) == 2 and parts[0] == "contacts":
+            try:
+                self.store.delete(parts[1])
+            except KeyError:
+                return Reply(404, error("OBJECT_NOT_FOUND", f"No contact {parts[1]}"))
+            return Reply(200, {"status": "deleted"})
+        if method == "POST" and len(parts) == 4 and parts[0] == "contacts" and parts[2] == "merge-into":
+            try:
+                self.store.merge(parts[1], parts[3])
+            except KeyError as exc:
+                return Reply(404, error("OBJECT_NOT_FOUND", f"No contact {exc}"))
+            return Reply(200, {"status": "merged"})
         if method == "POST" and parts == ["reset"]:
             self.store.reset()
             self.stats.reset()
@@ -592,6 +604,14 @@ class Sandbox:
 
     def reset(self) -> None:
         self.app.admin("POST", "/__sandbox__/reset")
+
+    def delete_contact(self, rid: str) -> None:
+        """As if deleted in HubSpot's UI (admin: no auth, limits or faults)."""
+        self.app.store.delete(rid)
+
+    def merge_contacts(self, merged_id: str, primary_id: str) -> None:
+        """As if `merged_id` were merged into `primary_id` in HubSpot's UI."""
+        self.app.store.merge(merged_id, primary_id)
 
     def stop(self) -> None:
         server, self._server = self._server, None

@@ -172,6 +172,26 @@ class Store:
             self.by_email[props["email"].lower()] = rid
         return contact
 
+    # -- what users do in HubSpot's UI between syncs (admin only) ------------------------------------------
+    def delete(self, rid: str) -> None:
+        """The contact is gone: its id and email resolve to nothing."""
+        with self._lock:
+            contact = self.contacts.pop(rid)
+            self.by_email.pop(contact["properties"].get("email", "").lower(), None)
+            self._frags.pop(rid, None)
+
+    def merge(self, merged_id: str, primary_id: str) -> None:
+        """`merged_id` is merged into `primary_id`: the old id no longer exists and its email now finds the
+        primary (HubSpot keeps it as one of the primary's emails)."""
+        with self._lock:
+            if primary_id not in self.contacts:
+                raise KeyError(primary_id)
+            contact = self.contacts.pop(merged_id)
+            self._frags.pop(merged_id, None)
+            email = contact["properties"].get("email", "").lower()
+            if email:
+                self.by_email[email] = primary_id
+
     # -- reads -----------------------------------------------------------------------------------------
     def snapshot(self) -> list[dict[str, Any]]:
         with self._lock:

@@ -220,3 +220,46 @@ def test_check_reports_unknown_properties_without_sending_data(example: Example,
     out = capsys.readouterr().out
     assert "FAIL" in out and "no_such_property" in out and "PROPERTY_DOESNT_EXIST" in out
     assert _calls(hubspot_env, "update") == 0 and _calls(hubspot_env, "read") == 0
+
+
+def test_a_cached_id_hubspot_no_longer_knows_falls_back_to_the_lookup(tmp_path, monkeypatch, hubspot_env, capsys):
+    sandbox = hubspot_env
+    example = make_example("duckdb", tmp_path, monkeypatch)
+    example.dbt_ok("run")
+    args = ["sync", "--select", "hubspot_customers", *example.cli_args()]
+    assert main(args) == 0
+    state = dict(example.query("select email_clean, record_id from {schema}.hubspot_sync_state"))
+    (deleted_email, deleted_id), (merged_email, merged_id) = sorted(state.items())[:2]
+    # The primary is a contact the model does not feed, so the merged row is its only source.
+    primary_id = min(c["id"] for c in sandbox.contacts() if c["id"] not in state.values())
+    sandbox.delete_contact(deleted_id)
+    sandbox.merge_contacts(merged_id, primary_id)
+
+    # Every row changes, so every known contact is sent by its cached id; two of those ids are gone.
+    conn = example.connect()
+    conn.execute(f"update {example.schema}.customers set first_name = coalesce(first_name, '') || ' II'")
+    conn.close()
+    assert main(args) == 0
+    run = example.query(
+        "select rows_read, rows_updated, rows_not_found, rows_failed, rows_invalid + rows_duplicate"
+        " + rows_unchanged + rows_updated + rows_not_found + rows_failed"
+        " from {schema}.hubspot_sync_runs order by started_at desc limit 1"
+    )[0]
+    assert run[0] == run[4] and run[3] == 0
+    assert run[1] == len(state) - 1  # the merged-away contact's row updated the primary, the deleted one not
+    not_found = example.query(
+        "select email_clean, reason_code from {schema}.hubspot_sync_record_log where outcome = 'not_found'"
+        " and run_id = (select run_id from {schema}.hubspot_sync_runs order by started_at desc limit 1)"
+    )
+    assert (deleted_email, "OBJECT_NOT_FOUND") in not_found
+    after = dict(example.query("select email_clean, record_id from {schema}.hubspot_sync_state"))
+    assert deleted_email not in after  # looked up again next run
+    assert after[merged_email] == primary_id
+    contacts = {c["id"]: c["properties"] for c in sandbox.contacts()}
+    assert contacts[primary_id]["firstname"].endswith(" II")
+
+    # Converged: nothing changed since, so no update is sent.
+    updates_before = _calls(sandbox, "update")
+    assert main(args) == 0
+    assert _calls(sandbox, "update") == updates_before
+    capsys.readouterr()
