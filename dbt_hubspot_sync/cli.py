@@ -1,6 +1,7 @@
 """`dbt-hubspot-sync`: sync | run | sandbox | runs | check.
 
-Exit codes: 0 every run completed; 1 a run ended completed_with_errors or failed; 2 bad usage or config.
+Exit codes: 0 every run completed; 1 a run ended completed_with_errors or failed; 2 bad usage or config;
+`check`: the number of problems found (0: ready).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from .engine import RunResult
 from .errors import SyncError
 from .hubspot_client import HubSpotError
 from .progress import (
+    JsonReporter,
     Reporter,
     TerminalReporter,
     install_log_handler,
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from .runner import SyncOptions
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
+MAX_CHECK_EXIT = 100  # `check` exits with the number of problems, capped below the shell's special codes
 
 
 def _add_project_args(p: argparse.ArgumentParser) -> None:
@@ -93,7 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="list the record-log rows of one run (the id or its first characters, as the table shows)",
     )
 
-    c = sub.add_parser("check", help="preflight: config, token, lists and properties, without sending data")
+    c = sub.add_parser(
+        "check",
+        help="preflight: config, token, scopes, lists, properties and webhook, without sending data; "
+        "exits with the number of problems found",
+    )
     _add_project_args(c)
     c.add_argument(
         "--select", "-s", nargs="+", default=[], metavar="NAME", help="exposure names (default: all)"
@@ -194,18 +201,32 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    """Exit code: 0 when ready, else the number of problems found (at most MAX_CHECK_EXIT)."""
     from .dbt_bridge import open_session
     from .hubspot_client import HubSpotClient
-    from .preflight import check
-    from .runner import plan_all
+    from .preflight import check_hubspot, check_plans
 
+    reporter: Reporter = args.reporter
     with open_session(args.project_dir, args.profiles_dir, args.target, args.vars_yaml) as session:
-        plans = plan_all(session, args.select)
-    with HubSpotClient.from_env() as client:
-        rows = check(plans, client)
-    print(format_table(["exposure", "check", "result"], rows))
-    print("token: ok (contacts and their properties readable)")
-    return EXIT_OK if all(not r[2].startswith("FAIL") for r in rows) else EXIT_RUN_FAILED
+        plans, findings = check_plans(session, args.select)
+    findings += check_hubspot(plans, HubSpotClient.from_env)
+    problems = sum(not f.ok for f in findings)
+    rows = [[f.exposure or "(all)", f.check, ("ok: " if f.ok else "FAIL: ") + f.detail] for f in findings]
+    verdict = (
+        f"{problems} problem{'s' if problems != 1 else ''} found: nothing can be synced until "
+        f"{'they are' if problems != 1 else 'it is'} fixed"
+        if problems
+        else "All checks passed: ready to sync."
+    )
+    reporter.table(
+        "check",
+        ["exposure", "check", "ok", "detail"],
+        [[f.exposure, f.check, f.ok, f.detail] for f in findings],
+        format_table(["exposure", "check", "result"], rows) + "\n" + verdict,
+    )
+    if isinstance(reporter, JsonReporter):
+        reporter.emit("check_summary", problems=problems)
+    return min(problems, MAX_CHECK_EXIT)
 
 
 def _duration(started: datetime | None, finished: datetime | None) -> float | None:

@@ -13,6 +13,15 @@ META_KEY = "hubspot_sync"
 PROJECT_KEYS = {"log_schema"}
 
 
+class NotifyConfig(BaseModel):
+    """`notify:` where to send a run-end summary. The webhook URL is a secret: only its variable is configured."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    webhook_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")  # name of the env var holding the URL
+    when: Literal["problems", "always"] = "problems"  # problems: completed_with_errors or failed
+
+
 class SyncConfig(BaseModel):
     """What one exposure asks for. Unknown keys are errors, so typos never pass silently."""
 
@@ -28,6 +37,8 @@ class SyncConfig(BaseModel):
     null_as_empty: bool = False
     # Post-hook only: what a failed push does to the model's node (warn keeps the DAG going).
     on_push_error: Literal["warn", "fail"] = "warn"
+    # A webhook (Slack-compatible) told when a run ends with problems, or always.
+    notify: NotifyConfig | None = None
 
     @field_validator("list_id", mode="before")
     @classmethod
@@ -59,17 +70,26 @@ def parse_sync_config(exposure: str, meta_value: Any, defaults: dict[str, Any] |
     try:
         return SyncConfig.model_validate(merged)
     except ValidationError as exc:
-        err = exc.errors()[0]
+        errors = exc.errors()
+        # A misspelt key also makes the real one "missing": name the misspelling.
+        err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         # Drop pydantic's union-branch tags ("list[str]") from the location: users know keys, not types.
         key = ".".join(str(p) for p in err["loc"] if "[" not in str(p)) or META_KEY
         if err["type"] == "extra_forbidden":
-            allowed = ", ".join(SyncConfig.model_fields)
+            model = NotifyConfig if err["loc"][0] == "notify" and len(err["loc"]) > 1 else SyncConfig
+            allowed = ", ".join(model.model_fields)
             problem = f"unknown key; expected one of: {allowed}"
         elif err["loc"][0] == "properties" and not isinstance(merged.get("properties"), list):
             # Neither a list nor a mapping of strings: say both forms, not pydantic's first union branch.
             problem = (
                 f"expected a list of columns or a {{column: property}} mapping of strings "
                 f"(got {merged.get('properties')!r})"
+            )
+        elif err["loc"][:2] == ("notify", "webhook_env"):
+            # Never echo the value: a webhook URL pasted here by mistake is a secret.
+            problem = (
+                "expected the name of an environment variable holding the webhook URL, e.g. "
+                "HUBSPOT_SYNC_WEBHOOK_URL (the URL itself never goes in YAML)"
             )
         elif err["type"] == "missing":
             problem = "is required (the column holding the contact's email)"

@@ -15,7 +15,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .hubspot_client import (
@@ -27,6 +27,7 @@ from .hubspot_client import (
     RecordFailure,
     UpdateOutcome,
 )
+from .notify import notify_run_end
 from .plan import SyncPlan
 from .properties import properties_hash, to_hubspot_value
 from .run_log import Counters, RecordRow, RunLog, RunRow
@@ -232,6 +233,8 @@ class SyncRun:
             message = f"{note}; {message}" if message else note
         assert self.counters.holds(), f"invariant broken: {self.counters}"
         self.log.finish_run(self.run.run_id, status, self.counters, message)
+        if not self.dry_run:  # a dry run changed nothing: nobody needs paging about it
+            notify_run_end(self.plan.config.notify, self.run, status, asdict(self.counters), message)
         self.status = status
         self.result = RunResult(
             self.run.run_id, self.plan.exposure, status, self.counters, message, self.dry_run

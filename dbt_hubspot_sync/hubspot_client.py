@@ -872,6 +872,12 @@ class HubSpotClient:
         results = _as_dict(body).get("results")
         return [r for r in results if isinstance(r, dict)] if isinstance(results, list) else []
 
+    def probe(self, method: str, path: str, payload: Any) -> int:
+        """Send a call that changes nothing (an empty batch) and return its status; AuthError (with
+        `missing_scopes`) when the token may not make it. HubSpot checks a call's scopes before it reads the body,
+        so this proves a write scope without writing (`check`)."""
+        return self._request(method, path, payload).status
+
     def check_token(self) -> None:
         """Raise AuthError unless the token can read contacts' properties (a cheap, read-only probe)."""
         self.get_properties()

@@ -1,12 +1,38 @@
-"""`dbt-hubspot-sync check`: config, token, scopes, lists and properties, without reading or sending a row."""
+"""`dbt-hubspot-sync check`: config, token, scopes, lists, properties and notifications, without reading or
+sending a row. Every problem found is one `Finding` that explains itself; `check` exits with their number."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
-from .hubspot_client import HubSpotClient, HubSpotError
-from .plan import SyncPlan
+from .dbt_bridge import DbtSession
+from .errors import ConfigError
+from .hubspot_client import READ_PATH, UPDATE_PATH, AuthError, HubSpotClient, HubSpotError
+from .notify import WebhookConfigError, webhook_url
+from .plan import SyncPlan, build_plan, resolve_model, select_exposures
+
+# What a sync needs, and the empty call that proves each without changing anything (HubSpot checks a call's
+# scopes before it reads the body).
+SCOPE_PROBES = [
+    (
+        "crm.objects.contacts.read",
+        "POST",
+        READ_PATH,
+        {"idProperty": "email", "properties": ["email"], "inputs": []},
+    ),
+    ("crm.objects.contacts.write", "POST", UPDATE_PATH, {"inputs": []}),
+]
+
+
+@dataclass(frozen=True)
+class Finding:
+    exposure: str  # "" for what every exposure shares (token, scopes)
+    check: str
+    ok: bool
+    detail: str
 
 
 def property_problems(plan: SyncPlan, hubspot_properties: Sequence[dict[str, Any]]) -> list[str]:
@@ -24,20 +50,97 @@ def property_problems(plan: SyncPlan, hubspot_properties: Sequence[dict[str, Any
     return problems
 
 
-def check(plans: Sequence[SyncPlan], client: HubSpotClient) -> list[tuple[str, str, str]]:
-    """(exposure, check, result) rows; result starts with 'ok' or 'FAIL'."""
-    from .runner import check_lists  # the same list rule the runs apply
+def _scope_problem(exc: AuthError, scope: str) -> str:
+    named = ", ".join(exc.missing_scopes) or scope
+    return (
+        f"the token lacks scope {scope} (HubSpot requires one of: {named}); add it to the private app or "
+        "service key and use its new token"
+    )
 
-    rows: list[tuple[str, str, str]] = []
-    properties = client.get_properties()  # also proves the token and the read scope
-    for plan in plans:
-        rows.append((plan.exposure, "config", f"ok: {plan.relation}, {len(plan.properties)} properties"))
-        problems = property_problems(plan, properties)
-        rows.append((plan.exposure, "properties", "FAIL: " + "; ".join(problems) if problems else "ok"))
-        if plan.config.list_id:
+
+def check_plans(session: DbtSession, select: Sequence[str]) -> tuple[list[SyncPlan], list[Finding]]:
+    """Every selected exposure's config against its relation's columns; unlike a sync, all problems, not the
+    first. An unknown --select name is still a usage error (raised)."""
+    project, wh = session.project, session.warehouse
+    plans, findings = [], []
+    for name in select_exposures(project, select):
+        try:
+            model = resolve_model(project, name)
+            plan = build_plan(project, name, wh.columns(model.relation or "", model))
+        except ConfigError as exc:
+            findings.append(Finding(name, "config", False, str(exc)))
+            continue
+        plans.append(plan)
+        findings.append(
+            Finding(
+                name,
+                "config",
+                True,
+                f"{plan.relation}: {len(plan.properties)} properties, email in '{plan.email_column}'",
+            )
+        )
+        notify = plan.config.notify
+        if notify is not None:
             try:
-                check_lists([plan], client)
-                rows.append((plan.exposure, "list", f"ok: list {plan.config.list_id} accepts records"))
-            except (HubSpotError, ValueError) as exc:
-                rows.append((plan.exposure, "list", f"FAIL: {exc}"))
-    return rows
+                webhook_url(notify)
+                findings.append(
+                    Finding(name, "notify", True, f"webhook from {notify.webhook_env}, when {notify.when}")
+                )
+            except WebhookConfigError as exc:
+                findings.append(Finding(name, "notify", False, str(exc)))
+    return plans, findings
+
+
+def check_hubspot(plans: Sequence[SyncPlan], client_factory: Callable[[], HubSpotClient]) -> list[Finding]:
+    """Token, scopes, properties and lists: read calls and empty batches only."""
+    try:
+        client = client_factory()
+    except (AuthError, ValueError) as exc:  # no token; a refused HUBSPOT_BASE_URL
+        return [Finding("", "token", False, f"{exc}; HubSpot checks skipped")]
+    with client:
+        try:
+            properties = client.get_properties()
+        except HubSpotError as exc:
+            return [Finding("", "token", False, f"{exc}; HubSpot checks skipped")]
+        findings = [
+            Finding("", "token", True, f"accepted by {client.base_url} (contact properties readable)")
+        ]
+        for scope, method, path, body in SCOPE_PROBES:
+            try:
+                client.probe(method, path, body)
+                findings.append(Finding("", "scope", True, scope))
+            except AuthError as exc:
+                findings.append(Finding("", "scope", False, _scope_problem(exc, scope)))
+        for plan in plans:
+            problems = property_problems(plan, properties)
+            findings += [Finding(plan.exposure, "properties", False, p) for p in problems]
+            if not problems:
+                findings.append(Finding(plan.exposure, "properties", True, ", ".join(plan.properties)))
+            if plan.config.list_id:
+                findings.append(_check_list(plan, client))
+        return findings
+
+
+def _check_list(plan: SyncPlan, client: HubSpotClient) -> Finding:
+    """The list exists, is MANUAL or SNAPSHOT, and the token may add to it (crm.lists.read + write)."""
+    list_id = plan.config.list_id or ""
+    try:
+        kind = client.get_list(list_id).get("processingType")
+    except AuthError as exc:
+        return Finding(plan.exposure, "list", False, _scope_problem(exc, "crm.lists.read"))
+    except HubSpotError as exc:
+        if exc.status == 404:
+            return Finding(plan.exposure, "list", False, f"list_id: HubSpot has no list {list_id}")
+        return Finding(plan.exposure, "list", False, f"list_id: {exc}")
+    if kind not in ("MANUAL", "SNAPSHOT"):
+        return Finding(
+            plan.exposure,
+            "list",
+            False,
+            f"list_id: list {list_id} is {kind}; records can only be added to MANUAL or SNAPSHOT lists",
+        )
+    try:
+        client.probe("PUT", f"/crm/v3/lists/{quote(list_id, safe='')}/memberships/add", [])
+    except AuthError as exc:
+        return Finding(plan.exposure, "list", False, _scope_problem(exc, "crm.lists.write"))
+    return Finding(plan.exposure, "list", True, f"list {list_id} ({kind}) accepts records")

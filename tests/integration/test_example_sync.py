@@ -219,7 +219,10 @@ def test_check_reports_unknown_properties_without_sending_data(example: Example,
     assert main([*base, "--vars", bad]) == 1
     out = capsys.readouterr().out
     assert "FAIL" in out and "no_such_property" in out and "PROPERTY_DOESNT_EXIST" in out
-    assert _calls(hubspot_env, "update") == 0 and _calls(hubspot_env, "read") == 0
+    # check proves scopes with empty batches: no contact data goes out, nothing changes.
+    batches = [r for r in hubspot_env.requests_log() if "/batch/" in r["path"]]
+    assert batches and all(r["inputs"] == 0 for r in batches)
+    assert hubspot_env.stats()["contacts_updated"] == 0
 
 
 def test_a_cached_id_hubspot_no_longer_knows_falls_back_to_the_lookup(tmp_path, monkeypatch, hubspot_env, capsys):

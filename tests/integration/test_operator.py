@@ -134,3 +134,86 @@ def test_runs_table_and_failed_records(example: Example, capsys: pytest.CaptureF
 
     assert main(["runs", "--failed-records", "ffffffff-nope", *example.cli_args()]) == 2
     assert "no run with id 'ffffffff-nope'" in capsys.readouterr().err
+
+
+# -- check ------------------------------------------------------------------------------------------------------
+def _nothing_sent(sandbox: Sandbox, since: int) -> None:
+    """Only reads and empty batches since request number `since`: no contact data left, nothing changed."""
+    log = sandbox.requests_log()[since:]
+    assert log, "check made no HubSpot call"
+    assert all(r["inputs"] in (None, 0) for r in log), [r for r in log if r["inputs"]]
+    assert sandbox.stats()["contacts_created"] == 0
+
+
+def test_check_passes_on_a_ready_project(
+    example: Example, env: tuple[Example, Sandbox], capsys: pytest.CaptureFixture[str]
+) -> None:
+    sandbox = env[1]
+    since, updated = len(sandbox.requests_log()), sandbox.stats()["contacts_updated"]
+    assert main(["check", *example.cli_args()]) == 0
+    out = capsys.readouterr().out
+    assert out.rstrip().endswith("All checks passed: ready to sync.")
+    for expected in (
+        "(all)              token       ok: accepted by http://127.0.0.1",
+        "scope       ok: crm.objects.contacts.read",
+        "scope       ok: crm.objects.contacts.write",
+        "hubspot_customers  config      ok: ",
+        "hubspot_vip_names  properties  ok: firstname, lastname",
+    ):
+        assert expected in out, out
+    _nothing_sent(sandbox, since)
+    assert sandbox.stats()["contacts_updated"] == updated
+
+
+def test_check_counts_and_explains_every_problem_without_sending_data(
+    example: Example, env: tuple[Example, Sandbox], monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    import requests
+
+    sandbox = env[1]
+    dynamic = requests.post(
+        f"{sandbox.url}/crm/v3/lists",
+        headers={"Authorization": "Bearer sandbox-token"},
+        json={"name": "check-dynamic", "objectTypeId": "0-1", "processingType": "DYNAMIC"},
+        timeout=5,
+    ).json()["list"]["listId"]
+    sandbox.add_token("read-only-token", {"crm.objects.contacts.read", "crm.lists.read"})
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "read-only-token")
+    monkeypatch.delenv("CHECK_TEST_WEBHOOK", raising=False)
+    overrides = (
+        f"{{hubspot_sync: {{list_id: '{dynamic}', notify: {{webhook_env: CHECK_TEST_WEBHOOK}},"
+        " properties: {'Amperity ID': no_such_property, firstname: firstname}}}"
+    )
+    since = len(sandbox.requests_log())
+    code = main(["check", "--select", "hubspot_customers", "--vars", overrides, *example.cli_args()])
+    out = capsys.readouterr().out
+    fails = [ln for ln in out.splitlines() if "FAIL:" in ln]
+    assert code == len(fails) == 4, out
+    assert out.rstrip().endswith("4 problems found: nothing can be synced until they are fixed")
+    text = "\n".join(fails)
+    assert "notify" in text and "CHECK_TEST_WEBHOOK (notify.webhook_env) is not set" in text
+    assert "lacks scope crm.objects.contacts.write" in text
+    assert "'no_such_property' does not exist in HubSpot (PROPERTY_DOESNT_EXIST)" in text
+    assert f"list {dynamic} is DYNAMIC" in text
+    assert "read-only-token" not in out
+    _nothing_sent(sandbox, since)
+
+
+def test_check_config_problems_and_a_missing_token_are_counted(
+    example: Example, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("HUBSPOT_ACCESS_TOKEN")
+    # hubspot_customers sets log_records itself (the exposure wins); hubspot_vip_names takes the bad default.
+    code = main(["check", "--vars", "{hubspot_sync: {log_records: everything}}", *example.cli_args()])
+    out = capsys.readouterr().out
+    assert code == 2, out
+    assert "hubspot_customers  config  ok: " in out
+    assert (
+        "hubspot_vip_names  config  FAIL: exposure 'hubspot_vip_names', key 'hubspot_sync.log_records'" in out
+    )
+    assert "token   FAIL: HUBSPOT_ACCESS_TOKEN is not set" in out and "HubSpot checks skipped" in out
+
+    code = main(["check", "--log-format", "json", "--select", "hubspot_vip_names", *example.cli_args()])
+    events = json_lines(capsys.readouterr().out)
+    assert code == 1 == events[-1]["problems"]
+    assert [(e["check"], e["ok"]) for e in events[:-1]] == [("config", True), ("token", False)]
