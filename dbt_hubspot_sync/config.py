@@ -39,6 +39,9 @@ class SyncConfig(BaseModel):
     on_push_error: Literal["warn", "fail"] = "warn"
     # A webhook (Slack-compatible) told when a run ends with problems, or always.
     notify: NotifyConfig | None = None
+    # When the dbt invocation that built the model also runs its tests (`dbt build`), the push waits for them:
+    # tests = pass or warn lets it through; strict = pass only; none = push right after the build.
+    gate: Literal["none", "tests", "strict"] = "tests"
 
     @field_validator("list_id", mode="before")
     @classmethod

@@ -49,6 +49,9 @@ class Project:
     models: dict[str, Model]
     hubspot_vars: dict[str, Any] = field(default_factory=dict)
     invocation_id: str | None = None
+    target_path: str | None = None  # where dbt writes run_results.json
+    parents: dict[str, tuple[str, ...]] = field(default_factory=dict)  # node → the nodes it reads
+    tests: dict[str, tuple[str, ...]] = field(default_factory=dict)  # test → the node(s) it tests
 
 
 def dbt_args(
@@ -89,8 +92,22 @@ def _hubspot_vars(config: Any) -> dict[str, Any]:
     return merged
 
 
+def _tested_nodes(node: Any) -> tuple[str, ...]:
+    """The node(s) a test is about: a generic test's attached node (a relationships test also reads the node it
+    points `to`), else what it reads (a singular test)."""
+    attached = getattr(node, "attached_node", None)
+    return (attached,) if attached else tuple(node.depends_on.nodes)
+
+
 def project_from_manifest(manifest: Any, config: Any, adapter: Any) -> Project:
     models: dict[str, Model] = {}
+    parents: dict[str, tuple[str, ...]] = {}
+    tests: dict[str, tuple[str, ...]] = {}
+    for node in manifest.nodes.values():
+        if str(node.resource_type) == "test":
+            tests[node.unique_id] = _tested_nodes(node)
+        else:  # a seed depends on macros only
+            parents[node.unique_id] = tuple(getattr(node.depends_on, "nodes", ()))
     for node in itertools.chain(manifest.nodes.values(), manifest.sources.values()):
         rtype = str(node.resource_type)
         if rtype not in ("model", "seed", "snapshot", "source"):
@@ -114,7 +131,23 @@ def project_from_manifest(manifest: Any, config: Any, adapter: Any) -> Project:
         exposures=exposures,
         models=models,
         hubspot_vars=_hubspot_vars(config),
+        target_path=str(Path(config.project_root) / config.target_path),
+        parents=parents,
+        tests=tests,
     )
+
+
+def read_run_results(target_path: str | os.PathLike | None) -> tuple[str | None, dict[str, str]]:
+    """(invocation id, {unique_id: status}) of the last dbt command's run_results.json; (None, {}) if absent."""
+    import json
+
+    path = Path(target_path or "target") / "run_results.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None, {}
+    statuses = {r["unique_id"]: str(r["status"]) for r in data.get("results", []) if "unique_id" in r}
+    return data.get("metadata", {}).get("invocation_id"), statuses
 
 
 class Warehouse:
@@ -281,11 +314,12 @@ class DbtInvocation:
 def invoke_dbt(
     argv: Sequence[str],
     *,
-    on_node_success: Any,
+    on_node_finished: Any,
     on_nodes_done: Any,
 ) -> DbtInvocation:
-    """Run a dbt command in-process. `on_node_success(unique_id, invocation_id)` is called from dbt's thread
-    right after a node finished (and committed); it must only hand the work off. `on_nodes_done()` is called
+    """Run a dbt command in-process. `on_node_finished(unique_id, status, invocation_id)` is called from dbt's
+    thread right after a node finished (a model's work committed), with dbt's status (success, error, skipped;
+    a test's pass, warn, fail, error, skipped); it must only hand the work off. `on_nodes_done()` is called
     in dbt's main thread once every node ran, before dbt closes its connections, and may block until the
     hand-offs are done (a worker may be using a connection of dbt's adapter)."""
     from dbt.adapters.factory import FACTORY
@@ -317,8 +351,7 @@ def invoke_dbt(
         elif name == "NodeFinished":
             info = msg.data.node_info
             seen["invocation_id"] = msg.info.invocation_id
-            if info.node_status in ("success", "pass"):
-                on_node_success(info.unique_id, msg.info.invocation_id)
+            on_node_finished(info.unique_id, str(info.node_status), msg.info.invocation_id)
 
     try:
         res = dbtRunner(callbacks=[callback]).invoke(list(argv))

@@ -14,6 +14,10 @@ so the rows reach Python as UDF arguments, a vector at a time: memory holds one 
 The UDFs never run SQL on the hook's connection (DuckDB would deadlock); the run log goes through a separate
 connection to the same database, which autocommits.
 
+Under `dbt build` a sync gated on the model's tests is recorded pending by the hook instead; the package's on-run-end
+(macros/push_after_tests.sql) asks `dbt_hubspot_sync_gate(ctx, statuses)` whether the tests passed (it logs the
+run `failed`, `tests_failed`, when not) and then runs the same push statements.
+
 A failed push (`on_push_error: warn`, the default) leaves the model built: the run log says failed and dbt prints
 a warning, so downstream models still build. With `on_push_error: fail` the hook raises and the model errors.
 """
@@ -29,9 +33,11 @@ from typing import Any
 
 from dbt.adapters.duckdb.plugins import BasePlugin
 
+from .config import parse_sync_config
 from .dbt_bridge import Exposure, Model, Project, fire_warning
 from .engine import SyncRun
-from .errors import SyncError
+from .errors import ConfigError, SyncError
+from .gate import judge, record_gated_out, skipped_reason
 from .hubspot_client import HubSpotClient
 from .plan import SyncPlan, build_plan
 from .run_log import RunLog
@@ -150,6 +156,14 @@ class Plugin(BasePlugin):
             null_handling="special",
             side_effects=True,
         )
+        conn.create_function(
+            "dbt_hubspot_sync_gate",
+            self._gate,
+            ["VARCHAR", "VARCHAR"],
+            "VARCHAR",
+            null_handling="special",
+            side_effects=True,
+        )
 
     # -- the UDFs ------------------------------------------------------------------------------------------
     def _push(
@@ -202,6 +216,32 @@ class Plugin(BasePlugin):
             raise SyncError(message)
         fire_warning(message)
         return "failed"
+
+    def _gate(self, ctx_json: str, statuses_json: str) -> str:
+        """'push' when the tests the sync waits for passed; else logs the run failed and returns 'blocked'."""
+        ctx, statuses = json.loads(ctx_json), json.loads(statuses_json)
+        try:
+            gate = parse_sync_config(ctx["exposure"], ctx["meta"], ctx.get("vars")).gate
+        except ConfigError:
+            return "push"  # the push reports the config error (warn or fail), as without a gate
+        verdict = judge(ctx["gate_tests"], statuses, gate)
+        if verdict is None or verdict.ok:
+            return "push"
+        reason = verdict.reason or "tests_failed"
+        if ctx.get("skipped_model"):
+            reason = skipped_reason(ctx["gate_tests"], statuses, ctx["skipped_model"])
+        schema = ctx.get("log_schema") or ctx["target_schema"]
+        record_gated_out(
+            self._log_target(ctx),
+            schema,
+            ctx["exposure"],
+            ctx["relation"],
+            trigger="post_hook",
+            invocation_id=ctx.get("invocation_id"),
+            reason=reason,
+        )
+        fire_warning(f"HubSpot sync of exposure '{ctx['exposure']}' was not pushed: {reason}")
+        return "blocked"
 
     # -- internals -------------------------------------------------------------------------------------
     @staticmethod

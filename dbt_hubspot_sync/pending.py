@@ -8,6 +8,7 @@ over, so nothing stays pending forever (HubSpot updates are idempotent: a repeat
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,6 +25,8 @@ class Pending:
     exposure_name: str
     model_unique_id: str
     invocation_id: str | None
+    # Tests of the same dbt invocation attached to the exposure's model: the push waits for them (gate.py).
+    gate_tests: tuple[str, ...] = ()
 
 
 class PendingQueue:
@@ -36,7 +39,7 @@ class PendingQueue:
     def waiting(self, *, model: str | None = None, invocation_id: str | None = None) -> list[Pending]:
         """Unclaimed rows (or rows whose claim expired), oldest first."""
         sql = (
-            f"select pending_id, exposure_name, model_unique_id, invocation_id from {self.table}"
+            f"select pending_id, exposure_name, model_unique_id, invocation_id, gate_tests from {self.table}"
             f" where (claimed_by is null or claimed_at < {self._p})"
         )
         params: list = [utcnow() - CLAIM_LEASE]
@@ -47,7 +50,7 @@ class PendingQueue:
             sql += f" and invocation_id = {self._p}"
             params.append(invocation_id)
         rows = self.target.execute(sql + " order by created_at, pending_id", params)
-        return [Pending(*row) for row in rows]
+        return [Pending(*row[:4], tuple(json.loads(row[4] or "[]"))) for row in rows]
 
     def claim(self, items: list[Pending]) -> list[Pending]:
         """The items this pusher now owns; others were claimed by a competing pusher in between."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -17,11 +17,13 @@ from .dbt_bridge import (
     invocation_id,
     invoke_dbt,
     open_session,
+    read_run_results,
 )
 from .engine import RunResult, SyncRun
 from .errors import ConfigError
+from .gate import Verdict, judge, record_gated_out, skipped_reason, upstream_failures
 from .hubspot_client import HubSpotClient, HubSpotError
-from .pending import PendingQueue
+from .pending import Pending, PendingQueue
 from .plan import SyncPlan, build_plan, resolve_model, select_exposures
 from .run_log import RunLog
 from .state import STATE_TABLE, SyncState
@@ -173,6 +175,25 @@ def run_sync(
         ]
 
 
+TestStatuses = Callable[[str | None], Mapping[str, str] | None]
+
+
+def gate_verdict(plan: SyncPlan, pending: Pending, test_statuses: TestStatuses | None) -> Verdict:
+    """The gate on one build: its tests' statuses come from `test_statuses(invocation_id)` (None: unknown)."""
+    if plan.config.gate == "none" or not pending.gate_tests:
+        return Verdict(True)
+    statuses = test_statuses(pending.invocation_id) if test_statuses else None
+    if statuses is None:
+        return Verdict(
+            False,
+            f"tests_unknown: the test results of dbt invocation {pending.invocation_id} are gone (dbt's"
+            " run_results.json holds a later command's); rebuild the model with dbt build",
+        )
+    verdict = judge(pending.gate_tests, statuses, plan.config.gate)
+    assert verdict is not None  # final: a test that never finished counts as not run
+    return verdict
+
+
 def push_pending(
     wh: Warehouse,
     plans: Sequence[SyncPlan],
@@ -181,10 +202,14 @@ def push_pending(
     trigger: str,
     model: str | None = None,
     invocation_id: str | None = None,
+    test_statuses: TestStatuses | None = None,
     on_progress: Callable[[SyncRun], None] | None = None,
     count_rows: bool = False,
 ) -> list[RunResult]:
-    """Claim the pending syncs of `plans` and push each exposure once for all its claimed builds."""
+    """Claim the pending syncs of `plans` and push each exposure once for all its claimed builds.
+
+    The latest claimed build made the table a push would read, so its tests decide (gate.py): when they did not
+    pass, nothing is sent and the runs row says `failed` with `tests_failed` naming them."""
     results = []
     for plan in plans:
         queue = PendingQueue(wh, plan.log_schema)
@@ -195,6 +220,21 @@ def push_pending(
         ]
         owned = queue.claim(waiting)
         if not owned:
+            continue
+        verdict = gate_verdict(plan, owned[-1], test_statuses)
+        if not verdict.ok:
+            results.append(
+                record_gated_out(
+                    wh,
+                    plan.log_schema,
+                    plan.exposure,
+                    plan.relation,
+                    trigger=trigger,
+                    invocation_id=owned[-1].invocation_id,
+                    reason=verdict.reason or "tests_failed",
+                )
+            )
+            queue.done(owned)
             continue
         run = SyncRun(
             plan,
@@ -217,13 +257,22 @@ def run_pending(
     client_factory: Callable[[], HubSpotClient] | None = None,
     on_progress: Callable[[SyncRun], None] | None = None,
 ) -> list[RunResult]:
-    """`sync --pending`: push what a plain `dbt run` left pending (each model build exactly once)."""
+    """`sync --pending`: push what a plain `dbt run` or `dbt build` left pending (each model build exactly once).
+
+    A build's tests are read from dbt's run_results.json, which holds the last dbt command's results only."""
     with prepared(options, client_factory) as ready:
         if ready is None:
             return []
         wh, plans, client = ready
+        last_invocation, statuses = read_run_results(wh.project.target_path)
         return push_pending(
-            wh, plans, client, trigger=options.trigger, on_progress=on_progress, count_rows=options.count_rows
+            wh,
+            plans,
+            client,
+            trigger=options.trigger,
+            test_statuses=lambda inv: statuses if inv is not None and inv == last_invocation else None,
+            on_progress=on_progress,
+            count_rows=options.count_rows,
         )
 
 
@@ -233,35 +282,74 @@ def run_dbt(
     *,
     client_factory: Callable[[], HubSpotClient] | None = None,
 ) -> tuple[bool, list[RunResult]]:
-    """`dbt-hubspot-sync run -- <dbt args>`: run dbt in-process, push each pending exposure as soon as its model
-    finishes, from a worker thread (dbt's threads only enqueue). Returns (dbt succeeded, sync results)."""
+    """`dbt-hubspot-sync run -- <dbt args>`: run dbt in-process and push each pending exposure as soon as its model
+    finished and, under `dbt build`, the tests its post-hook recorded finished too (gate.py); from a worker
+    thread (dbt's threads only hand work off). Returns (dbt succeeded, sync results)."""
     with open_session(
         options.project_dir, options.profiles_dir, options.target, options.vars_yaml
     ) as session:
         project = session.project
         by_model: dict[str, list[str]] = {}
-        schemas = {project.hubspot_vars.get("log_schema") or project.target_schema}
+        gates: dict[str, str] = {}
+        log_schema = project.hubspot_vars.get("log_schema") or project.target_schema
         for name in select_exposures(project, options.select):
             # Config is checked now; columns once the model is built (it may not exist yet).
             config = parse_sync_config(name, project.exposures[name].meta.get(META_KEY), project.hubspot_vars)
-            if config.workflow == "automatic":
+            # On DuckDB the plugin pushes from the post-hook, or from the package's on-run-end once the tests ran.
+            if config.workflow == "automatic" and project.adapter_type != "duckdb":
                 by_model.setdefault(resolve_model(project, name).unique_id, []).append(name)
+                gates[name] = config.gate
         # Created up front: the post-hooks of models running in parallel would otherwise race to create them.
-        ensure_log_tables(session.warehouse, sorted(schemas))
+        ensure_log_tables(session.warehouse, [log_schema])
     client = (client_factory or HubSpotClient.from_env)() if by_model else None
-    work: queue.Queue[tuple[str, str | None] | None] = queue.Queue()
+    work: queue.Queue[tuple[str, str | None, str] | None] = queue.Queue()
     results: list[RunResult] = []
     errors: list[BaseException] = []
+    lock = threading.Lock()
+    finished: dict[str, str] = {}  # every node's dbt status so far
+    waiting_on: dict[str, tuple[set[str], str | None]] = {}  # built model → (its unfinished gate tests, inv)
 
-    def push(model: str, inv: str | None) -> None:
-        with adapter_connection(project.adapter_type, project, "dbt_hubspot_sync_worker") as wh:
-            relation = project.models[model].relation or ""
-            plans = [
-                build_plan(project, name, wh.columns(relation, project.models[model]))
-                for name in by_model[model]
-            ]
-            check_lists(plans, client)
-            results.extend(push_pending(wh, plans, client, trigger="dbt_run", model=model, invocation_id=inv))
+    def push(wh: Warehouse, model: str, inv: str | None, final: bool) -> None:
+        if not final:
+            with lock:  # a test finishing meanwhile updates `finished` under the same lock: no lost wake-up
+                pending = PendingQueue(wh, log_schema).waiting(model=model, invocation_id=inv)
+                unfinished = {t for p in pending for t in p.gate_tests if t not in finished}
+                if unfinished:
+                    waiting_on[model] = (unfinished, inv)
+                    return
+                waiting_on.pop(model, None)
+        relation = project.models[model].relation or ""
+        plans = [
+            build_plan(project, name, wh.columns(relation, project.models[model])) for name in by_model[model]
+        ]
+        check_lists(plans, client)
+        with lock:
+            statuses = dict(finished)
+        results.extend(
+            push_pending(
+                wh,
+                plans,
+                client,
+                trigger="dbt_run",
+                model=model,
+                invocation_id=inv,
+                test_statuses=lambda _inv: statuses,
+            )
+        )
+
+    def gated_out_by_skip(wh: Warehouse, model: str, inv: str | None) -> None:
+        """dbt build skipped the model after a failed test upstream: say so in the run log."""
+        with lock:
+            failed = upstream_failures(model, project.parents, project.tests, finished)
+        for name in by_model[model]:
+            if failed and gates[name] != "none":
+                reason = skipped_reason([t for t, _ in failed], finished, project.models[model].name)
+                relation = project.models[model].relation or ""
+                results.append(
+                    record_gated_out(
+                        wh, log_schema, name, relation, trigger="dbt_run", invocation_id=inv, reason=reason
+                    )
+                )
 
     def worker() -> None:
         while True:
@@ -269,27 +357,50 @@ def run_dbt(
             try:
                 if item is None:
                     return
-                push(*item)
-            except (
-                BaseException
-            ) as exc:  # reported after dbt finishes; pending rows stay for `sync --pending`
-                errors.append(exc)
+                model, inv, kind = item
+                with adapter_connection(project.adapter_type, project, "dbt_hubspot_sync_worker") as wh:
+                    if kind == "skipped":
+                        gated_out_by_skip(wh, model, inv)
+                    else:
+                        push(wh, model, inv, final=kind == "final")
+            except BaseException as exc:
+                errors.append(exc)  # reported after dbt finishes; pending rows stay for `sync --pending`
             finally:
                 work.task_done()
 
     thread = threading.Thread(target=worker, name="dbt-hubspot-sync-push", daemon=True)
     thread.start()
 
-    def on_node_success(unique_id: str, inv: str | None) -> None:
-        if unique_id in by_model:
-            work.put((unique_id, inv))
+    def on_node_finished(unique_id: str, status: str, inv: str | None) -> None:
+        with lock:
+            finished[unique_id] = status
+            ready = []
+            for model, (unfinished, model_inv) in list(waiting_on.items()):
+                unfinished.discard(unique_id)
+                if not unfinished:
+                    ready.append((model, model_inv))
+                    del waiting_on[model]
+        for model, model_inv in ready:
+            work.put((model, model_inv, "tests_done"))
+        if unique_id in by_model and status in ("success", "skipped"):
+            work.put((unique_id, inv, "built" if status == "success" else "skipped"))
+
+    def on_nodes_done() -> None:
+        work.join()
+        # Gate tests that never finished (dbt stopped early, e.g. --fail-fast) count as not run.
+        with lock:
+            left = list(waiting_on.items())
+            waiting_on.clear()
+        for model, (_unfinished, inv) in left:
+            work.put((model, inv, "final"))
+        work.join()
 
     argv = [
         *dbt_argv,
         *dbt_args(options.project_dir, options.profiles_dir, options.target, options.vars_yaml),
     ]
     try:
-        outcome = invoke_dbt(argv, on_node_success=on_node_success, on_nodes_done=work.join)
+        outcome = invoke_dbt(argv, on_node_finished=on_node_finished, on_nodes_done=on_nodes_done)
     finally:
         work.put(None)
         thread.join()

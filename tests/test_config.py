@@ -22,12 +22,13 @@ def config_error(meta: Any, defaults: dict[str, Any] | None = None) -> ConfigErr
 def test_minimal_config_takes_the_documented_defaults() -> None:
     cfg = parse_sync_config(EXPOSURE, {"email_column": "email"}, None)
     assert cfg == SyncConfig(email_column="email")
-    assert (cfg.properties, cfg.list_id, cfg.workflow, cfg.log_records, cfg.null_as_empty) == (
+    assert (cfg.properties, cfg.list_id, cfg.workflow, cfg.log_records, cfg.null_as_empty, cfg.gate) == (
         None,
         None,
         "manual",
         "rejected",
         False,
+        "tests",
     )
 
 
@@ -116,6 +117,7 @@ def test_config_is_frozen() -> None:
             "hubspot_sync.on_push_error",
             ["'warn'", "'fail'"],
         ),
+        ({"email_column": "e", "gate": "always"}, "hubspot_sync.gate", ["'none'", "'tests'", "'strict'"]),
     ],
 )
 def test_config_errors_name_exposure_key_and_expectation(

@@ -1,0 +1,78 @@
+{#- The package's own on-run-end (dbt runs the hooks of installed packages): under `dbt build` on DuckDB, pushes
+    each sync the post-hook deferred once the tests it waits for passed, and logs the others `failed` with
+    `tests_failed` (also when dbt skipped the model after a failed test upstream). Other adapters: nothing here;
+    `dbt-hubspot-sync run` pushes as the tests finish and `sync --pending` reads run_results.json. -#}
+{% macro push_after_tests(results) %}
+  {{ return(adapter.dispatch('push_after_tests', 'dbt_hubspot_sync')(results)) }}
+{% endmacro %}
+
+{% macro default__push_after_tests(results) %}
+  {{ return('') }}
+{% endmacro %}
+
+{% macro duckdb__push_after_tests(results) %}
+  {%- if not execute or results | length == 0 -%}{{ return('') }}{%- endif -%}
+  {%- set statuses = {} -%}
+  {%- for r in results -%}{%- do statuses.update({r.node.unique_id: r.status | string}) -%}{%- endfor -%}
+  {%- set schema = dbt_hubspot_sync.log_schema() -%}
+  {%- set pending = api.Relation.create(database=target.database, schema=schema, identifier='hubspot_sync_pending') -%}
+  {#- Asked of the catalog: dbt's relation cache does not know a table a hook created. -#}
+  {%- set exists = run_query("select count(*) from information_schema.tables where table_schema = '" ~ schema
+                             ~ "' and table_name = 'hubspot_sync_pending'").columns[0].values()[0] -%}
+  {%- if exists -%}
+    {%- set rows = run_query("select pending_id, exposure_name, model_unique_id, gate_tests from " ~ pending
+                             ~ " where invocation_id = '" ~ invocation_id ~ "' order by created_at") -%}
+    {%- for row in rows -%}
+      {%- set node = graph.nodes.get(row[2]) -%}
+      {%- set syncs = dbt_hubspot_sync.automatic_syncs_for(row[2]) | selectattr('name', 'equalto', row[1]) | list -%}
+      {%- if node is not none and syncs -%}
+        {%- set relation = api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias) -%}
+        {%- set ctx = dbt_hubspot_sync.duckdb_sync_ctx(syncs[0], relation, node) -%}
+        {%- do ctx.update({'gate_tests': fromjson(row[3] or '[]')}) -%}
+        {%- set verdict = run_query('select dbt_hubspot_sync_gate(' ~ dbt_hubspot_sync.sql_json(ctx) ~ ', '
+                                    ~ dbt_hubspot_sync.sql_json(statuses) ~ ')').columns[0].values()[0] -%}
+        {%- if verdict == 'push' -%}
+          {%- for statement in dbt_hubspot_sync.duckdb_push_sql(relation, node, syncs) -%}
+            {%- do run_query(statement) -%}
+          {%- endfor -%}
+        {%- endif -%}
+      {%- endif -%}
+      {%- do run_query("delete from " ~ pending ~ " where pending_id = '" ~ row[0] ~ "'") -%}
+    {%- endfor -%}
+  {%- endif -%}
+  {%- for r in results if r.node.resource_type == 'model' and (r.status | string) == 'skipped' -%}
+    {%- set syncs = dbt_hubspot_sync.automatic_syncs_for(r.node.unique_id) | rejectattr('gate', 'equalto', 'none') | list -%}
+    {%- set failed = dbt_hubspot_sync.upstream_failed_tests(r.node.unique_id, statuses) if syncs else [] -%}
+    {%- for s in syncs if failed -%}
+      {%- set node = graph.nodes.get(r.node.unique_id) -%}
+      {%- set relation = api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias) -%}
+      {%- set ctx = dbt_hubspot_sync.duckdb_sync_ctx(s, relation, node) -%}
+      {%- do ctx.update({'gate_tests': failed, 'skipped_model': node.name}) -%}
+      {%- do run_query('select dbt_hubspot_sync_gate(' ~ dbt_hubspot_sync.sql_json(ctx) ~ ', '
+                       ~ dbt_hubspot_sync.sql_json(statuses) ~ ')') -%}
+    {%- endfor -%}
+  {%- endfor -%}
+  {#- run_query opened dbt's transaction on this connection: the deletes stand only once it commits. -#}
+  {%- do adapter.commit() -%}
+  {{ return('') }}
+{% endmacro %}
+
+{#- The failed tests on `unique_id` or any node upstream of it: why `dbt build` skipped it. -#}
+{% macro upstream_failed_tests(unique_id, statuses) %}
+  {%- set ns = namespace(seen=[unique_id], frontier=[unique_id]) -%}
+  {%- for _ in range(1000) if ns.frontier -%}
+    {%- set parents = [] -%}
+    {%- for n in ns.frontier -%}
+      {%- for p in (((graph.nodes.get(n) or {}).get('depends_on') or {}).get('nodes') or []) if p not in ns.seen -%}
+        {%- do ns.seen.append(p) -%}{%- do parents.append(p) -%}
+      {%- endfor -%}
+    {%- endfor -%}
+    {%- set ns.frontier = parents -%}
+  {%- endfor -%}
+  {%- set failed = [] -%}
+  {%- for test in graph.nodes.values() if test.resource_type == 'test' and statuses.get(test.unique_id) in ('fail', 'error') -%}
+    {%- set tested = [test.attached_node] if test.get('attached_node') else test.depends_on.nodes -%}
+    {%- for n in tested if n in ns.seen and test.unique_id not in failed -%}{%- do failed.append(test.unique_id) -%}{%- endfor -%}
+  {%- endfor -%}
+  {{ return(failed | sort) }}
+{% endmacro %}

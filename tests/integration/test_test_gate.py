@@ -1,0 +1,98 @@
+"""Test-gated pushes (issue 8): under `dbt build`, an exposure's model reaches HubSpot only after its tests passed.
+
+The example project's contact tests warn on the seed's few bad emails (a warning lets the push through) and fail
+with `contacts_max_bad_emails: 0`. A model the exposures do not read carries a failing test of its own, which
+must never block a push. Real dbt, real DuckDB and PostgreSQL, the sandbox.
+"""
+
+from __future__ import annotations
+
+from dbt_hubspot_sync.cli import main
+
+from .conftest import Example, make_example
+
+FAIL_CONTACT_TESTS = "{contacts_max_bad_emails: 0}"
+CONTACT_TESTS = ("not_null_hubspot_contacts__Email_", "unique_hubspot_contacts__Email_")
+
+
+def add_unrelated_failing_test(example: Example) -> None:
+    (example.project_dir / "models" / "unrelated.sql").write_text("select 1 as id\n", encoding="utf-8")
+    tests = example.project_dir / "tests"
+    tests.mkdir(exist_ok=True)
+    (tests / "unrelated_always_fails.sql").write_text(
+        "select * from {{ ref('unrelated') }}\n", encoding="utf-8"
+    )
+
+
+def runs(example: Example) -> list[tuple]:
+    return example.query(
+        "select trigger, status, rows_read, rows_updated, error from {schema}.hubspot_sync_runs"
+        " where exposure_name = 'hubspot_customers' order by started_at"
+    )
+
+
+def pending(example: Example) -> int:
+    return example.query("select count(*) from {schema}.hubspot_sync_pending")[0][0]
+
+
+def assert_gated_out(row: tuple, trigger: str) -> None:
+    got_trigger, status, read, updated, error = row
+    assert (got_trigger, status, read, updated) == (trigger, "failed", 0, 0)
+    assert error.startswith("tests_failed: ")
+    for name in CONTACT_TESTS:
+        assert f"{name} (fail)" in error
+    assert "unrelated" not in error
+
+
+def assert_pushed(row: tuple, trigger: str) -> None:
+    got_trigger, status, read, updated, error = row
+    assert (got_trigger, status, read) == (trigger, "completed", 612), error
+    assert updated > 0
+
+
+def test_duckdb_build_pushes_only_after_the_contact_tests_pass(tmp_path, monkeypatch, hubspot_env):
+    duck = make_example("duckdb", tmp_path, monkeypatch)
+    add_unrelated_failing_test(duck)
+
+    # The contact tests fail: the post-hook deferred the push, on-run-end logs it gated out; HubSpot untouched.
+    assert not duck.dbt("build", "--vars", FAIL_CONTACT_TESTS).success
+    assert hubspot_env.stats()["requests_total"] == 0
+    (row,) = runs(duck)
+    assert_gated_out(row, "post_hook")
+    assert pending(duck) == 0
+
+    # They warn (tolerated bad emails) and only the unrelated test fails: pushed at the end of the build.
+    assert not duck.dbt("build").success  # dbt reports the unrelated failure
+    blocked, pushed = runs(duck)
+    assert_pushed(pushed, "post_hook")
+    assert hubspot_env.stats()["contacts_updated"] == pushed[3]
+    assert hubspot_env.stats()["contacts_created"] == 0
+    assert pending(duck) == 0
+
+
+def test_postgres_run_build_and_sync_pending_wait_for_the_contact_tests(
+    tmp_path, monkeypatch, hubspot_env, capsys
+):
+    pg = make_example("postgres", tmp_path, monkeypatch)
+    add_unrelated_failing_test(pg)
+
+    # `run -- build`: the pending row waits for the model's tests; they fail, nothing is sent.
+    assert main(["run", *pg.cli_args(), "--", "build", "--vars", FAIL_CONTACT_TESTS]) == 1
+    assert hubspot_env.stats()["requests_total"] == 0
+    (row,) = runs(pg)
+    assert_gated_out(row, "dbt_run")
+    assert pending(pg) == 0
+
+    # Passing (warning) contact tests push, whatever the unrelated model's test says.
+    assert main(["run", *pg.cli_args(), "--", "build"]) == 1  # dbt failed (the unrelated test)
+    assert_pushed(runs(pg)[1], "dbt_run")
+    requests = hubspot_env.stats()["requests_total"]
+
+    # A plain `dbt build`, then `sync --pending`: the gate reads the build's run_results.json.
+    assert not pg.dbt("build", "--vars", FAIL_CONTACT_TESTS).success
+    assert pending(pg) == 1
+    assert main(["sync", "--pending", *pg.cli_args()]) == 1
+    assert_gated_out(runs(pg)[2], "cli")
+    assert pending(pg) == 0
+    assert hubspot_env.stats()["requests_total"] == requests
+    capsys.readouterr()
