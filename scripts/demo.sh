@@ -19,6 +19,8 @@ rm -f "$DBT_DUCKDB_PATH"
 "$bin/dbt" seed --profiles-dir . --quiet
 echo "== dbt run (the post-hook pushes exposures marked workflow: automatic)"
 "$bin/dbt" run --profiles-dir .
+echo "== dbt build with the contact tests made to fail (the gate: nothing reaches HubSpot, the run log says why)"
+"$bin/dbt" build --profiles-dir . --quiet --vars '{contacts_max_bad_emails: 0}' || true
 echo "== dbt-hubspot-sync sync (every exposure)"
 set +e
 "$bin/dbt-hubspot-sync" sync --project-dir .

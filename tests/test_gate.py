@@ -62,3 +62,21 @@ def test_a_skip_is_explained_by_the_failed_tests_upstream_only() -> None:
         == "tests_failed: not_null_customers_id (fail); dbt skipped model contacts"
     )
     assert blocked_by([("test.shop.singular_check", "error")]) == "tests_failed: singular_check (error)"
+
+
+def test_sync_pending_without_the_builds_results_refuses_to_push() -> None:
+    from types import SimpleNamespace
+
+    from dbt_hubspot_sync.pending import Pending
+    from dbt_hubspot_sync.runner import gate_verdict
+
+    plan = SimpleNamespace(config=SimpleNamespace(gate="tests"))
+    build = Pending("p1", "hubspot_customers", "model.shop.contacts", "inv-1", REQUIRED)
+    # run_results.json holds another invocation's results: the build's tests are unknown, nothing is pushed.
+    verdict = gate_verdict(plan, build, lambda inv: None)  # type: ignore[arg-type]
+    assert not verdict.ok and verdict.reason is not None and verdict.reason.startswith("tests_unknown: ")
+    assert "inv-1" in verdict.reason
+    ok = gate_verdict(plan, build, lambda inv: {NOT_NULL: "pass", UNIQUE: "warn"})  # type: ignore[arg-type]
+    assert ok.ok
+    # A build that ran no tests (dbt run) has nothing to wait for.
+    assert gate_verdict(plan, Pending("p2", "x", "m", "inv-2"), None).ok  # type: ignore[arg-type]

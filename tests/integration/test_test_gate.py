@@ -12,15 +12,21 @@ from dbt_hubspot_sync.cli import main
 from .conftest import Example, make_example
 
 FAIL_CONTACT_TESTS = "{contacts_max_bad_emails: 0}"
+FAIL_UPSTREAM_TEST = "{break_upstream: true}"
 CONTACT_TESTS = ("not_null_hubspot_contacts__Email_", "unique_hubspot_contacts__Email_")
+SKIPPED = "tests_failed: customer360_check (fail); dbt skipped model hubspot_contacts"
 
 
-def add_unrelated_failing_test(example: Example) -> None:
+def add_tests(example: Example) -> None:
+    """A model no exposure reads, with a test that always fails; a test upstream that fails when asked."""
     (example.project_dir / "models" / "unrelated.sql").write_text("select 1 as id\n", encoding="utf-8")
     tests = example.project_dir / "tests"
     tests.mkdir(exist_ok=True)
     (tests / "unrelated_always_fails.sql").write_text(
         "select * from {{ ref('unrelated') }}\n", encoding="utf-8"
+    )
+    (tests / "customer360_check.sql").write_text(
+        "select * from {{ ref('customer360') }} where {{ var('break_upstream', false) }}\n", encoding="utf-8"
     )
 
 
@@ -52,7 +58,7 @@ def assert_pushed(row: tuple, trigger: str) -> None:
 
 def test_duckdb_build_pushes_only_after_the_contact_tests_pass(tmp_path, monkeypatch, hubspot_env):
     duck = make_example("duckdb", tmp_path, monkeypatch)
-    add_unrelated_failing_test(duck)
+    add_tests(duck)
 
     # The contact tests fail: the post-hook deferred the push, on-run-end logs it gated out; HubSpot untouched.
     assert not duck.dbt("build", "--vars", FAIL_CONTACT_TESTS).success
@@ -61,9 +67,15 @@ def test_duckdb_build_pushes_only_after_the_contact_tests_pass(tmp_path, monkeyp
     assert_gated_out(row, "post_hook")
     assert pending(duck) == 0
 
+    # A test upstream fails, dbt skips the model: nothing sent, and the log says why.
+    assert not duck.dbt("build", "--vars", FAIL_UPSTREAM_TEST).success
+    assert hubspot_env.stats()["requests_total"] == 0
+    assert runs(duck)[1][:4] == ("post_hook", "failed", 0, 0)
+    assert runs(duck)[1][4] == SKIPPED
+
     # They warn (tolerated bad emails) and only the unrelated test fails: pushed at the end of the build.
     assert not duck.dbt("build").success  # dbt reports the unrelated failure
-    blocked, pushed = runs(duck)
+    pushed = runs(duck)[2]
     assert_pushed(pushed, "post_hook")
     assert hubspot_env.stats()["contacts_updated"] == pushed[3]
     assert hubspot_env.stats()["contacts_created"] == 0
@@ -74,7 +86,7 @@ def test_postgres_run_build_and_sync_pending_wait_for_the_contact_tests(
     tmp_path, monkeypatch, hubspot_env, capsys
 ):
     pg = make_example("postgres", tmp_path, monkeypatch)
-    add_unrelated_failing_test(pg)
+    add_tests(pg)
 
     # `run -- build`: the pending row waits for the model's tests; they fail, nothing is sent.
     assert main(["run", *pg.cli_args(), "--", "build", "--vars", FAIL_CONTACT_TESTS]) == 1
@@ -83,16 +95,21 @@ def test_postgres_run_build_and_sync_pending_wait_for_the_contact_tests(
     assert_gated_out(row, "dbt_run")
     assert pending(pg) == 0
 
+    # A test upstream fails, dbt skips the model: nothing sent, and the log says why.
+    assert main(["run", *pg.cli_args(), "--", "build", "--vars", FAIL_UPSTREAM_TEST]) == 1
+    assert hubspot_env.stats()["requests_total"] == 0
+    assert runs(pg)[1] == ("dbt_run", "failed", 0, 0, SKIPPED)
+
     # Passing (warning) contact tests push, whatever the unrelated model's test says.
     assert main(["run", *pg.cli_args(), "--", "build"]) == 1  # dbt failed (the unrelated test)
-    assert_pushed(runs(pg)[1], "dbt_run")
+    assert_pushed(runs(pg)[2], "dbt_run")
     requests = hubspot_env.stats()["requests_total"]
 
     # A plain `dbt build`, then `sync --pending`: the gate reads the build's run_results.json.
     assert not pg.dbt("build", "--vars", FAIL_CONTACT_TESTS).success
     assert pending(pg) == 1
     assert main(["sync", "--pending", *pg.cli_args()]) == 1
-    assert_gated_out(runs(pg)[2], "cli")
+    assert_gated_out(runs(pg)[3], "cli")
     assert pending(pg) == 0
     assert hubspot_env.stats()["requests_total"] == requests
     capsys.readouterr()
