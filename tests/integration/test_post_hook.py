@@ -52,7 +52,7 @@ def test_duckdb_plain_dbt_run_pushes_automatic_exposure(duck: Example, hubspot_e
 def test_duckdb_run_of_other_models_pushes_nothing(duck: Example, hubspot_env):
     # (The project is also named customer360: select the model by path.)
     result = duck.dbt_ok("run", "--select", "path:models/customer360.sql")
-    # (The package's own on-run-end hook is a result too.)
+    # (The package's own hooks, on-run-start and on-run-end, are results too.)
     assert [r.node.name for r in result.result if r.node.resource_type == "model"] == ["customer360"]
     assert hubspot_requests(hubspot_env) == 0
     exists = duck.query(
