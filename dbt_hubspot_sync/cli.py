@@ -18,6 +18,7 @@ from .errors import SyncError
 from .hubspot_client import HubSpotError
 from .progress import (
     JsonReporter,
+    PlainReporter,
     Reporter,
     TerminalReporter,
     install_log_handler,
@@ -188,7 +189,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise SyncError("expected a dbt command after --, e.g. dbt-hubspot-sync run -- run --select my_model")
     options = _options(args, trigger="dbt_run")
     reporter: Reporter = args.reporter
-    dbt_ok, results = run_dbt(options, dbt_argv)
+    # dbt prints its own lines meanwhile: pushes are reported as lines too, never as a redrawn bar.
+    progress = PlainReporter() if isinstance(reporter, TerminalReporter) else reporter
+    dbt_ok, results = run_dbt(options, dbt_argv, on_progress=progress)
     if results:
         reporter.summary(results, summary(results))
     else:

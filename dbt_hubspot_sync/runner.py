@@ -281,6 +281,7 @@ def run_dbt(
     dbt_argv: Sequence[str],
     *,
     client_factory: Callable[[], HubSpotClient] | None = None,
+    on_progress: Callable[[SyncRun], None] | None = None,
 ) -> tuple[bool, list[RunResult]]:
     """`dbt-hubspot-sync run -- <dbt args>`: run dbt in-process and push each pending exposure as soon as its model
     finished and, under `dbt build`, the tests its post-hook recorded finished too (gate.py); from a worker
@@ -334,6 +335,7 @@ def run_dbt(
                 model=model,
                 invocation_id=inv,
                 test_statuses=lambda _inv: statuses,
+                on_progress=on_progress,
             )
         )
 

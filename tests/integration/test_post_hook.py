@@ -92,8 +92,12 @@ def pending(example: Example) -> int:
 
 def test_postgres_run_command_pushes_as_models_finish(pg: Example, hubspot_env, capsys):
     code = main(["run", *pg.cli_args(), "--", "run", "--threads", "4"])
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert code == 0, out
+    # The push is reported as plain stage lines beside dbt's own output.
+    assert "hubspot_customers: running (reading " in captured.err
+    assert "hubspot_customers: completed in " in captured.err
     rows = runs(pg)
     assert [(r[0], r[1], r[3]) for r in rows] == [("hubspot_customers", "dbt_run", "completed")]
     assert rows[0][2]  # dbt's invocation id
