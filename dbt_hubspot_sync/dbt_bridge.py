@@ -159,6 +159,8 @@ class Warehouse:
         self.type = adapter.type()
         # DB-API placeholder style of the driver behind the adapter.
         self.placeholder = "?" if self.type in ("duckdb", "sqlite", "databricks", "spark") else "%s"
+        # Drivers known to bind a Python list as a SQL array (run_log.insert_rows writes column arrays).
+        self.array_params = self.type in ("duckdb", "postgres")
 
     def quote(self, identifier: str) -> str:
         return self._adapter.quote(identifier)
@@ -226,7 +228,7 @@ class Warehouse:
                     names = [d[0] for d in cur.description] if cur.description else []
                 if not rows:
                     return
-                yield names, [tuple(r) for r in rows]
+                yield names, rows  # DB-API rows: sequences, indexed by position only
         finally:
             cur.close()
             if self.type == "postgres":

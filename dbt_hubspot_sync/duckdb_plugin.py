@@ -86,6 +86,7 @@ class _DuckDBTarget:
     """run_log.SqlTarget over a DuckDB connection of its own (never the hook's)."""
 
     placeholder = "?"
+    array_params = True
 
     def __init__(self, conn: Any) -> None:
         self._conn = conn

@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 PUSH_SIZE = 4000
 # Batches whose HubSpot calls may run at once: one's updates overlap the next one's lookups.
 IN_FLIGHT = 2
+# Record-log rows held before a write (memory stays bounded; the end of the run writes the rest).
+RECORDS_PER_WRITE = 10_000
 
 
 @dataclass
@@ -214,7 +216,7 @@ class SyncRun:
         if error and self._stopped is None:
             self._stopped = _Stop("RUN_FAILED", error)
         self._push(drain=True)
-        self._flush_records()
+        self._flush_records(force=True)
         if self.client is not None and self._stats_at_start is not None:
             delta = self.client.stats.snapshot() - self._stats_at_start
             self.counters.requests, self.counters.retries = delta.requests, delta.retries
@@ -267,8 +269,9 @@ class SyncRun:
             raw_text = None if raw is None else str(raw)
             self._records.append(RecordRow(raw_text, clean, outcome, code, detail, http_status))
 
-    def _flush_records(self) -> None:
-        if self._records:
+    def _flush_records(self, *, force: bool = False) -> None:
+        # Written in batches: each warehouse statement has a fixed cost far above a row's.
+        if self._records and (force or len(self._records) >= RECORDS_PER_WRITE):
             self.log.log_records(self.run.run_id, self.plan.exposure, self._records)
             self._records = []
         self._report()

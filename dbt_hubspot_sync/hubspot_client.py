@@ -339,6 +339,18 @@ def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
 # ----------------------------------------------------------------------------------------------------
 # The client
 # ----------------------------------------------------------------------------------------------------
+class _BearerAuth(requests.auth.AuthBase):
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+    def __repr__(self) -> str:
+        return "_BearerAuth(<redacted>)"
+
+
 class HubSpotClient:
     """Small typed client for the handful of HubSpot calls the product makes.
 
@@ -381,9 +393,10 @@ class HubSpotClient:
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=2 * self.concurrency, max_retries=0)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
+        # As session auth, not a default header: requests then skips its per-request ~/.netrc lookup.
+        self._session.auth = _BearerAuth(token)
         self._session.headers.update(
             {
-                "Authorization": f"Bearer {token}",
                 "Accept": "application/json",
                 "Content-Type": "application/json",
                 "User-Agent": f"dbt-hubspot-sync/{__version__}",
@@ -455,9 +468,10 @@ class HubSpotClient:
                 if resp is not None:
                     self.limiter.observe(resp.headers)  # before the slot is released: it counts in the window
             if resp is not None:
-                text = resp.text
+                # HubSpot's JSON is UTF-8 (RFC 8259); decoding it ourselves skips requests' charset sniffing.
+                text = resp.content.decode("utf-8", "replace")
                 try:
-                    body = resp.json() if text else None
+                    body = json.loads(text) if text else None
                 except ValueError:
                     body = None
                 status = resp.status_code

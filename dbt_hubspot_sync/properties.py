@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import math
 import re
 import uuid
@@ -43,7 +42,8 @@ def _plain_float(value: float) -> str:
         # 3.0 -> '3' (as JavaScript and HubSpot's UI print it); exact, also above 2**53.
         return str(int(value))
     # repr gives the shortest digits that round-trip; Decimal re-prints them without an exponent.
-    return format(Decimal(repr(value)), "f")
+    text = repr(value)
+    return text if "e" not in text else format(Decimal(text), "f")
 
 
 def _epoch_ms(value: dt.datetime) -> int:
@@ -82,6 +82,11 @@ def to_hubspot_value(value: object, *, null_as_empty: bool) -> str | None:
 
 
 def properties_hash(props: Mapping[str, str | None]) -> str:
-    """Stable sha256 hex of the properties sent, for change detection (key order does not matter)."""
-    payload = json.dumps(sorted(props.items()), ensure_ascii=False, separators=(",", ":"))
+    """Stable sha256 hex of the properties sent, for change detection (key order does not matter).
+
+    Each value is length-prefixed (None has no length), so no two different mappings share an encoding;
+    cheaper than JSON, and it runs once per row."""
+    payload = "".join(
+        f"{name}!;" if value is None else f"{name}={len(value)}:{value};" for name, value in sorted(props.items())
+    )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()

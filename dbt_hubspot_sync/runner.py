@@ -28,7 +28,7 @@ from .plan import SyncPlan, build_plan, resolve_model, select_exposures
 from .run_log import RunLog
 from .state import STATE_TABLE, SyncState
 
-READ_CHUNK = 2000
+READ_CHUNK = 10_000
 
 
 @dataclass

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .run_log import ROWS_PER_STATEMENT, SqlTarget, insert_rows, utcnow
+from .run_log import SqlTarget, in_list, insert_rows, rows_per_statement, utcnow
 
 STATE_TABLE = "hubspot_sync_state"
+STATE_COLUMNS = [("email_clean", "text"), ("record_id", "text"), ("properties_hash", "text")]
 
 
 class SyncState:
@@ -21,21 +22,24 @@ class SyncState:
     def record(self, exposure: str, run_id: str, synced: Sequence[tuple[str, str, str]]) -> None:
         """(email_clean, record_id, properties_hash) of contacts just updated."""
         self.forget(exposure, [email for email, _, _ in synced])
-        now = utcnow()
         insert_rows(
             self.target,
             self.table,
-            ["exposure_name", "email_clean", "record_id", "properties_hash", "run_id", "synced_at"],
-            [(exposure, email, rid, digest, run_id, now) for email, rid, digest in synced],
+            STATE_COLUMNS,
+            synced,
+            [
+                ("exposure_name", "text", exposure),
+                ("run_id", "text", run_id),
+                ("synced_at", "timestamp", utcnow()),
+            ],
         )
 
     def forget(self, exposure: str, emails: Sequence[str]) -> None:
         """Drop what is known of these contacts (e.g. HubSpot no longer has them): the next run looks them up."""
-        p = self._p
-        for i in range(0, len(emails), ROWS_PER_STATEMENT):
-            chunk = list(emails[i : i + ROWS_PER_STATEMENT])
+        p, size = self._p, rows_per_statement(self.target)
+        for i in range(0, len(emails), size):
+            values, params = in_list(self.target, emails[i : i + size])
             self.target.execute(
-                f"delete from {self.table} where exposure_name = {p}"
-                f" and email_clean in ({', '.join([p] * len(chunk))})",
-                [exposure, *chunk],
+                f"delete from {self.table} where exposure_name = {p} and email_clean in {values}",
+                [exposure, *params],
             )

@@ -62,10 +62,10 @@ _OK = EmailVerdict(True, None, "")
 _QUOTED = EmailVerdict(False, QUOTED_LOCAL_PART, "quotation marks in the local part are not accepted")
 _LDH_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?")
 
-# The plain case: a dot-atom of RFC 5322 atext, '@', lowercase LDH labels of at most 63 characters with no
-# '--' anywhere (so no Punycode and no R-LDH label, which need IDNA checks), ending in an alphabetic TLD.
+# The plain case: a dot-atom of RFC 5322 atext, '@', lowercase LDH labels of 1 to 63 characters, ending in an
+# alphabetic TLD; no '--' anywhere in the domain (so no Punycode and no R-LDH label, which need IDNA checks).
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_LABEL = r"[a-z0-9](?:-?[a-z0-9]){0,62}"
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _PLAIN = re.compile(rf"({_ATOM}(?:\.{_ATOM})*)@((?:{_LABEL}\.)+([a-z]{{2,63}}))")
 # TLDs on IANA's list that email-validator still refuses (special use, e.g. .arpa): the full path decides.
 _FAST_TLDS = _IANA_TLDS - frozenset(SPECIAL_USE_DOMAIN_NAMES)
@@ -74,15 +74,18 @@ _MAILBOX_NAMES = frozenset(CASE_INSENSITIVE_MAILBOX_NAMES)  # email-validator lo
 
 def _plainly_valid(clean: str) -> bool:
     """True only for addresses every rule accepts with nothing to report (see the module's docstring)."""
+    if len(clean) > 254:
+        return False
     m = _PLAIN.fullmatch(clean)
+    if m is None:
+        return False
+    local, domain, tld = m.groups()
     return (
-        m is not None
-        and len(clean) <= 254
-        and len(m.group(1)) <= 64
-        and len(m.group(2)) <= 253
-        and m.group(3) in _FAST_TLDS
-        and m.group(1).lower() not in _MAILBOX_NAMES
-        and all(len(label) <= 63 for label in m.group(2).split("."))
+        len(local) <= 64
+        and len(domain) <= 253
+        and "--" not in domain
+        and tld in _FAST_TLDS
+        and local.lower() not in _MAILBOX_NAMES
     )
 
 

@@ -42,6 +42,7 @@ class DuckTarget:
     """run_log.SqlTarget over a DuckDB connection."""
 
     placeholder = "?"
+    array_params = False
 
     def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
         self.conn = conn
@@ -82,9 +83,11 @@ def conn() -> Iterator[duckdb.DuckDBPyConnection]:
     c.close()
 
 
-@pytest.fixture
-def log(conn: duckdb.DuckDBPyConnection) -> RunLog:
-    return RunLog(DuckTarget(conn), SCHEMA)
+@pytest.fixture(params=[False, True], ids=["multi-row-values", "column-arrays"])
+def log(conn: duckdb.DuckDBPyConnection, request: pytest.FixtureRequest) -> RunLog:
+    target = DuckTarget(conn)
+    target.array_params = request.param  # both ways insert_rows writes
+    return RunLog(target, SCHEMA)
 
 
 def runs(conn: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
