@@ -217,3 +217,39 @@ def test_check_config_problems_and_a_missing_token_are_counted(
     events = json_lines(capsys.readouterr().out)
     assert code == 1 == events[-1]["problems"]
     assert [(e["check"], e["ok"]) for e in events[:-1]] == [("config", True), ("token", False)]
+
+
+# -- notifications ----------------------------------------------------------------------------------------------
+def test_sync_notifies_a_webhook_configured_in_vars(
+    example: Example, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.test_notify import SECRET_PATH, Receiver
+
+    receiver = Receiver()
+    try:
+        monkeypatch.setenv("OPS_WEBHOOK", receiver.url)
+        notify = "{hubspot_sync: {notify: {webhook_env: OPS_WEBHOOK, when: always}}}"
+        code = main(["sync", "--select", "hubspot_vip_names", "--vars", notify, *example.cli_args()])
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+        [body] = receiver.bodies
+        [(run_id, read)] = example.query(
+            "select run_id, rows_read from {schema}.hubspot_sync_runs order by started_at desc limit 1"
+        )
+        assert body["run_id"] == run_id and body["rows_read"] == read and body["status"] == "completed"
+        assert body["text"].startswith("✅ dbt-hubspot-sync: hubspot_vip_names completed (cli, run ")
+        assert SECRET_PATH not in captured.out + captured.err  # the URL is never shown
+
+        # A failed run is reported under the default `when: problems`; a broken webhook changes nothing.
+        receiver.status = 503
+        monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "revoked-token")  # the lookups of new emails are refused
+        notify = "{hubspot_sync: {notify: {webhook_env: OPS_WEBHOOK}}}"
+        code = main(["sync", "--select", "hubspot_vip_names", "--vars", notify, *example.cli_args()])
+        captured = capsys.readouterr()
+    finally:
+        receiver.close()
+    assert code == 1  # the run failed; the webhook's 503 changes nothing
+    assert len(receiver.bodies) == 2 and receiver.bodies[1]["status"] == "failed"
+    assert "401" in receiver.bodies[1]["error"] and "revoked-token" not in json.dumps(receiver.bodies[1])
+    assert "the webhook in OPS_WEBHOOK answered HTTP 503" in captured.err
+    assert SECRET_PATH not in captured.out + captured.err
