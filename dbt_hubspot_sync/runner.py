@@ -6,7 +6,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from .config import META_KEY, parse_sync_config
 from .dbt_bridge import (
@@ -25,7 +25,7 @@ from .gate import Verdict, judge, record_gated_out, skipped_reason, upstream_fai
 from .hubspot_client import HubSpotClient, HubSpotError
 from .pending import Pending, PendingQueue
 from .plan import SyncPlan, build_plan, resolve_model, select_exposures
-from .run_log import RunLog
+from .run_log import Counters, RunLog
 from .state import STATE_TABLE, SyncState
 
 READ_CHUNK = 10_000
@@ -276,6 +276,17 @@ def run_pending(
         )
 
 
+def logged_runs(wh: Warehouse, schema: str, invocation_id: str) -> list[RunResult]:
+    """The runs logged for one dbt invocation: the DuckDB plugin pushes inside dbt, out of the runner's sight."""
+    log, counters = RunLog(wh, schema), [f.name for f in fields(Counters)]
+    rows = wh.execute(
+        f"select run_id, exposure_name, status, error, {', '.join(counters)} from {log.runs}"
+        f" where invocation_id = {wh.placeholder} order by started_at",
+        [invocation_id],
+    )
+    return [RunResult(r[0], r[1], r[2], Counters(*r[4:]), r[3]) for r in rows]
+
+
 def run_dbt(
     options: SyncOptions,
     dbt_argv: Sequence[str],
@@ -292,14 +303,18 @@ def run_dbt(
         project = session.project
         by_model: dict[str, list[str]] = {}
         gates: dict[str, str] = {}
+        plugin_pushes = False  # DuckDB: the plugin pushes from the post-hook or the package's on-run-end
         log_schema = project.hubspot_vars.get("log_schema") or project.target_schema
         for name in select_exposures(project, options.select):
             # Config is checked now; columns once the model is built (it may not exist yet).
             config = parse_sync_config(name, project.exposures[name].meta.get(META_KEY), project.hubspot_vars)
-            # On DuckDB the plugin pushes from the post-hook, or from the package's on-run-end once the tests ran.
-            if config.workflow == "automatic" and project.adapter_type != "duckdb":
-                by_model.setdefault(resolve_model(project, name).unique_id, []).append(name)
-                gates[name] = config.gate
+            if config.workflow != "automatic":
+                continue
+            if project.adapter_type == "duckdb":
+                plugin_pushes = True
+                continue
+            by_model.setdefault(resolve_model(project, name).unique_id, []).append(name)
+            gates[name] = config.gate
         # Created up front: the post-hooks of models running in parallel would otherwise race to create them.
         ensure_log_tables(session.warehouse, [log_schema])
     client = (client_factory or HubSpotClient.from_env)() if by_model else None
@@ -308,6 +323,7 @@ def run_dbt(
     errors: list[BaseException] = []
     lock = threading.Lock()
     finished: dict[str, str] = {}  # every node's dbt status so far
+    invocation: list[str] = []  # dbt's invocation id, once a node finished
     waiting_on: dict[str, tuple[set[str], str | None]] = {}  # built model → (its unfinished gate tests, inv)
 
     def push(wh: Warehouse, model: str, inv: str | None, final: bool) -> None:
@@ -363,6 +379,8 @@ def run_dbt(
                 with adapter_connection(project.adapter_type, project, "dbt_hubspot_sync_worker") as wh:
                     if kind == "skipped":
                         gated_out_by_skip(wh, model, inv)
+                    elif kind == "logged":
+                        results.extend(logged_runs(wh, log_schema, inv or ""))
                     else:
                         push(wh, model, inv, final=kind == "final")
             except BaseException as exc:
@@ -376,6 +394,8 @@ def run_dbt(
     def on_node_finished(unique_id: str, status: str, inv: str | None) -> None:
         with lock:
             finished[unique_id] = status
+            if inv and not invocation:
+                invocation.append(inv)
             ready = []
             for model, (unfinished, model_inv) in list(waiting_on.items()):
                 unfinished.discard(unique_id)
@@ -395,6 +415,8 @@ def run_dbt(
             waiting_on.clear()
         for model, (_unfinished, inv) in left:
             work.put((model, inv, "final"))
+        if plugin_pushes and invocation:  # called after on-run-end: what the plugin did is logged by now
+            work.put(("", invocation[0], "logged"))
         work.join()
 
     argv = [

@@ -7,6 +7,8 @@ must never block a push. Real dbt, real DuckDB and PostgreSQL, the sandbox.
 
 from __future__ import annotations
 
+import re
+
 from dbt_hubspot_sync.cli import main
 
 from .conftest import Example, make_example
@@ -56,12 +58,14 @@ def assert_pushed(row: tuple, trigger: str) -> None:
     assert updated > 0
 
 
-def test_duckdb_build_pushes_only_after_the_contact_tests_pass(tmp_path, monkeypatch, hubspot_env):
+def test_duckdb_build_pushes_only_after_the_contact_tests_pass(tmp_path, monkeypatch, hubspot_env, capsys):
     duck = make_example("duckdb", tmp_path, monkeypatch)
     add_tests(duck)
 
     # The contact tests fail: the post-hook deferred the push, on-run-end logs it gated out; HubSpot untouched.
-    assert not duck.dbt("build", "--vars", FAIL_CONTACT_TESTS).success
+    # (Through `run -- build`, which reports what the plugin did: exit code 1.)
+    assert main(["run", *duck.cli_args(), "--", "build", "--vars", FAIL_CONTACT_TESTS]) == 1
+    assert re.search(r"^hubspot_customers\s+failed\s", capsys.readouterr().out, re.MULTILINE)  # its summary
     assert hubspot_env.stats()["requests_total"] == 0
     (row,) = runs(duck)
     assert_gated_out(row, "post_hook")
