@@ -15,16 +15,20 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
-__all__ = ["RateLimiter", "DEFAULT_MAX", "DEFAULT_INTERVAL_MS"]
+__all__ = ["RateLimiter", "DEFAULT_MAX", "DEFAULT_INTERVAL_MS", "defaults_from_env"]
 
-# Conservative start (Free/Starter tier) until the first response's headers tell the real figures.
+# Conservative start (Free/Starter tier) until the first response's headers tell the real figures. Behind a
+# proxy that drops the X-HubSpot-RateLimit-* headers, set the account's tier in the environment instead.
 DEFAULT_MAX = 100
 DEFAULT_INTERVAL_MS = 10_000
+MAX_ENV = "HUBSPOT_RATE_LIMIT_MAX"
+INTERVAL_ENV = "HUBSPOT_RATE_LIMIT_INTERVAL_MS"
 
 Clock = Callable[[], float]
 # wait(condition, timeout_s): blocks on the condition (its lock held) for at most timeout_s.
@@ -77,7 +81,7 @@ class RateLimiter:
         with cls._registry_lock:
             limiter = cls._registry.get(key)
             if limiter is None:
-                limiter = cls._registry[key] = cls()
+                limiter = cls._registry[key] = cls(*defaults_from_env())
             return limiter
 
     # -- introspection ---------------------------------------------------------------------------------------
@@ -184,6 +188,23 @@ class RateLimiter:
                 self._external = max(0, server_used - len(self._slots))
                 self._external_until = now + self._interval
             self._cond.notify_all()
+
+
+def defaults_from_env(env: Mapping[str, str] | None = None) -> tuple[int, int]:
+    """(max requests, interval ms) until headers say otherwise: HUBSPOT_RATE_LIMIT_MAX and
+    HUBSPOT_RATE_LIMIT_INTERVAL_MS, else HubSpot's Free/Starter figures. ValueError names a bad variable."""
+    env = os.environ if env is None else env
+    out = []
+    for name, default in ((MAX_ENV, DEFAULT_MAX), (INTERVAL_ENV, DEFAULT_INTERVAL_MS)):
+        raw = (env.get(name) or "").strip()
+        try:
+            value = int(raw) if raw else default
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise ValueError(f"{name} must be a positive whole number (got {raw!r})")
+        out.append(value)
+    return out[0], out[1]
 
 
 def _int_header(headers: Mapping[str, str], name: str) -> int | None:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from dbt_hubspot_sync.rate_limit import DEFAULT_INTERVAL_MS, DEFAULT_MAX, RateLimiter
+from dbt_hubspot_sync.rate_limit import DEFAULT_INTERVAL_MS, DEFAULT_MAX, RateLimiter, defaults_from_env
 
 
 class FakeClock:
@@ -153,3 +153,20 @@ def test_invalid_arguments() -> None:
         RateLimiter(0, 1000)
     with pytest.raises(ValueError):
         RateLimiter(10, 0)
+
+
+def test_defaults_from_env_when_headers_are_absent() -> None:
+    assert defaults_from_env({}) == (100, 10_000)  # HubSpot's Free/Starter tier until headers retune it
+    assert defaults_from_env({"HUBSPOT_RATE_LIMIT_MAX": "190", "HUBSPOT_RATE_LIMIT_INTERVAL_MS": "10000"}) == (
+        190,
+        10_000,
+    )
+    for bad in ("0", "-5", "ten"):
+        with pytest.raises(ValueError, match="HUBSPOT_RATE_LIMIT_MAX must be a positive whole number"):
+            defaults_from_env({"HUBSPOT_RATE_LIMIT_MAX": bad})
+
+
+def test_for_token_starts_from_the_environment(monkeypatch) -> None:
+    monkeypatch.setenv("HUBSPOT_RATE_LIMIT_MAX", "250")
+    limiter = RateLimiter.for_token("tok-env-default-for-test")
+    assert (limiter.max_requests, limiter.interval_s) == (250, 10.0)
