@@ -296,7 +296,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
         reporter.message(f"No runs{names} in {log.runs} yet.")
         return EXIT_OK
     headers = ["started_at (UTC)", "run", "exposure", "trigger", "status", "duration"]
-    headers += [h for h, _ in RUNS_TABLE]
+    # The list columns only matter where a list is synced: hidden when every shown row has none.
+    lists = any(r["list_added"] or r["list_missing"] for r in records)
+    shown = [(h, c) for h, c in RUNS_TABLE if lists or not c.startswith("list_")]
+    headers += [h for h, _ in shown]
     table = [
         [
             f"{r['started_at']:%Y-%m-%d %H:%M:%S}" if r["started_at"] else "",
@@ -306,7 +309,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             r["status"],
             _duration_text(r["duration_s"]),
         ]
-        + [r[c] for _, c in RUNS_TABLE]
+        + [r[c] for _, c in shown]
         for r in records
     ]
     notes = [

@@ -21,6 +21,8 @@ echo "== dbt run (the post-hook pushes exposures marked workflow: automatic)"
 "$bin/dbt" run --profiles-dir .
 echo "== dbt build with the contact tests made to fail (the gate: nothing reaches HubSpot, the run log says why)"
 "$bin/dbt" build --profiles-dir . --quiet --vars '{contacts_max_bad_emails: 0}' || true
+echo "== dbt-hubspot-sync check (config, token, scopes, lists, properties; sends nothing)"
+"$bin/dbt-hubspot-sync" check --project-dir .
 echo "== dbt-hubspot-sync sync (every exposure)"
 set +e
 "$bin/dbt-hubspot-sync" sync --project-dir .
@@ -28,6 +30,8 @@ status=$?
 set -e
 echo "== recent runs (dbt-hubspot-sync runs)"
 "$bin/dbt-hubspot-sync" runs --project-dir . --limit 5
+echo "== the log tables as a dbt source, tested (dbt test --select source:dbt_hubspot_sync)"
+"$bin/dbt" test --profiles-dir . --quiet --select source:dbt_hubspot_sync && echo "source tests passed"
 echo "== sandbox stats (nothing created)"
 curl -s "http://127.0.0.1:$port/__sandbox__/stats"; echo
 cat <<TXT

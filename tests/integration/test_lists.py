@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import requests
 
+from dbt_hubspot_sync.cli import main
+
 from .conftest import make_example
 
 MEMBERSHIPS = "PUT /crm/v3/lists/{listId}/memberships/add"
@@ -23,7 +25,9 @@ def create_list(sandbox, kind: str) -> str:
     return str(r.json()["list"]["listId"])
 
 
-def test_post_hook_adds_updated_contacts_to_a_manual_list_in_chunks(tmp_path, monkeypatch, hubspot_env):
+def test_post_hook_adds_updated_contacts_to_a_manual_list_in_chunks(
+    tmp_path, monkeypatch, hubspot_env, capsys
+):
     sandbox = hubspot_env
     duck = make_example("duckdb", tmp_path, monkeypatch)
     manual = create_list(sandbox, "MANUAL")
@@ -38,6 +42,14 @@ def test_post_hook_adds_updated_contacts_to_a_manual_list_in_chunks(tmp_path, mo
     calls = [r for r in sandbox.requests_log() if f"{r['method']} {r['template']}" == MEMBERSHIPS]
     assert len(calls) == -(-updated // 100) and all(0 < r["inputs"] <= 100 for r in calls)
     assert sum(r["inputs"] for r in calls) == updated
+
+    # `runs` shows the list counts once a list is synced.
+    capsys.readouterr()  # dbt's own output
+    assert main(["runs", *duck.cli_args()]) == 0
+    header, _, row = capsys.readouterr().out.splitlines()[:3]
+    # "started_at (UTC)" and the timestamp are both two words: the cells line up.
+    counts = dict(zip(header.split(), row.split()))
+    assert (counts["list_added"], counts["list_missing"]) == (str(updated), "0")
 
 
 def test_post_hook_refuses_a_dynamic_list_before_sending(tmp_path, monkeypatch, hubspot_env):

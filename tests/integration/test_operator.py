@@ -111,6 +111,7 @@ def test_runs_table_and_failed_records(example: Example, capsys: pytest.CaptureF
         "read",
     ]
     assert len(lines) == 3  # header, rule, one run
+    assert "list_added" not in lines[0]  # no list synced: no list columns
     cells = lines[2].split()
     assert cells[2:6] == [run_id[:8], "hubspot_customers", "cli", "completed"]
     assert cells[6].endswith("s")  # duration
