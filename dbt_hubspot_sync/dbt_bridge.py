@@ -108,6 +108,8 @@ def project_from_manifest(manifest: Any, config: Any, adapter: Any) -> Project:
             tests[node.unique_id] = _tested_nodes(node)
         else:  # a seed depends on macros only
             parents[node.unique_id] = tuple(getattr(node.depends_on, "nodes", ()))
+    for unit_test in getattr(manifest, "unit_tests", {}).values():  # run before their model, may skip it
+        tests[unit_test.unique_id] = tuple(unit_test.depends_on.nodes)
     for node in itertools.chain(manifest.nodes.values(), manifest.sources.values()):
         rtype = str(node.resource_type)
         if rtype not in ("model", "seed", "snapshot", "source"):

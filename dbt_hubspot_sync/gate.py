@@ -26,9 +26,12 @@ class Verdict:
 
 
 def short_name(unique_id: str) -> str:
-    """`test.<package>.<name>.<hash>` → `<name>` (what dbt prints for the test)."""
+    """`test.<package>.<name>.<hash>` → `<name>` (what dbt prints for the test);
+    `unit_test.<package>.<model>.<name>` → `<model>.<name>`."""
     parts = unique_id.split(".")
-    return parts[2] if len(parts) >= 3 and parts[0] in ("test", "unit_test") else unique_id
+    if parts[0] == "unit_test" and len(parts) >= 4:
+        return ".".join(parts[2:])
+    return parts[2] if parts[0] == "test" and len(parts) >= 3 else unique_id
 
 
 def blocked_by(bad: Iterable[tuple[str, str]]) -> str:

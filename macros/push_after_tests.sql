@@ -42,7 +42,7 @@
   {%- endif -%}
   {%- for r in results if r.node.resource_type == 'model' and (r.status | string) == 'skipped' -%}
     {%- set syncs = dbt_hubspot_sync.automatic_syncs_for(r.node.unique_id) | rejectattr('gate', 'equalto', 'none') | list -%}
-    {%- set failed = dbt_hubspot_sync.upstream_failed_tests(r.node.unique_id, statuses) if syncs else [] -%}
+    {%- set failed = dbt_hubspot_sync.upstream_failed_tests(r.node.unique_id, results) if syncs else [] -%}
     {%- for s in syncs if failed -%}
       {%- set node = graph.nodes.get(r.node.unique_id) -%}
       {%- set relation = api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias) -%}
@@ -57,8 +57,8 @@
   {{ return('') }}
 {% endmacro %}
 
-{#- The failed tests on `unique_id` or any node upstream of it: why `dbt build` skipped it. -#}
-{% macro upstream_failed_tests(unique_id, statuses) %}
+{#- The failed tests (and unit tests) on `unique_id` or any node upstream of it: why `dbt build` skipped it. -#}
+{% macro upstream_failed_tests(unique_id, results) %}
   {%- set ns = namespace(seen=[unique_id], frontier=[unique_id]) -%}
   {%- for _ in range(1000) if ns.frontier -%}
     {%- set parents = [] -%}
@@ -70,9 +70,14 @@
     {%- set ns.frontier = parents -%}
   {%- endfor -%}
   {%- set failed = [] -%}
-  {%- for test in graph.nodes.values() if test.resource_type == 'test' and statuses.get(test.unique_id) in ('fail', 'error') -%}
-    {%- set tested = [test.attached_node] if test.get('attached_node') else test.depends_on.nodes -%}
-    {%- for n in tested if n in ns.seen and test.unique_id not in failed -%}{%- do failed.append(test.unique_id) -%}{%- endfor -%}
+  {%- for r in results if r.node.resource_type in ('test', 'unit_test') and (r.status | string) in ('fail', 'error') -%}
+    {%- set node = graph.nodes.get(r.node.unique_id) or {} -%}
+    {%- if r.node.resource_type == 'unit_test' -%}  {#- not in the graph; it reads fixtures, not the model -#}
+      {%- set tested = [r.node.tested_node_unique_id] -%}
+    {%- else -%}
+      {%- set tested = [node.attached_node] if node.get('attached_node') else r.node.depends_on.nodes -%}
+    {%- endif -%}
+    {%- for n in tested if n in ns.seen and r.node.unique_id not in failed -%}{%- do failed.append(r.node.unique_id) -%}{%- endfor -%}
   {%- endfor -%}
   {{ return(failed | sort) }}
 {% endmacro %}

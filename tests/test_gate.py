@@ -64,6 +64,12 @@ def test_a_skip_is_explained_by_the_failed_tests_upstream_only() -> None:
     assert blocked_by([("test.shop.singular_check", "error")]) == "tests_failed: singular_check (error)"
 
 
+def test_a_failed_unit_test_of_the_model_explains_its_skip() -> None:
+    unit = "unit_test.shop.contacts.test_email_cleanup"
+    failed = upstream_failures("model.shop.contacts", {}, {unit: ("model.shop.contacts",)}, {unit: "fail"})
+    assert blocked_by(failed) == "tests_failed: contacts.test_email_cleanup (fail)"
+
+
 def test_sync_pending_without_the_builds_results_refuses_to_push() -> None:
     from types import SimpleNamespace
 
