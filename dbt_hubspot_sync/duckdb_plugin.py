@@ -222,10 +222,10 @@ class Plugin(BasePlugin):
         """'push' when the tests the sync waits for passed; else logs the run failed and returns 'blocked'."""
         ctx, statuses = json.loads(ctx_json), json.loads(statuses_json)
         try:
-            gate = parse_sync_config(ctx["exposure"], ctx["meta"], ctx.get("vars")).gate
+            config = parse_sync_config(ctx["exposure"], ctx["meta"], ctx.get("vars"))
         except ConfigError:
             return "push"  # the push reports the config error (warn or fail), as without a gate
-        verdict = judge(ctx["gate_tests"], statuses, gate)
+        verdict = judge(ctx["gate_tests"], statuses, config.gate)
         if verdict is None or verdict.ok:
             return "push"
         reason = verdict.reason or "tests_failed"
@@ -240,6 +240,7 @@ class Plugin(BasePlugin):
             trigger="post_hook",
             invocation_id=ctx.get("invocation_id"),
             reason=reason,
+            notify=config.notify,
         )
         fire_warning(f"HubSpot sync of exposure '{ctx['exposure']}' was not pushed: {reason}")
         return "blocked"

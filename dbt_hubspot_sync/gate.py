@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
+from .config import NotifyConfig
 from .engine import RunResult
+from .notify import notify_run_end
 from .run_log import Counters, RunLog, RunRow, SqlTarget, utcnow
 
 # dbt's statuses of a finished test that let a push through, per `gate`.
@@ -81,11 +83,14 @@ def record_gated_out(
     trigger: str,
     invocation_id: str | None,
     reason: str,
+    notify: NotifyConfig | None = None,
 ) -> RunResult:
-    """The runs row of a push the gate stopped: failed, nothing read (the invariant holds at 0)."""
+    """The runs row of a push the gate stopped: failed, nothing read (the invariant holds at 0); the exposure's
+    webhook hears of it like of any failed run."""
     now = utcnow()
     row = RunRow(
         str(uuid.uuid4()), invocation_id, exposure, relation, trigger, "failed", now, now, error=reason
     )
     RunLog(target, schema).insert_run(row)
+    notify_run_end(notify, row, "failed", asdict(Counters()), reason)
     return RunResult(row.run_id, exposure, "failed", Counters(), reason)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 
-from .config import META_KEY, parse_sync_config
+from .config import META_KEY, NotifyConfig, parse_sync_config
 from .dbt_bridge import (
     DbtSession,
     Warehouse,
@@ -232,6 +232,7 @@ def push_pending(
                     trigger=trigger,
                     invocation_id=owned[-1].invocation_id,
                     reason=verdict.reason or "tests_failed",
+                    notify=plan.config.notify,
                 )
             )
             queue.done(owned)
@@ -303,6 +304,7 @@ def run_dbt(
         project = session.project
         by_model: dict[str, list[str]] = {}
         gates: dict[str, str] = {}
+        notifies: dict[str, NotifyConfig | None] = {}
         plugin_pushes = False  # DuckDB: the plugin pushes from the post-hook or the package's on-run-end
         log_schema = project.hubspot_vars.get("log_schema") or project.target_schema
         for name in select_exposures(project, options.select):
@@ -315,6 +317,7 @@ def run_dbt(
                 continue
             by_model.setdefault(resolve_model(project, name).unique_id, []).append(name)
             gates[name] = config.gate
+            notifies[name] = config.notify
         # Created up front: the post-hooks of models running in parallel would otherwise race to create them.
         ensure_log_tables(session.warehouse, [log_schema])
     client = (client_factory or HubSpotClient.from_env)() if by_model else None
@@ -365,7 +368,14 @@ def run_dbt(
                 relation = project.models[model].relation or ""
                 results.append(
                     record_gated_out(
-                        wh, log_schema, name, relation, trigger="dbt_run", invocation_id=inv, reason=reason
+                        wh,
+                        log_schema,
+                        name,
+                        relation,
+                        trigger="dbt_run",
+                        invocation_id=inv,
+                        reason=reason,
+                        notify=notifies[name],
                     )
                 )
 

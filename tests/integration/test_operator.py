@@ -254,3 +254,22 @@ def test_sync_notifies_a_webhook_configured_in_vars(
     assert "401" in receiver.bodies[1]["error"] and "revoked-token" not in json.dumps(receiver.bodies[1])
     assert "the webhook in OPS_WEBHOOK answered HTTP 503" in captured.err
     assert SECRET_PATH not in captured.out + captured.err
+
+
+def test_a_push_the_test_gate_holds_back_is_notified(tmp_path, monkeypatch, hubspot_env) -> None:
+    """DuckDB post-hook under `dbt build` with the contact tests made to fail: nothing is sent, the webhook hears."""
+    from tests.test_notify import Receiver
+
+    receiver = Receiver()
+    try:
+        monkeypatch.setenv("OPS_WEBHOOK", receiver.url)
+        duck = make_example("duckdb", tmp_path, monkeypatch)
+        build_vars = "{contacts_max_bad_emails: 0, hubspot_sync: {notify: {webhook_env: OPS_WEBHOOK}}}"
+        duck.dbt("build", "--vars", build_vars)  # fails: the tests fail, by design
+    finally:
+        receiver.close()
+    assert "POST /crm/v3/objects/contacts/batch/update" not in hubspot_env.stats()["requests"]
+    [body] = receiver.bodies
+    assert body["exposure_name"] == "hubspot_customers" and body["status"] == "failed"
+    assert body["trigger"] == "post_hook" and body["error"].startswith("tests_failed: ")
+    assert body["rows_read"] == 0 and "❌" in body["text"]
