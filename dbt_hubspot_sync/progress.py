@@ -18,27 +18,17 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import fields
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TextIO
+
+from .run_log import Counters
 
 if TYPE_CHECKING:
     from .engine import RunResult, SyncRun
 
 PLAIN_EVERY_S = 10.0  # plain/JSON progress lines: at most one per exposure per this many seconds
-COUNTER_KEYS = (
-    "rows_read",
-    "rows_invalid",
-    "rows_duplicate",
-    "rows_unchanged",
-    "rows_updated",
-    "rows_not_found",
-    "rows_failed",
-    "requests",
-    "retries",
-    "rate_limited",
-    "list_added",
-    "list_missing",
-)
+COUNTER_KEYS = tuple(f.name for f in fields(Counters))  # every counter of hubspot_sync_runs
 
 
 def _now_iso() -> str:

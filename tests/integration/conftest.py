@@ -108,3 +108,21 @@ def hubspot_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
     monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "sandbox-token")
     monkeypatch.setenv("HUBSPOT_BASE_URL", sandbox.url)
     return sandbox
+
+
+def create_list(sandbox: Sandbox, kind: str) -> str:
+    """A contact list of `kind` (MANUAL, SNAPSHOT or DYNAMIC), made with HubSpot's own call; its id."""
+    import requests
+
+    r = requests.post(
+        f"{sandbox.url}/crm/v3/lists",
+        headers={"Authorization": "Bearer sandbox-token"},
+        json={
+            "name": f"audience-{kind}-{uuid.uuid4().hex[:8]}",
+            "objectTypeId": "0-1",
+            "processingType": kind,
+        },
+        timeout=5,
+    )
+    r.raise_for_status()
+    return str(r.json()["list"]["listId"])

@@ -12,7 +12,7 @@ import pytest
 
 from dbt_hubspot_sync.cli import main
 
-from .conftest import Example, make_example
+from .conftest import Example, create_list, make_example
 
 SYNCED = ["amperity_id", "firstname", "lastname", "lifetime_value", "is_vip", "last_order_date"]
 
@@ -145,24 +145,11 @@ def _contact_values(sandbox) -> dict[str, dict[str, str]]:
     }
 
 
-def _create_list(sandbox, kind: str) -> str:
-    import requests
-
-    r = requests.post(
-        f"{sandbox.url}/crm/v3/lists",
-        headers={"Authorization": "Bearer sandbox-token"},
-        json={"name": f"audience-{kind}", "objectTypeId": "0-1", "processingType": kind},
-        timeout=5,
-    )
-    r.raise_for_status()
-    return str(r.json()["list"]["listId"])
-
-
 def test_updated_contacts_join_a_static_list_and_dynamic_lists_are_refused(
     example: Example, hubspot_env, capsys
 ):
     sandbox = hubspot_env
-    manual = _create_list(sandbox, "MANUAL")
+    manual = create_list(sandbox, "MANUAL")
     args = ["sync", "--select", "hubspot_customers", *example.cli_args()]
     assert main([*args, "--vars", f"{{hubspot_sync: {{list_id: '{manual}'}}}}"]) == 0
     ((updated, added, missing),) = example.query(
@@ -171,7 +158,7 @@ def test_updated_contacts_join_a_static_list_and_dynamic_lists_are_refused(
     assert added == updated > 0 and missing == 0
     assert len(sandbox.list_members(manual)) == updated
 
-    dynamic = _create_list(sandbox, "DYNAMIC")
+    dynamic = create_list(sandbox, "DYNAMIC")
     assert main([*args, "--vars", f"{{hubspot_sync: {{list_id: '{dynamic}'}}}}"]) == 2
     err = capsys.readouterr().err
     assert "hubspot_customers" in err and "list_id" in err and "DYNAMIC" in err

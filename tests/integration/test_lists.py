@@ -4,25 +4,12 @@ chunks of at most 100 record ids, the run row counts them; a DYNAMIC list is ref
 
 from __future__ import annotations
 
-import requests
-
 from dbt_hubspot_sync.cli import main
 
-from .conftest import make_example
+from .conftest import create_list, make_example
 
 MEMBERSHIPS = "PUT /crm/v3/lists/{listId}/memberships/add"
 UPDATE = "POST /crm/v3/objects/contacts/batch/update"
-
-
-def create_list(sandbox, kind: str) -> str:
-    r = requests.post(
-        f"{sandbox.url}/crm/v3/lists",
-        headers={"Authorization": "Bearer sandbox-token"},
-        json={"name": f"post-hook-{kind}", "objectTypeId": "0-1", "processingType": kind},
-        timeout=5,
-    )
-    r.raise_for_status()
-    return str(r.json()["list"]["listId"])
 
 
 def test_post_hook_adds_updated_contacts_to_a_manual_list_in_chunks(

@@ -14,7 +14,7 @@ import pytest
 from dbt_hubspot_sync.cli import main
 from dbt_hubspot_sync.sandbox import Sandbox, SandboxConfig
 
-from .conftest import EXAMPLE, Example, make_example
+from .conftest import EXAMPLE, Example, create_list, make_example
 
 
 @pytest.fixture(scope="module")
@@ -169,15 +169,8 @@ def test_check_passes_on_a_ready_project(
 def test_check_counts_and_explains_every_problem_without_sending_data(
     example: Example, env: tuple[Example, Sandbox], monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
-    import requests
-
     sandbox = env[1]
-    dynamic = requests.post(
-        f"{sandbox.url}/crm/v3/lists",
-        headers={"Authorization": "Bearer sandbox-token"},
-        json={"name": "check-dynamic", "objectTypeId": "0-1", "processingType": "DYNAMIC"},
-        timeout=5,
-    ).json()["list"]["listId"]
+    dynamic = create_list(sandbox, "DYNAMIC")
     sandbox.add_token("read-only-token", {"crm.objects.contacts.read", "crm.lists.read"})
     monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "read-only-token")
     monkeypatch.delenv("CHECK_TEST_WEBHOOK", raising=False)
