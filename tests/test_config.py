@@ -163,3 +163,31 @@ def test_wrong_type_of_properties_names_it() -> None:
 def test_wrong_type_of_properties_says_list_or_mapping(value: Any) -> None:
     text = str(config_error({"email_column": "e", "properties": value}))
     assert "list" in text and "mapping" in text, text
+
+
+# -- notify ---------------------------------------------------------------------------------------------------
+def test_notify_from_vars_merges_key_by_key_with_the_exposure() -> None:
+    defaults = {"notify": {"webhook_env": "OPS_WEBHOOK", "when": "always"}}
+    cfg = parse_sync_config(EXPOSURE, {"email_column": "e", "notify": {"when": "problems"}}, defaults)
+    assert cfg.notify is not None
+    assert (cfg.notify.webhook_env, cfg.notify.when) == ("OPS_WEBHOOK", "problems")
+    assert parse_sync_config(EXPOSURE, {"email_column": "e"}, None).notify is None
+
+
+def test_notify_unknown_key_lists_the_notify_keys() -> None:
+    err = config_error({"email_column": "e", "notify": {"webhook": "OPS_WEBHOOK"}})
+    assert err.key == "hubspot_sync.notify.webhook"
+    assert "unknown key; expected one of: webhook_env, when" in err.problem
+
+
+def test_a_url_pasted_as_webhook_env_is_refused_without_being_echoed() -> None:
+    url = "https://hooks.slack.com/services/T0/B0/secret-part"
+    err = config_error({"email_column": "e", "notify": {"webhook_env": url}})
+    assert err.key == "hubspot_sync.notify.webhook_env"
+    assert "name of an environment variable" in err.problem
+    assert "secret-part" not in str(err) and "hooks.slack.com" not in str(err)
+
+
+def test_notify_when_is_problems_or_always() -> None:
+    err = config_error({"email_column": "e", "notify": {"webhook_env": "X", "when": "sometimes"}})
+    assert err.key == "hubspot_sync.notify.when" and "'problems' or 'always'" in err.problem
