@@ -202,11 +202,13 @@ def child(project: str, url: str, out: str, concurrency: int, trace: bool) -> in
     return 0 if result.counters.holds() else 1
 
 
-def measure(n: int, seed: int, concurrency: int, trace: bool) -> dict[str, Any]:
+def measure(
+    n: int, seed: int, concurrency: int, trace: bool, memory_limit: str | None = None
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="sync_mem_") as tmp:
         work = Path(tmp)
         t0 = time.monotonic()
-        project, data = setup.prepare(work, n, seed, isolated=True)
+        project, data = setup.prepare(work, n, seed, isolated=True, memory_limit=memory_limit)
         contacts_csv = work / "contacts.csv"
         setup.write_contacts_csv(contacts_csv, data.contacts)
         prep = time.monotonic() - t0
@@ -270,6 +272,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--no-tracemalloc", action="store_true", help="RSS without tracemalloc's overhead (no Python figures)"
     )
+    ap.add_argument(
+        "--duckdb-memory-limit",
+        metavar="SIZE",
+        help="DuckDB's memory_limit in the profile (e.g. 128MB): its sorts spill to disk beyond it",
+    )
     ap.add_argument("--child", nargs=3, metavar=("PROJECT", "URL", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     trace = not args.no_tracemalloc
@@ -279,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = sorted(int(x) for x in args.rows.split(",") if x.strip())
     reports = []
     for n in sizes:
-        reports.append(measure(n, args.seed, args.concurrency, trace))
+        reports.append(measure(n, args.seed, args.concurrency, trace, args.duckdb_memory_limit))
         r = reports[-1]
         print(f"N={n} done: run_sync {r['seconds']:.1f} s (+{r['prep']:.1f} s setup)", flush=True)
     print()

@@ -164,7 +164,7 @@ def write_contacts_csv(path: Path, contacts: list[dict[str, str]]) -> None:
         w.writerows(contacts)
 
 
-def write_project(project: Path, db_path: Path) -> None:
+def write_project(project: Path, db_path: Path, memory_limit: str | None = None) -> None:
     """dbt_project.yml, packages.yml (this repository, local), profiles.yml (DuckDB, no plugin), the model
     `contacts` over raw.customers and one exposure syncing it."""
     (project / "models").mkdir(parents=True, exist_ok=True)
@@ -177,6 +177,8 @@ def write_project(project: Path, db_path: Path) -> None:
         "profiles.yml": (
             "sync_bench:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
             f"      path: {json.dumps(str(db_path))}\n      threads: 1\n"
+            # DuckDB's own cap (it spills its sorts to disk beyond it); default: 80% of RAM.
+            + (f"      settings: {{memory_limit: '{memory_limit}'}}\n" if memory_limit else "")
         ),
         "models/sources.yml": "version: 2\nsources:\n  - name: raw\n    tables:\n      - name: customers\n",
         "models/contacts.sql": "{{ config(materialized='table') }}\nselect * from {{ source('raw', 'customers') }}\n",
@@ -213,14 +215,20 @@ def build_project(project: Path, *, isolated: bool = False) -> None:
 
 
 def prepare(
-    workdir: Path, n: int, seed: int = 7, mix: Mix = REALISTIC, *, isolated: bool = False
+    workdir: Path,
+    n: int,
+    seed: int = 7,
+    mix: Mix = REALISTIC,
+    *,
+    isolated: bool = False,
+    memory_limit: str | None = None,
 ) -> tuple[Path, Dataset]:
     """A built project of N rows in `workdir`; returns its directory and the dataset."""
     data = make_dataset(n, seed, mix)
     project, db_path = workdir / "project", workdir / "warehouse.duckdb"
     project.mkdir(parents=True, exist_ok=True)
     load_warehouse(db_path, data.rows)
-    write_project(project, db_path)
+    write_project(project, db_path, memory_limit)
     build_project(project, isolated=isolated)
     return project, data
 
