@@ -354,6 +354,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:  # e.g. HUBSPOT_BASE_URL refused
         reporter.error(str(exc))
         return EXIT_USAGE
+    except KeyboardInterrupt:  # a second Ctrl-C: runs left `running` are marked failed by the next run
+        reporter.error("aborted (Ctrl-C twice)")
+        return EXIT_RUN_FAILED
     finally:
         reporter.close()
         remove_log_handler(log_handler)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import META_KEY, deep_merge
-from .errors import ConfigError, SyncError
+from .errors import ConfigError, SyncError, WarehouseError
 
 PACKAGE = "dbt_hubspot_sync"
 
@@ -167,6 +167,19 @@ class Warehouse:
     def quote(self, identifier: str) -> str:
         return self._adapter.quote(identifier)
 
+    @contextmanager
+    def guard(self, what: str) -> Iterator[None]:
+        """dbt's database errors (unreachable host, missing grant, ...) as a WarehouseError saying what was being
+        done, on which target: raised before any HubSpot call, they mean nothing was sent."""
+        from dbt_common.exceptions import DbtBaseException
+
+        try:
+            yield
+        except DbtBaseException as exc:
+            where = ".".join(p for p in (self.project.target_database, self.project.target_schema) if p)
+            detail = " ".join(str(exc).split())
+            raise WarehouseError(f"warehouse ({self.type}, {where}): {what} failed: {detail}") from None
+
     def relation(self, schema: str, identifier: str) -> str:
         rel = self._adapter.Relation.create(
             database=self.project.target_database, schema=schema, identifier=identifier
@@ -185,7 +198,8 @@ class Warehouse:
             schema=parts[-2] if len(parts) >= 2 else None,
             identifier=parts[-1],
         )
-        return [c.name for c in self._adapter.get_columns_in_relation(rel)]
+        with self.guard(f"reading the columns of {relation}"):
+            return [c.name for c in self._adapter.get_columns_in_relation(rel)]
 
     def _handle(self) -> Any:
         return self._adapter.connections.get_thread_connection().handle

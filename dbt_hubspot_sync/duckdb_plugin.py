@@ -40,6 +40,7 @@ from .errors import ConfigError, SyncError
 from .gate import judge, record_gated_out, skipped_reason
 from .hubspot_client import HubSpotClient
 from .plan import SyncPlan, build_plan
+from .preflight import preflight_properties
 from .run_log import RunLog
 from .runner import check_lists
 from .state import SyncState
@@ -266,6 +267,7 @@ class Plugin(BasePlugin):
             if self._client is None:
                 self._client = HubSpotClient.from_env()
             check_lists([plan], self._client)
+            [plan] = preflight_properties([plan], self._client)
             run = SyncRun(
                 plan,
                 RunLog(target, plan.log_schema),

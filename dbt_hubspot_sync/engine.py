@@ -12,9 +12,11 @@ at most one chunk plus two push buffers, whatever the model's size.
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -95,6 +97,11 @@ class _Stop(Exception):
     outcome: UpdateOutcome | None = field(default=None)
 
 
+_INTERRUPTED = _Stop(
+    "INTERRUPTED", "interrupted: the run was stopped (SIGINT) before this row was sent; the next run sends it"
+)
+
+
 class SyncRun:
     """Feed it chunks, then finish(). Writes the runs row as it goes: waiting, running, end state."""
 
@@ -110,6 +117,7 @@ class SyncRun:
         push_size: int = PUSH_SIZE,
         on_progress: Callable[[SyncRun], None] | None = None,
         state: SyncState | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
         if client is None and not dry_run:
             raise ValueError("a HubSpot client is needed unless dry_run")
@@ -133,6 +141,8 @@ class SyncRun:
         self.status = "waiting"
         self.rows_expected: int | None = None
         self.result: RunResult | None = None
+        # Set by the runner's SIGINT handler: stop sending, let in-flight calls finish, end `failed`.
+        self._cancel = cancel
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def announce(self) -> None:
@@ -162,6 +172,8 @@ class SyncRun:
         null_as_empty = self.plan.config.null_as_empty
         names = self.plan.properties
         for row in rows:
+            if self._cancel is not None and self._stopped is None and self._cancel.is_set():
+                self._interrupt()
             self.counters.rows_read += 1
             raw, clean, rank, known_id, known_hash = row[0], row[1], row[2], row[3], row[4]
             verdict = validate_email(clean)
@@ -196,6 +208,10 @@ class SyncRun:
                     "unchanged", raw, clean, "NO_PROPERTIES", "every property is NULL; nothing to send"
                 )
                 continue
+            bad_option = _option_problem(props, self.plan.enumerations)
+            if bad_option:
+                self._outcome("failed", raw, clean, "INVALID_OPTION", bad_option)
+                continue
             digest = properties_hash(props)
             if known_id and known_hash == digest:
                 self._outcome(
@@ -215,6 +231,8 @@ class SyncRun:
         """Push what is buffered, write the end state. `error`: the caller's failure (e.g. the read broke)."""
         if error and self._stopped is None:
             self._stopped = _Stop("RUN_FAILED", error)
+        if self._cancel is not None and self._stopped is None and self._cancel.is_set():
+            self._interrupt()
         self._push(drain=True)
         self._flush_records(force=True)
         if self.client is not None and self._stats_at_start is not None:
@@ -245,6 +263,25 @@ class SyncRun:
         return self.result
 
     # -- internals ------------------------------------------------------------------------------------
+    def _interrupt(self) -> None:
+        """Ctrl-C: nothing more is sent (workers see `_halt` before their next call); what is in flight lands."""
+        self._stopped = self._halt = self._halted() or _INTERRUPTED
+
+    def _halted(self) -> _Stop | None:
+        """Why no further call may be sent (worker threads ask before each phase), or None."""
+        if self._halt is None and self._cancel is not None and self._cancel.is_set():
+            self._halt = _INTERRUPTED
+        return self._halt
+
+    def _result(self, future: Future[_Pushed]) -> _Pushed:
+        """Wait for a batch, noticing a Ctrl-C meanwhile (so the batches behind stop before their updates)."""
+        while True:
+            try:
+                return future.result(timeout=0.2 if self._cancel is not None else None)
+            except FutureTimeout:
+                if self._stopped is None and self._cancel is not None and self._cancel.is_set():
+                    self._interrupt()
+
     def _outcome(
         self,
         outcome: str,
@@ -314,7 +351,7 @@ class SyncRun:
         while self._in_flight and (drain or len(self._in_flight) >= IN_FLIGHT):
             done_batch, future = self._in_flight.pop(0)
             try:
-                self._land(future.result())
+                self._land(self._result(future))
             except Exception as exc:  # anything unexpected ends the run; no row of the batch is lost
                 self._stopped = self._stopped or _Stop("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
                 self._fail_all(done_batch, self._stopped)
@@ -326,7 +363,7 @@ class SyncRun:
     def _talk(self, batch: list[_Candidate]) -> _Pushed:
         """The HubSpot calls for one batch (worker thread: touches no counter, log or warehouse)."""
         pushed = _Pushed(batch)
-        if self._halt is not None:  # an earlier batch ended the run: send nothing more
+        if self._halted() is not None:  # an earlier batch ended the run, or Ctrl-C: send nothing more
             pushed.read_stop = self._halt
             return pushed
         unknown = [c.email for c in batch if c.known_id is None]
@@ -347,7 +384,7 @@ class SyncRun:
                 pushed.by_id[rid] = c
         if self.dry_run or not pushed.by_id:
             return pushed
-        if self._halt is not None:
+        if self._halted() is not None:
             pushed.read_stop = self._halt
             return pushed
         try:
@@ -374,7 +411,9 @@ class SyncRun:
             rid: c
             for rid, c in pushed.by_id.items()
             if rid == c.known_id
-            and (rid in outcome.not_found or getattr(outcome.failed.get(rid), "code", "") == "NOT_IN_RESPONSE")
+            and (
+                rid in outcome.not_found or getattr(outcome.failed.get(rid), "code", "") == "NOT_IN_RESPONSE"
+            )
         }
         if not stale:
             return
@@ -461,6 +500,19 @@ class SyncRun:
         self.state.forget(self.plan.exposure, gone + stale)
         synced = [(by_id[rid].email, rid, by_id[rid].digest) for rid in outcome.updated if rid in by_id]
         self.state.record(self.plan.exposure, self.run.run_id, synced)
+
+
+def _option_problem(props: dict[str, str], enumerations: Any) -> str | None:
+    """Why a value is not one of its enumeration's options (HubSpot would reject the whole batch), or None."""
+    for name, (options, multiple) in enumerations.items():
+        value = props.get(name)
+        if not value:  # absent, or "" (clears the property)
+            continue
+        for choice in value.split(";") if multiple else [value]:
+            if choice not in options:
+                shown = ", ".join(sorted(options)[:20]) + (", ..." if len(options) > 20 else "")
+                return f"property '{name}': {choice[:200]!r} is not one of the allowed options [{shown}]"
+    return None
 
 
 def _stop_from(exc: HubSpotError) -> _Stop:

@@ -18,3 +18,7 @@ class ConfigError(SyncError):
         if key:
             where.append(f"key '{key}'")
         super().__init__(f"{', '.join(where)}: {problem}" if where else problem)
+
+
+class WarehouseError(SyncError):
+    """The warehouse could not be reached or refused a statement before any run started (exit code 2)."""

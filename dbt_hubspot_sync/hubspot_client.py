@@ -371,6 +371,8 @@ class HubSpotClient:
         backoff_max: float = 30.0,
         locked_delay: float = 2.0,
         max_rate_limit_waits: int = 10,
+        retry_budget: int = 100,
+        retry_budget_ratio: float = 0.1,
     ) -> None:
         if not token:
             raise MissingTokenError("no HubSpot access token given", call="init")
@@ -386,8 +388,15 @@ class HubSpotClient:
         self.backoff_max = backoff_max
         self.locked_delay = locked_delay  # HubSpot: "include a delay of at least 2 seconds" after a 423
         self.max_rate_limit_waits = max_rate_limit_waits
+        # A cap per run (this client's lifetime) on top of the cap per request: retries and 429 waits together
+        # may number at most retry_budget + retry_budget_ratio x requests sent, so a HubSpot having a bad hour
+        # fails the remaining records quickly (the next run resends them) instead of retrying for hours.
+        self.retry_budget = retry_budget
+        self.retry_budget_ratio = retry_budget_ratio
         self.limiter = limiter if limiter is not None else RateLimiter.for_token(token)
         self.stats = ClientStats()
+        self._budget_lock = threading.Lock()
+        self._retries_spent = 0
         self._session = requests.Session()
         # Room for two callers' requests at once (the engine overlaps one batch's updates with the next's lookups).
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=2 * self.concurrency, max_retries=0)
@@ -432,6 +441,15 @@ class HubSpotClient:
     # -- low level -----------------------------------------------------------------------------------------
     def _redact(self, text: str) -> str:
         return _scrub(text, self._token)
+
+    def _spend_retry(self) -> bool:
+        """Take one retry from the run's budget; False when it is spent."""
+        with self._budget_lock:
+            allowed = self.retry_budget + self.retry_budget_ratio * self.stats.requests
+            if self._retries_spent + 1 > allowed:
+                return False
+            self._retries_spent += 1
+            return True
 
     def _backoff(self, attempt: int) -> float:
         # Exponential with "equal jitter": between half and all of base * 2**attempt, capped.
@@ -496,6 +514,8 @@ class HubSpotClient:
                             429,
                             f"still rate limited ({policy}) after {rate_waits} waits",
                         )
+                    elif not self._spend_retry():
+                        failure = ("RATE_LIMITED", 429, f"rate limited ({policy}); {self._budget_spent()}")
                     else:
                         pause = _retry_after(resp.headers)
                         if pause is not None:
@@ -528,7 +548,9 @@ class HubSpotClient:
                 raise RuntimeError(f"{call}: no response and no failure recorded")
             code, status_f, detail = failure
             detail = self._redact(detail)  # bodies are echoed into messages and logs
-            if code == "RATE_LIMITED" or attempt >= self.max_retries:
+            if code == "RATE_LIMITED" or attempt >= self.max_retries or not self._spend_retry():
+                if code != "RATE_LIMITED" and attempt < self.max_retries:
+                    detail = f"{detail}; {self._budget_spent()}"
                 raise RetriesExhaustedError(
                     self._redact(f"{call}: gave up after {attempt} retries: {detail}"),
                     call=call,
@@ -545,6 +567,12 @@ class HubSpotClient:
             # INFO: retries are routine; the run's `retries` count reports them.
             log.info("%s: %s, retry %d/%d in %.2f s", call, detail, attempt, self.max_retries, delay)
             time.sleep(delay)
+
+    def _budget_spent(self) -> str:
+        return (
+            f"this run's retry budget is spent ({self._retries_spent} retries and 429 waits for "
+            f"{self.stats.requests} requests)"
+        )
 
     def _unexpected(self, call: str, resp: _Response, expected: str) -> HubSpotError:
         return HubSpotError(

@@ -75,3 +75,12 @@ class PendingQueue:
                 f"delete from {self.table} where pending_id = {self._p} and claimed_by = {self._p}",
                 [item.pending_id, self.claimer],
             )
+
+    def release(self, items: list[Pending]) -> None:
+        """Give claims back unpushed (the push was interrupted): the next pusher takes them at once."""
+        for item in items:
+            self.target.execute(
+                f"update {self.table} set claimed_by = null, claimed_at = null"
+                f" where pending_id = {self._p} and claimed_by = {self._p}",
+                [item.pending_id, self.claimer],
+            )

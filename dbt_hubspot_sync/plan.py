@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from .config import META_KEY, SyncConfig, parse_sync_config
 from .dbt_bridge import Model, Project
@@ -21,6 +21,11 @@ class SyncPlan:
     columns: tuple[str, ...]  # source columns of the properties, in send order
     properties: tuple[str, ...]  # HubSpot property names, same order
     log_schema: str
+    # Filled by the property preflight: for each enumeration property sent, its option values and whether it
+    # takes several (checkbox: "a;b"). Values outside them fail locally (INVALID_OPTION), not a whole batch.
+    enumerations: Mapping[str, tuple[frozenset[str], bool]] = field(
+        default_factory=dict, compare=False, hash=False
+    )
 
 
 def sync_exposures(project: Project) -> list[str]:

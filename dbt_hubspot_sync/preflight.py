@@ -4,10 +4,11 @@ sending a row. Every problem found is one `Finding` that explains itself; `check
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
+from .config import META_KEY
 from .dbt_bridge import DbtSession
 from .errors import ConfigError
 from .hubspot_client import READ_PATH, UPDATE_PATH, AuthError, HubSpotClient, HubSpotError
@@ -48,6 +49,36 @@ def property_problems(plan: SyncPlan, hubspot_properties: Sequence[dict[str, Any
         elif (prop.get("modificationMetadata") or {}).get("readOnlyValue"):
             problems.append(f"column '{column}' → property '{name}' is read-only in HubSpot")
     return problems
+
+
+def enumerations(plan: SyncPlan, hubspot_properties: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """{property: (option values, takes several)} for the plan's enumeration properties."""
+    known = {p.get("name"): p for p in hubspot_properties}
+    out: dict[str, Any] = {}
+    for name in plan.properties:
+        prop = known.get(name) or {}
+        if prop.get("type") == "enumeration":
+            options = frozenset(
+                str(o["value"]) for o in prop.get("options") or [] if isinstance(o, dict) and "value" in o
+            )
+            out[name] = (options, prop.get("fieldType") == "checkbox")
+    return out
+
+
+def preflight_properties(plans: Sequence[SyncPlan], client: HubSpotClient) -> list[SyncPlan]:
+    """Compare each plan's properties with GET /crm/v3/properties/contacts before any row is read: an unknown or
+    read-only property is a config error naming it (every row would fail); enumerations' options are attached
+    to the plan so that a value outside them fails that row alone, locally, with INVALID_OPTION."""
+    if not plans:
+        return []
+    properties = client.get_properties()
+    checked = []
+    for plan in plans:
+        problems = property_problems(plan, properties)
+        if problems:
+            raise ConfigError(plan.exposure, f"{META_KEY}.properties", "; ".join(problems))
+        checked.append(replace(plan, enumerations=enumerations(plan, properties)))
+    return checked
 
 
 def _scope_problem(exc: AuthError, scope: str) -> str:

@@ -6,8 +6,10 @@ or, inside a DuckDB post-hook, a separate DuckDB connection (so the hook's own c
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
@@ -15,8 +17,30 @@ from . import __version__
 
 RUNS_TABLE = "hubspot_sync_runs"
 RECORDS_TABLE = "hubspot_sync_record_log"
-# A run still `running` after this long was killed: the next run marks it failed.
+# A run still `running` after this long was killed: the next run marks it failed. (A run whose process is known
+# to be gone, on the same host, is stale at once.)
 STALE_AFTER = timedelta(hours=6)
+
+
+def runner_id() -> str:
+    """`host:pid` of this process, stored with each run so the next run can tell a killed one from a live one."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _process_gone(runner: str | None) -> bool:
+    """True only when `runner` ran on this host and its process no longer exists (SIGKILL, OOM, power cut)."""
+    host, _, pid = (runner or "").rpartition(":")
+    if os.name != "posix" or host != socket.gethostname() or not pid.isdigit():
+        return False  # another host (or unknown): only the age tells
+    if int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)  # signal 0: existence check only
+    except ProcessLookupError:
+        return True
+    except OSError:  # e.g. EPERM: it exists, under another user
+        return False
+    return False
 
 
 class SqlTarget(Protocol):
@@ -126,6 +150,7 @@ class RunRow:
     finished_at: datetime | None = None
     error: str | None = None
     tool_version: str = __version__
+    runner: str = field(default_factory=runner_id)
 
 
 @dataclass(frozen=True)
@@ -148,7 +173,9 @@ RECORD_COLUMNS = [
     ("http_status", "bigint"),
 ]
 RUN_COLUMNS = (
-    [f.name for f in fields(RunRow)][:8] + [f.name for f in fields(Counters)] + ["error", "tool_version"]
+    [f.name for f in fields(RunRow)][:8]
+    + [f.name for f in fields(Counters)]
+    + ["error", "tool_version", "runner"]
 )
 
 
@@ -201,18 +228,27 @@ class RunLog:
         )
 
     def fail_stale_runs(self, exposure: str) -> int:
-        """Runs left `running`/`waiting` by a killed process are marked failed, so the log never lies."""
+        """Runs left `running`/`waiting` by a killed process are marked failed, so the log never lies: at once
+        when their process is gone from this host, else once they are older than STALE_AFTER."""
         cutoff = utcnow() - STALE_AFTER
-        stale = self.target.execute(
-            f"select run_id from {self.runs} where exposure_name = {self._p} and status in ('running', 'waiting')"
-            f" and started_at < {self._p}",
-            [exposure, cutoff],
+        open_runs = self.target.execute(
+            f"select run_id, runner, started_at from {self.runs}"
+            f" where exposure_name = {self._p} and status in ('running', 'waiting')",
+            [exposure],
         )
-        for (run_id,) in stale:
+        stale = []
+        for run_id, runner, started_at in open_runs:
+            if isinstance(started_at, datetime) and started_at.tzinfo is not None:
+                started_at = started_at.astimezone(timezone.utc).replace(tzinfo=None)
+            if _process_gone(runner):
+                stale.append((run_id, f"stale: its process ({runner}) was killed before the run finished"))
+            elif started_at is not None and started_at < cutoff:
+                stale.append((run_id, "stale: the process running it stopped before it finished"))
+        for run_id, reason in stale:
             self.target.execute(
-                f"update {self.runs} set status = 'failed', finished_at = {self._p},"
-                f" error = 'stale: the process running it stopped before it finished' where run_id = {self._p}",
-                [utcnow(), run_id],
+                f"update {self.runs} set status = 'failed', finished_at = {self._p}, error = {self._p}"
+                f" where run_id = {self._p}",
+                [utcnow(), reason, run_id],
             )
         return len(stale)
 

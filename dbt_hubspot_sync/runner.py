@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import queue
+import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -25,6 +27,7 @@ from .gate import Verdict, judge, record_gated_out, skipped_reason, upstream_fai
 from .hubspot_client import HubSpotClient, HubSpotError
 from .pending import Pending, PendingQueue
 from .plan import SyncPlan, build_plan, resolve_model, select_exposures
+from .preflight import preflight_properties
 from .run_log import Counters, RunLog
 from .state import STATE_TABLE, SyncState
 
@@ -78,8 +81,35 @@ def check_lists(plans: Sequence[SyncPlan], client: HubSpotClient) -> None:
 
 def ensure_log_tables(wh: Warehouse, schemas: Sequence[str]) -> None:
     for schema in dict.fromkeys(schemas):
-        wh.render("create_log_tables", schema=schema)
-        wh.commit()
+        what = (
+            f"creating the log tables in schema '{schema}' (grant this user CREATE there, or point "
+            "vars.hubspot_sync.log_schema at a schema it can write)"
+        )
+        with wh.guard(what):
+            wh.render("create_log_tables", schema=schema)
+            wh.commit()
+
+
+@contextmanager
+def interruptible() -> Iterator[threading.Event]:
+    """The first Ctrl-C (SIGINT) sets the event: runs stop sending, let in-flight requests land and end `failed`
+    (interrupted). A second Ctrl-C raises KeyboardInterrupt at once. Outside the main thread: no handler."""
+    cancel = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield cancel
+        return
+
+    def on_sigint(signum: int, frame: object) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        sys.stderr.write("\nInterrupted: finishing the requests in flight (Ctrl-C again to abort)\n")
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield cancel
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def sync_plan(
@@ -132,11 +162,13 @@ def prepared(
         if not plans:
             yield None
             return
+        # The warehouse first: an unreachable one or a missing grant fails before any HubSpot call.
+        ensure_log_tables(session.warehouse, [p.log_schema for p in plans])
         # A dry run reads from HubSpot too (batch/read tells would-update from not-found): it needs the token.
         client = (client_factory or HubSpotClient.from_env)()
         try:
             check_lists(plans, client)
-            ensure_log_tables(session.warehouse, [p.log_schema for p in plans])
+            plans = preflight_properties(plans, client)
             yield session.warehouse, plans, client
         finally:
             client.close()
@@ -149,7 +181,7 @@ def run_sync(
     on_progress: Callable[[SyncRun], None] | None = None,
 ) -> list[RunResult]:
     """Run every selected sync; raises ConfigError (before any row is read) or a HubSpot auth error."""
-    with prepared(options, client_factory) as ready:
+    with prepared(options, client_factory) as ready, interruptible() as cancel:
         if ready is None:
             return []
         wh, plans, client = ready
@@ -166,11 +198,15 @@ def run_sync(
                 dry_run=options.dry_run,
                 on_progress=on_progress,
                 state=SyncState(wh, plan.log_schema),
+                cancel=cancel,
             )
             run.announce()  # every selected exposure is `waiting` before the first one runs
             runs.append(run)
+        # After a Ctrl-C the exposures still waiting are not read: they end failed (interrupted), with no rows.
         return [
-            sync_plan(plan, wh, run, full_refresh=options.full_refresh, count_rows=options.count_rows)
+            run.finish()
+            if cancel.is_set()
+            else sync_plan(plan, wh, run, full_refresh=options.full_refresh, count_rows=options.count_rows)
             for plan, run in zip(plans, runs)
         ]
 
@@ -205,6 +241,7 @@ def push_pending(
     test_statuses: TestStatuses | None = None,
     on_progress: Callable[[SyncRun], None] | None = None,
     count_rows: bool = False,
+    cancel: threading.Event | None = None,
 ) -> list[RunResult]:
     """Claim the pending syncs of `plans` and push each exposure once for all its claimed builds.
 
@@ -212,6 +249,8 @@ def push_pending(
     pass, nothing is sent and the runs row says `failed` with `tests_failed` naming them."""
     results = []
     for plan in plans:
+        if cancel is not None and cancel.is_set():
+            break  # interrupted: the rest stays pending for the next push
         queue = PendingQueue(wh, plan.log_schema)
         waiting = [
             p
@@ -245,10 +284,14 @@ def push_pending(
             invocation_id=owned[-1].invocation_id,
             on_progress=on_progress,
             state=SyncState(wh, plan.log_schema),
+            cancel=cancel,
         )
         run.announce()
         results.append(sync_plan(plan, wh, run, count_rows=count_rows))
-        queue.done(owned)
+        if cancel is not None and cancel.is_set():
+            queue.release(owned)  # not fully pushed: the next push takes these builds again
+        else:
+            queue.done(owned)
     return results
 
 
@@ -261,7 +304,7 @@ def run_pending(
     """`sync --pending`: push what a plain `dbt run` or `dbt build` left pending (each model build exactly once).
 
     A build's tests are read from dbt's run_results.json, which holds the last dbt command's results only."""
-    with prepared(options, client_factory) as ready:
+    with prepared(options, client_factory) as ready, interruptible() as cancel:
         if ready is None:
             return []
         wh, plans, client = ready
@@ -274,6 +317,7 @@ def run_pending(
             test_statuses=lambda inv: statuses if inv is not None and inv == last_invocation else None,
             on_progress=on_progress,
             count_rows=options.count_rows,
+            cancel=cancel,
         )
 
 
@@ -343,6 +387,7 @@ def run_dbt(
             build_plan(project, name, wh.columns(relation, project.models[model])) for name in by_model[model]
         ]
         check_lists(plans, client)
+        plans = preflight_properties(plans, client)
         with lock:
             statuses = dict(finished)
         results.extend(

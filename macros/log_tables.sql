@@ -15,7 +15,7 @@
         ('finished_at', ts), ('rows_read', int), ('rows_invalid', int), ('rows_duplicate', int),
         ('rows_unchanged', int), ('rows_updated', int), ('rows_not_found', int), ('rows_failed', int),
         ('requests', int), ('retries', int), ('rate_limited', int), ('list_added', int), ('list_missing', int),
-        'error', 'tool_version'],
+        'error', 'tool_version', 'runner'],
     'hubspot_sync_record_log': [
         'run_id', 'exposure_name', 'email_raw', 'email_clean', 'outcome', 'reason_code', 'detail',
         ('http_status', int), ('logged_at', ts)],

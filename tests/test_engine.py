@@ -7,8 +7,10 @@ is what is under test here; the real client has its own tests against the sandbo
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -682,3 +684,66 @@ def test_each_run_has_its_own_id_and_invocation(h: Harness) -> None:
     b.announce()
     assert a.run.run_id != b.run.run_id
     assert h.run_row(a.run.run_id)["invocation_id"] == "inv-1"
+
+
+# -- Ctrl-C and enumeration options ------------------------------------------------------------------
+def test_cancel_stops_sending_lands_what_was_sent_and_fails_the_run_interrupted(h: Harness) -> None:
+    cancel = threading.Event()
+    run = h.new_run(push_size=3, cancel=cancel)
+    run.announce()
+    run.start()
+    run.feed([row(f"c{i}@example.com") for i in range(3)])  # one batch pushed
+    cancel.set()  # Ctrl-C
+    run.feed([row(f"c{i}@example.com") for i in range(3, 6)] + [row(None)])
+    result = h.finish(run)
+    assert result.status == "failed" and result.error.startswith("interrupted")
+    c = result.counters
+    assert (c.rows_read, c.rows_updated, c.rows_failed, c.rows_invalid) == (7, 3, 3, 1)
+    assert h.client.sent_ids == ["100", "101", "102"]  # nothing sent after the interrupt
+    failed = {e: code for e, (o, code) in h.by_email(result.run_id).items() if o == "failed"}
+    assert failed == {f"c{i}@example.com": "INTERRUPTED" for i in range(3, 6)}
+
+
+def test_cancel_while_a_batch_is_in_flight_stops_the_batch_behind_it(h: Harness) -> None:
+    cancel = threading.Event()
+    gate = threading.Event()
+
+    def slow_update(inputs: Inputs) -> UpdateOutcome:
+        cancel.set()  # Ctrl-C arrives while this update is in flight
+        gate.wait(5)
+        return UpdateOutcome(updated={rid for rid, _ in inputs})
+
+    h.client.on_update = slow_update
+    run = h.new_run(push_size=2, cancel=cancel)
+    run.announce()
+    run.start()
+    threading.Timer(0.5, gate.set).start()
+    run.feed([row(f"c{i}@example.com") for i in range(6)])
+    result = h.finish(run)
+    assert result.status == "failed" and result.error.startswith("interrupted")
+    # The in-flight update finished and counts; nothing after it was sent.
+    assert h.client.sent_ids == ["100", "101"]
+    assert (result.counters.rows_updated, result.counters.rows_failed) == (2, 4)
+
+
+@pytest.mark.parametrize(
+    ("value", "multiple", "ok"),
+    [("lead", False, True), ("Lead", False, False), ("lead;customer", True, True), ("lead;vip", True, False)],
+)
+def test_enumeration_value_outside_the_options_fails_locally(
+    h: Harness, value: str, multiple: bool, ok: bool
+) -> None:
+    run = h.new_run()
+    run.plan = dataclasses.replace(
+        run.plan, enumerations={"firstname": (frozenset({"lead", "customer"}), multiple)}
+    )
+    run.announce()
+    run.start()
+    run.feed([row("c1@example.com", first=value), row("c2@example.com", first="customer")])
+    result = h.finish(run)
+    assert result.counters.rows_updated == (2 if ok else 1)
+    if not ok:
+        [rec] = [r for r in h.records(result.run_id) if r["outcome"] == "failed"]
+        assert (rec["email_clean"], rec["reason_code"]) == ("c1@example.com", "INVALID_OPTION")
+        assert "firstname" in rec["detail"] and "customer, lead" in rec["detail"]
+        assert [rid for rid, _ in h.client.updates[0]] == ["102"]  # the bad row never reached HubSpot

@@ -468,6 +468,29 @@ def test_exhausted_retries_fail_that_chunk_and_the_run_goes_on(fake) -> None:
     assert srv.count(UPDATE) == 1 + 3
 
 
+def test_retry_budget_caps_retries_per_run(fake) -> None:
+    """Every request failing: 1 + 2 retries each until the run's budget (3 + 10% of requests) is spent, then
+    each request gives up on its first failure, naming the budget; every record is failed, none lost."""
+    srv = fake(lambda req: Reply(503, {"status": "error", "message": "unavailable"}))
+    with client_for(srv, max_retries=2, retry_budget=3, retry_budget_ratio=0.1, concurrency=1) as client:
+        out = client.update(rows(1000))
+        s = client.stats.snapshot()
+    assert len(out.failed) == 1000 and not out.updated
+    assert s.retries <= 3 + 0.1 * s.requests
+    assert s.requests < 10 * 3  # without the budget: 10 chunks x 3 attempts
+    assert any("retry budget is spent" in f.detail for f in out.failed.values())
+
+
+def test_backoff_is_exponential_with_jitter_and_capped(fake) -> None:
+    srv = fake(updater())
+    with client_for(srv, backoff_base=1.0, backoff_max=8.0) as client:
+        for attempt in range(6):
+            delays = {client._backoff(attempt) for _ in range(50)}
+            cap = min(8.0, 2.0**attempt)
+            assert all(cap / 2 <= d <= cap for d in delays)
+            assert len(delays) > 40  # jittered: not one fixed value
+
+
 def test_exhausted_retries_on_read_raise(fake) -> None:
     srv = fake(lambda req: RESET)
     with client_for(srv, max_retries=1) as client:

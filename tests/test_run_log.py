@@ -6,6 +6,10 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any
@@ -14,7 +18,7 @@ import duckdb
 import pytest
 
 from dbt_hubspot_sync import __version__
-from dbt_hubspot_sync.run_log import RUN_COLUMNS, Counters, RecordRow, RunLog, RunRow, utcnow
+from dbt_hubspot_sync.run_log import RUN_COLUMNS, Counters, RecordRow, RunLog, RunRow, runner_id, utcnow
 
 SCHEMA = "main"
 
@@ -27,7 +31,7 @@ create table if not exists {schema}.hubspot_sync_runs (
     rows_read bigint, rows_invalid bigint, rows_duplicate bigint, rows_unchanged bigint,
     rows_updated bigint, rows_not_found bigint, rows_failed bigint,
     requests bigint, retries bigint, rate_limited bigint, list_added bigint, list_missing bigint,
-    error varchar, tool_version varchar
+    error varchar, tool_version varchar, runner varchar
 )
 """
 RECORDS_DDL = """
@@ -200,6 +204,33 @@ def test_fail_stale_runs(conn: duckdb.DuckDBPyConnection, log: RunLog) -> None:
     assert by_id["recent"]["status"] == "running"
     assert by_id["done"]["status"] == "completed" and by_id["done"]["error"] is None
     assert by_id["other"]["status"] == "running"  # another exposure's run is that exposure's business
+
+
+def test_run_of_a_killed_process_on_this_host_is_stale_at_once(
+    conn: duckdb.DuckDBPyConnection, log: RunLog
+) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # its pid is free now (reuse within the test is vanishingly unlikely)
+    host = socket.gethostname()
+    now = utcnow()
+    for run_id, runner in [
+        ("killed", f"{host}:{dead.pid}"),
+        ("alive", runner_id()),  # this process: still running
+        ("elsewhere", f"another-host:{dead.pid}"),  # cannot be checked from here: only age tells
+    ]:
+        log.insert_run(
+            RunRow(run_id, None, "hs", "rel", "cli", status="running", started_at=now, runner=runner)
+        )
+    assert log.fail_stale_runs("hs") == 1
+    by_id = {r["run_id"]: r for r in runs(conn)}
+    assert by_id["killed"]["status"] == "failed"
+    assert by_id["killed"]["error"].startswith("stale") and str(dead.pid) in by_id["killed"]["error"]
+    assert (by_id["alive"]["status"], by_id["elsewhere"]["status"]) == ("running", "running")
+
+
+def test_runs_rows_name_their_process(conn: duckdb.DuckDBPyConnection, log: RunLog) -> None:
+    log.insert_run(RunRow("r1", None, "hs", "rel", "cli"))
+    assert runs(conn)[0]["runner"] == f"{socket.gethostname()}:{os.getpid()}"
 
 
 def test_recent_runs_newest_first_limited(conn: duckdb.DuckDBPyConnection, log: RunLog) -> None:

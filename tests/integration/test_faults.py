@@ -22,6 +22,7 @@ import pytest
 from dbt_hubspot_sync.cli import main
 from dbt_hubspot_sync.dbt_bridge import open_session
 from dbt_hubspot_sync.engine import RunResult
+from dbt_hubspot_sync.errors import ConfigError
 from dbt_hubspot_sync.hubspot_client import HubSpotClient, UpdateOutcome
 from dbt_hubspot_sync.rate_limit import RateLimiter
 from dbt_hubspot_sync.runner import SyncOptions, ensure_log_tables, run_sync
@@ -229,11 +230,20 @@ def _calls(sb: Sandbox, endpoint: str) -> int:
     return sum(sb.stats()["requests"].get(key, {}).values())
 
 
+PREFLIGHT = "GET /crm/v3/properties/{objectType}"
+
+
+def run_requests(sb: Sandbox) -> int:
+    """Requests the runs sent: all the sandbox saw but the property preflight (made before any run starts)."""
+    stats = sb.stats()
+    return stats["requests_total"] - sum(stats["requests"].get(PREFLIGHT, {}).values())
+
+
 def wait_for_sandbox(sb: Sandbox, requests: int, timeout: float = 10.0) -> None:
     """Slow requests the client gave up on still finish server-side: wait until the sandbox logged them all."""
     deadline = time.monotonic() + timeout
-    while sb.stats()["requests_total"] < requests:
-        assert time.monotonic() < deadline, f"sandbox saw {sb.stats()['requests_total']} of {requests}"
+    while run_requests(sb) < requests:
+        assert time.monotonic() < deadline, f"sandbox saw {run_requests(sb)} of {requests}"
         time.sleep(0.05)
 
 
@@ -250,6 +260,21 @@ class FaultsFromUpdate(HubSpotClient):
 
 def faults_from_update(sb: Sandbox, spec: str) -> type[HubSpotClient]:
     return type("Faulty", (FaultsFromUpdate,), {"sandbox": sb, "spec": spec})
+
+
+class FaultsFromRead(HubSpotClient):
+    """HubSpot breaks once the run starts (after the property preflight): faults start with the first lookup."""
+
+    sandbox: Sandbox
+    spec: str
+
+    def read_ids_by_email(self, emails: Any) -> dict[str, str]:
+        set_faults(self.sandbox, self.spec)
+        return super().read_ids_by_email(emails)
+
+
+def faults_from_read(sb: Sandbox, spec: str) -> type[HubSpotClient]:
+    return type("FaultyReads", (FaultsFromRead,), {"sandbox": sb, "spec": spec})
 
 
 # -- 1. 5xx / 423 / resets -----------------------------------------------------------------------------------------
@@ -270,7 +295,7 @@ def test_seeded_5xx_423_and_resets_lose_no_row_and_next_run_converges(built, ada
         # A lookup that exhausts its retries ends the run `failed`; an update that does fails its records.
         assert row["status"] in ("completed", "completed_with_errors", "failed")
         assert row["retries"] > 0
-        assert row["requests"] == stats["requests_total"]  # every attempt counted, resets included
+        assert row["requests"] == run_requests(sb)  # every attempt counted, resets included
         assert set(failed_codes(ex, result.run_id)) <= TRANSIENT_CODES
         if row["status"] == "failed":
             assert "gave up" in (row["error"] or "")
@@ -303,9 +328,9 @@ def test_hubspot_down_during_updates_fails_the_records_and_next_run_converges(bu
 def test_hubspot_down_during_lookups_fails_the_run_without_losing_rows(built):
     b = built("duckdb")
     ex = b.example
-    with Sandbox(sandbox_config(faults="503:1.0")) as sb:
+    with Sandbox(sandbox_config()) as sb:
         before = contact_values(sb)
-        [result] = sync(ex, sb)
+        [result] = sync(ex, sb, factory=client_factory(sb, faults_from_read(sb, "503:1.0")))
         row = assert_accounted(ex, result)
         assert row["status"] == "failed"
         assert "503" in row["error"]
@@ -373,7 +398,7 @@ def test_small_rate_limit_is_paced_or_waited_out_without_losing_rows(built, rate
         assert row["rows_failed"] == 0
         # Either the limiter paced every request under the window, or the 429s it got were waited out.
         assert row["rate_limited"] == stats["rate_limited"]
-        assert row["requests"] == stats["requests_total"]
+        assert row["requests"] == run_requests(sb)
         assert row["rows_updated"] == b.reference_result.counters.rows_updated
         assert contact_values(sb) == b.reference
 
@@ -389,7 +414,8 @@ def test_daily_limit_fails_the_run_keeps_what_was_done_and_exits_1(built, monkey
     )
     # Either every lookup and one update request (of at most 100 contacts) get through before the limit, or
     # only 3 of the lookups do.
-    daily_max = b.reference_reads + 1 if budget == "lookups_and_one_update" else 3
+    # (+1: the property preflight's GET before the run.)
+    daily_max = b.reference_reads + 2 if budget == "lookups_and_one_update" else 4
     assert b.reference_reads > 3
     with Sandbox(sandbox_config(token=token, daily_max=daily_max)) as sb:
         monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", token)
@@ -445,24 +471,22 @@ exposures:
 """
 
 
-def test_unknown_property_fails_the_run_naming_it_and_loses_no_row(built):
+def test_unknown_property_is_a_config_error_naming_it_before_any_row_is_read(built):
+    """The property preflight (GET /crm/v3/properties/contacts) finds it: nothing is read, sent or logged as a
+    run, and the error names the exposure, the column and the property."""
     b = built("duckdb")
     ex = b.example
     variant = ex.project_dir / "models" / "unknown_property_exposure.yml"
     variant.write_text(UNKNOWN_PROPERTY_YAML, encoding="utf-8")
     try:
         with Sandbox(sandbox_config()) as sb:
-            before = contact_values(sb)
-            [result] = sync(ex, sb, select="hubspot_unknown_property")
-            row = assert_accounted(ex, result)
-            assert row["status"] == "failed"
-            assert "nonexistent_prop" in row["error"]
-            assert row["rows_updated"] == 0
-            ref = b.reference_result.counters
-            assert row["rows_failed"] == ref.rows_updated  # every contact found, none updated
-            assert failed_codes(ex, result.run_id) == Counter({"PROPERTY_DOESNT_EXIST": row["rows_failed"]})
-            assert contact_values(sb) == before
-            assert sb.stats()["contacts_updated"] == 0
+            with pytest.raises(ConfigError) as info:
+                sync(ex, sb, select="hubspot_unknown_property")
+            message = str(info.value)
+            assert "hubspot_unknown_property" in message and "nonexistent_prop" in message
+            assert "Amperity ID" in message and "PROPERTY_DOESNT_EXIST" in message
+            assert set(sb.stats()["requests"]) == {"GET /crm/v3/properties/{objectType}"}
+            assert ex.query("select count(*) from {schema}.hubspot_sync_runs") == [(0,)]
     finally:
         variant.unlink()
 

@@ -71,10 +71,11 @@ def test_duckdb_failed_build_is_never_pushed(duck: Example, hubspot_env):
 
 def test_duckdb_push_failure_warns_by_default_and_fails_when_asked(duck: Example, hubspot_env, monkeypatch):
     monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "not-the-sandbox-token")
-    # warn (default): the model builds, downstream goes on, the run log says failed.
+    # warn (default): the model builds, downstream goes on. The token is refused by the property preflight,
+    # before a run starts: nothing is sent and no run is logged (a config problem, as for the CLI's exit 2).
     duck.dbt_ok("run")
-    ((status, error),) = duck.query("select status, error from {schema}.hubspot_sync_runs")
-    assert status == "failed" and "not-the-sandbox-token" not in (error or "")
+    assert hubspot_requests(hubspot_env) == 1  # the preflight's GET, answered 401
+    assert duck.query("select count(*) from {schema}.hubspot_sync_runs") == [(0,)]
     # fail: the hook raises, the model errors.
     result = duck.dbt("run", "--vars", "{hubspot_sync: {on_push_error: fail}}")
     assert not result.success
