@@ -304,6 +304,7 @@ def install_log_handler(reporter: Reporter) -> logging.Handler:
     logger = logging.getLogger("dbt_hubspot_sync")
     logger.addHandler(handler)
     logger.propagate = False  # printed once, here, whatever handlers dbt put on the root logger
+    handler.previous_level = logger.level  # type: ignore[attr-defined]  # restored by remove_log_handler
     if logger.level == logging.NOTSET or logger.level > logging.WARNING:
         logger.setLevel(logging.WARNING)
     return handler
@@ -313,3 +314,4 @@ def remove_log_handler(handler: logging.Handler) -> None:
     logger = logging.getLogger("dbt_hubspot_sync")
     logger.removeHandler(handler)
     logger.propagate = True
+    logger.setLevel(getattr(handler, "previous_level", logging.NOTSET))
