@@ -150,7 +150,7 @@ def sync_plan(
 
 @contextmanager
 def prepared(
-    options: SyncOptions, client_factory: Callable[[], HubSpotClient] | None
+    options: SyncOptions, client_factory: Callable[[], HubSpotClient] | None, *, preflight: bool = True
 ) -> Iterator[tuple[Warehouse, list[SyncPlan], HubSpotClient] | None]:
     """Parse, plan, connect to HubSpot, check lists and create the log tables; None when nothing is selected.
 
@@ -168,7 +168,8 @@ def prepared(
         client = (client_factory or HubSpotClient.from_env)()
         try:
             check_lists(plans, client)
-            plans = preflight_properties(plans, client)
+            if preflight:
+                plans = preflight_properties(plans, client)
             yield session.warehouse, plans, client
         finally:
             client.close()
@@ -242,8 +243,11 @@ def push_pending(
     on_progress: Callable[[SyncRun], None] | None = None,
     count_rows: bool = False,
     cancel: threading.Event | None = None,
+    preflight: bool = False,
 ) -> list[RunResult]:
     """Claim the pending syncs of `plans` and push each exposure once for all its claimed builds.
+    `preflight`: check the plan's properties with HubSpot once its gate lets it through (run_dbt's plans are
+    built as models finish; prepared() has checked the others).
 
     The latest claimed build made the table a push would read, so its tests decide (gate.py): when they did not
     pass, nothing is sent and the runs row says `failed` with `tests_failed` naming them."""
@@ -276,6 +280,12 @@ def push_pending(
             )
             queue.done(owned)
             continue
+        if preflight:
+            try:
+                [plan] = preflight_properties([plan], client)
+            except BaseException:
+                queue.release(owned)  # a config error: the builds stay pending for the push after the fix
+                raise
         run = SyncRun(
             plan,
             RunLog(wh, plan.log_schema),
@@ -303,8 +313,9 @@ def run_pending(
 ) -> list[RunResult]:
     """`sync --pending`: push what a plain `dbt run` or `dbt build` left pending (each model build exactly once).
 
-    A build's tests are read from dbt's run_results.json, which holds the last dbt command's results only."""
-    with prepared(options, client_factory) as ready, interruptible() as cancel:
+    A build's tests are read from dbt's run_results.json, which holds the last dbt command's results only.
+    Properties are checked per exposure once its gate lets it through: a gated-out push calls nothing."""
+    with prepared(options, client_factory, preflight=False) as ready, interruptible() as cancel:
         if ready is None:
             return []
         wh, plans, client = ready
@@ -318,6 +329,7 @@ def run_pending(
             on_progress=on_progress,
             count_rows=options.count_rows,
             cancel=cancel,
+            preflight=True,
         )
 
 
@@ -387,7 +399,6 @@ def run_dbt(
             build_plan(project, name, wh.columns(relation, project.models[model])) for name in by_model[model]
         ]
         check_lists(plans, client)
-        plans = preflight_properties(plans, client)
         with lock:
             statuses = dict(finished)
         results.extend(
@@ -400,6 +411,7 @@ def run_dbt(
                 invocation_id=inv,
                 test_statuses=lambda _inv: statuses,
                 on_progress=on_progress,
+                preflight=True,
             )
         )
 
