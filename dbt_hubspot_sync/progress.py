@@ -294,7 +294,8 @@ class _StderrHandler(logging.Handler):
 
 
 def install_log_handler(reporter: Reporter) -> logging.Handler:
-    """Route the package's warnings (retries exhausted, 429 pauses, a failing webhook) to the reporter's stream."""
+    """Route the package's warnings (retries exhausted, 429 pauses, a failing webhook) to the reporter's stream,
+    until `remove_log_handler` puts the logger back as it was."""
     handler: logging.Handler
     if isinstance(reporter, JsonReporter):
         handler = _JsonLogHandler(reporter)
@@ -302,9 +303,9 @@ def install_log_handler(reporter: Reporter) -> logging.Handler:
         handler = _StderrHandler(logging.WARNING)
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     logger = logging.getLogger("dbt_hubspot_sync")
+    handler._saved = (logger.level, logger.propagate)  # type: ignore[attr-defined]
     logger.addHandler(handler)
     logger.propagate = False  # printed once, here, whatever handlers dbt put on the root logger
-    handler.previous_level = logger.level  # type: ignore[attr-defined]  # restored by remove_log_handler
     if logger.level == logging.NOTSET or logger.level > logging.WARNING:
         logger.setLevel(logging.WARNING)
     return handler
@@ -313,5 +314,4 @@ def install_log_handler(reporter: Reporter) -> logging.Handler:
 def remove_log_handler(handler: logging.Handler) -> None:
     logger = logging.getLogger("dbt_hubspot_sync")
     logger.removeHandler(handler)
-    logger.propagate = True
-    logger.setLevel(getattr(handler, "previous_level", logging.NOTSET))
+    logger.level, logger.propagate = handler._saved  # type: ignore[attr-defined]

@@ -136,6 +136,8 @@ def test_package_warnings_become_json_lines(capsys: pytest.CaptureFixture[str]) 
         remove_log_handler(handler)
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1
+    logger = logging.getLogger("dbt_hubspot_sync")
+    assert (logger.level, logger.propagate) == (logging.NOTSET, True)  # as it was: caplog etc. still work
     event = json.loads(lines[0])
     assert event["event"] == "log" and event["level"] == "warning"
     assert event["message"] == "429 TEN_SECONDLY_ROLLING, pausing"
