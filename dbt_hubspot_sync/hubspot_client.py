@@ -44,6 +44,7 @@ __all__ = [
     "DailyLimitError",
     "PropertyError",
     "RetriesExhaustedError",
+    "InterruptedRunError",
     "DEFAULT_BASE_URL",
     "BATCH_SIZE",
 ]
@@ -199,6 +200,10 @@ class PropertyError(HubSpotError):
     def __init__(self, message: str, *, property_name: str | None, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.property_name = property_name
+
+
+class InterruptedRunError(HubSpotError):
+    """The run was interrupted (Ctrl-C) before this call was sent: nothing of it reached HubSpot."""
 
 
 class RetriesExhaustedError(HubSpotError):
@@ -395,6 +400,8 @@ class HubSpotClient:
         self.retry_budget_ratio = retry_budget_ratio
         self.limiter = limiter if limiter is not None else RateLimiter.for_token(token)
         self.stats = ClientStats()
+        # Set by the runner on Ctrl-C: calls not yet sent are refused (InterruptedRunError); in-flight ones land.
+        self.cancel: threading.Event | None = None
         self._budget_lock = threading.Lock()
         self._retries_spent = 0
         self._session = requests.Session()
@@ -471,6 +478,12 @@ class HubSpotClient:
             failure: tuple[str, int | None, str] | None = None
             resp: requests.Response | None = None
             with self.limiter.slot():
+                if self.cancel is not None and self.cancel.is_set():
+                    raise InterruptedRunError(
+                        f"interrupted: {call} was not sent (the run was stopped with SIGINT)",
+                        call=call,
+                        code="INTERRUPTED",
+                    )
                 try:
                     resp = self._session.request(method, url, data=data, timeout=self.timeout)
                 except requests.Timeout as exc:

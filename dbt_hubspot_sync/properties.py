@@ -87,6 +87,7 @@ def properties_hash(props: Mapping[str, str | None]) -> str:
     Each value is length-prefixed (None has no length), so no two different mappings share an encoding;
     cheaper than JSON, and it runs once per row."""
     payload = "".join(
-        f"{name}!;" if value is None else f"{name}={len(value)}:{value};" for name, value in sorted(props.items())
+        f"{name}!;" if value is None else f"{name}={len(value)}:{value};"
+        for name, value in sorted(props.items())
     )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()

@@ -186,6 +186,7 @@ def run_sync(
         if ready is None:
             return []
         wh, plans, client = ready
+        client.cancel = cancel  # Ctrl-C: requests not yet sent are refused, in-flight ones land
         # Standalone runs are not part of a dbt invocation (the parse above is ours, not the user's).
         inv = invocation_id() if options.trigger != "cli" else None
         runs = []
@@ -319,6 +320,7 @@ def run_pending(
         if ready is None:
             return []
         wh, plans, client = ready
+        client.cancel = cancel
         last_invocation, statuses = read_run_results(wh.project.target_path)
         return push_pending(
             wh,
