@@ -171,14 +171,16 @@ class Warehouse:
     def guard(self, what: str) -> Iterator[None]:
         """dbt's database errors (unreachable host, missing grant, ...) as a WarehouseError saying what was being
         done, on which target: raised before any HubSpot call, they mean nothing was sent."""
-        from dbt_common.exceptions import DbtBaseException
-
         try:
             yield
-        except DbtBaseException as exc:
+        except SyncError:
+            raise
+        except Exception as exc:  # dbt's wrappers and raw driver errors (a DuckDB file that cannot be opened)
             where = ".".join(p for p in (self.project.target_database, self.project.target_schema) if p)
             detail = " ".join(str(exc).split())
-            raise WarehouseError(f"warehouse ({self.type}, {where}): {what} failed: {detail}") from None
+            raise WarehouseError(
+                f"warehouse ({self.type}, {where}): {what} failed: {type(exc).__name__}: {detail}"
+            ) from None
 
     def relation(self, schema: str, identifier: str) -> str:
         rel = self._adapter.Relation.create(
