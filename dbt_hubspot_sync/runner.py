@@ -384,7 +384,7 @@ def run_dbt(
     errors: list[BaseException] = []
     lock = threading.Lock()
     finished: dict[str, str] = {}  # every node's dbt status so far
-    invocation: list[str] = []  # dbt's invocation id, once a node finished
+    seen: dict[str, str | bool] = {}  # dbt's invocation id, once a node finished; whether its runs were read
     waiting_on: dict[str, tuple[set[str], str | None]] = {}  # built model → (its unfinished gate tests, inv)
 
     def push(wh: Warehouse, model: str, inv: str | None, final: bool) -> None:
@@ -463,8 +463,7 @@ def run_dbt(
     def on_node_finished(unique_id: str, status: str, inv: str | None) -> None:
         with lock:
             finished[unique_id] = status
-            if inv and not invocation:
-                invocation.append(inv)
+            seen.setdefault("invocation", inv or "")
             ready = []
             for model, (unfinished, model_inv) in list(waiting_on.items()):
                 unfinished.discard(unique_id)
@@ -484,8 +483,10 @@ def run_dbt(
             waiting_on.clear()
         for model, (_unfinished, inv) in left:
             work.put((model, inv, "final"))
-        if plugin_pushes and invocation:  # called after on-run-end: what the plugin did is logged by now
-            work.put(("", invocation[0], "logged"))
+        # Called after on-run-end (and again once dbt returned): what the plugin did is logged by now.
+        if plugin_pushes and seen.get("invocation") and not seen.get("logged"):
+            seen["logged"] = True
+            work.put(("", str(seen["invocation"]), "logged"))
         work.join()
 
     argv = [
