@@ -371,7 +371,7 @@ class HubSpotClient:
         timeout: float = 30.0,
         max_retries: int = 5,
         limiter: RateLimiter | None = None,
-        concurrency: int = 8,  # HubSpot: ~19 req/s allowed × ~0.4 s per batch call ≈ 8 in flight
+        concurrency: int = 8,  # per caller; the client runs 2x this in flight (HubSpot: ~19 req/s × ~0.4 s ≈ 8)
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
         locked_delay: float = 2.0,
@@ -404,6 +404,8 @@ class HubSpotClient:
         self.cancel: threading.Event | None = None
         self._budget_lock = threading.Lock()
         self._retries_spent = 0
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         self._session = requests.Session()
         # Room for two callers' requests at once (the engine overlaps one batch's updates with the next's lookups).
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=2 * self.concurrency, max_retries=0)
@@ -437,6 +439,10 @@ class HubSpotClient:
         return f"HubSpotClient(base_url={self.base_url!r}, concurrency={self.concurrency})"
 
     def close(self) -> None:
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
         self._session.close()
 
     def __enter__(self) -> HubSpotClient:
@@ -620,13 +626,22 @@ class HubSpotClient:
                     break
                 futures.append(fut)
             return futures
-        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="hubspot") as pool:
-            futures = [pool.submit(fn, item) for item in items]
-            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-            if any(f.exception() is not None for f in done):
-                for f in pending:
-                    f.cancel()  # in-flight chunks finish; queued ones never start
+        pool = self._workers()
+        futures = [pool.submit(fn, item) for item in items]
+        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        if any(f.exception() is not None for f in done):
+            for f in pending:
+                f.cancel()  # in-flight chunks finish; queued ones never start
+        wait(futures)
         return futures
+
+    def _workers(self) -> ThreadPoolExecutor:
+        """One pool for the client's life: threads are reused, not started per call (a million-row sync makes
+        hundreds of calls). Two callers' chunks at once, as the engine overlaps two batches."""
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=2 * self.concurrency, thread_name_prefix="hubspot")
+            return self._pool
 
     # -- public calls ----------------------------------------------------------------------------------
     def read_ids_by_email(self, emails: Sequence[str]) -> dict[str, str]:

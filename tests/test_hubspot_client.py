@@ -676,7 +676,7 @@ def test_update_chunks_run_concurrently(fake) -> None:
         out = client.update(rows(800))
         elapsed = time.monotonic() - start
     assert len(out.updated) == 800 and srv.count(UPDATE) == 8
-    assert srv.max_in_flight >= 3
+    assert 3 <= srv.max_in_flight <= 2 * 4  # the client's pool: two callers' worth of `concurrency`
     assert elapsed < 8 * 0.15 * 0.7  # well under sequential time
 
 
