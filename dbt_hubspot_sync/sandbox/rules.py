@@ -8,6 +8,7 @@ property must exist, must not be read-only, and an enumeration value must be one
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,9 +87,20 @@ def check_value(prop: dict[str, Any] | None, name: str, value: str) -> PropertyP
                     name,
                     f"{v} was not one of the allowed options: [{', '.join(allowed)}]",
                 )
+    if prop["type"] == "number" and not _is_number(value):
+        # As HubSpot words it ("discount was not a valid number"): the property, not the value, so the 400 does
+        # not say which input of the batch was wrong.
+        return PropertyProblem("INVALID_INTEGER", name, f"{name} was not a valid number")
     if name == "email" and not hubspot_email_ok(value):
         return PropertyProblem("INVALID_EMAIL", name, f"Email address {value} is invalid")
     return None
+
+
+def _is_number(value: str) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except ValueError:
+        return False
 
 
 def problems_message(problems: list[PropertyProblem]) -> str:

@@ -55,6 +55,9 @@ class SandboxConfig:
     faults: str = ""
     seed: int = 0
     slow_ms: int = 15000
+    # CSV columns that are number properties in this portal (the rest are strings): writing a non-number to one
+    # is HubSpot's whole-batch 400 INVALID_INTEGER, which names the property but no input.
+    number_properties: tuple[str, ...] = ()
 
 
 @dataclass
@@ -149,7 +152,7 @@ class SandboxApp:
         if cfg.contacts:
             rows.extend(cfg.contacts)
         self.cfg = cfg
-        self.store = Store(rows, order_seed=cfg.seed)
+        self.store = Store(rows, order_seed=cfg.seed, number_properties=cfg.number_properties)
         self.limiter = RateLimiter(cfg.rate_max, cfg.rate_window_ms, cfg.daily_max)
         self.faults = FaultInjector(cfg.faults, cfg.seed)
         self.stats = Stats()

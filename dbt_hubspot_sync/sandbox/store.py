@@ -108,10 +108,16 @@ def load_contacts_csv(path: str | Path) -> list[dict[str, str]]:
 
 
 class Store:
-    def __init__(self, rows: Iterable[dict[str, Any]] | None = None, order_seed: int = 0) -> None:
+    def __init__(
+        self,
+        rows: Iterable[dict[str, Any]] | None = None,
+        order_seed: int = 0,
+        number_properties: Iterable[str] = (),
+    ) -> None:
         self._lock = threading.Lock()
         self._order_rng = random.Random(order_seed)  # result ordering only; faults have their own RNG
         self._initial = [dict(r) for r in rows or []]
+        self._numbers = tuple(number_properties)
         self.reset()
 
     # -- setup -----------------------------------------------------------------------------------------
@@ -119,6 +125,10 @@ class Store:
         """Back to the initial contacts, default properties and no lists."""
         with self._lock:
             self.props = default_properties()
+            for name in self._numbers:  # custom number properties: a non-number value is a whole-batch 400
+                self.props[name] = _property(
+                    name, name, type_="number", field_type="number", hubspot_defined=False
+                )
             self.contacts: dict[str, dict[str, Any]] = {}
             self.by_email: dict[str, str] = {}
             self.lists: dict[str, dict[str, Any]] = {}

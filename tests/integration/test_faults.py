@@ -10,6 +10,7 @@ converges to the HubSpot state of a clean run on a fresh sandbox.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 import uuid
 from collections import Counter
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from dbt_hubspot_sync.cli import main
 from dbt_hubspot_sync.dbt_bridge import open_session
@@ -267,14 +269,17 @@ class FaultsFromRead(HubSpotClient):
 
     sandbox: Sandbox
     spec: str
+    seed: int = 0
 
     def read_ids_by_email(self, emails: Any) -> dict[str, str]:
-        set_faults(self.sandbox, self.spec)
+        if not getattr(self, "_faulty", False):
+            self._faulty = True
+            set_faults(self.sandbox, self.spec, self.seed)
         return super().read_ids_by_email(emails)
 
 
-def faults_from_read(sb: Sandbox, spec: str) -> type[HubSpotClient]:
-    return type("FaultyReads", (FaultsFromRead,), {"sandbox": sb, "spec": spec})
+def faults_from_read(sb: Sandbox, spec: str, seed: int = 0) -> type[HubSpotClient]:
+    return type("FaultyReads", (FaultsFromRead,), {"sandbox": sb, "spec": spec, "seed": seed})
 
 
 # -- 1. 5xx / 423 / resets -----------------------------------------------------------------------------------------
@@ -645,3 +650,137 @@ def test_failed_list_add_is_retried_by_the_next_run(built):
             assert set(sb.list_members(list_id)) == expected
     finally:
         variant.unlink(missing_ok=True)
+
+
+# -- 9. the fault matrix: one kind of fault at a time, from the first lookup on ------------------------------------
+# Each case: the run under faults accounts for every row, logs what gave up with its reason and HTTP status, and
+# keeps its retries within the caps (per request: max_retries; per run: the client's retry budget); a next run
+# with HubSpot healthy converges to the clean run's state.
+MATRIX = {
+    "5xx_10pct": ("500:0.03,502:0.03,503:0.02,504:0.02", {}, {"HTTP_5XX"}),
+    "423_locked": ("423:0.2", {}, {"HTTP_423"}),
+    "connection_reset": ("reset:0.2", {}, {"CONNECTION_ERROR"}),
+    "slow_past_timeout": ("slow:0.2", {}, {"TIMEOUT"}),
+    # A run budget of 2 retries (+10% of requests): HubSpot failing half the calls exhausts it quickly.
+    "retry_budget": ("503:0.5", {"retry_budget": 2}, {"HTTP_5XX"}),
+}
+
+
+def fault_matrix_case(b: Built, spec: str, client_kw: dict[str, Any], codes: set[str], seed: int) -> None:
+    ex = b.example
+    slow_ms = int(CLIENT_TIMEOUT * 1000) + 200
+    with Sandbox(sandbox_config(slow_ms=slow_ms)) as sb:
+        before = contact_values(sb)
+        factory = client_factory(sb, faults_from_read(sb, spec, seed), **client_kw)
+        [result] = sync(ex, sb, factory=factory)
+        row = assert_accounted(ex, result)
+        wait_for_sandbox(sb, row["requests"])
+        stats = sb.stats()
+        assert sum(stats["faults"].values()) > 0, "no fault was injected: pick another seed"
+        assert row["retries"] > 0
+        # Caps: per request (max_retries=3 retries after the first attempt) and per run (the budget).
+        budget = client_kw.get("retry_budget", 100)
+        assert row["retries"] <= 3 * row["requests"]
+        assert row["retries"] <= budget + 0.1 * row["requests"]
+        log = record_log(ex, result.run_id)
+        gave_up = [(code, status) for _, outcome, code, status in log if outcome == "failed"]
+        assert {code for code, _ in gave_up} <= codes
+        for code, status in gave_up:  # the HTTP status of what gave up, where there was a response
+            assert (status is not None) == (code in {"HTTP_5XX", "HTTP_423"}), (code, status)
+        if row["status"] == "failed":  # a lookup gave up: the run stops, every row it held is failed
+            assert "gave up" in row["error"]
+        assert_progress_is_correct(sb, before, b, None)
+
+        set_faults(sb, "")
+        assert_converges(ex, sb, b)
+
+
+@pytest.mark.parametrize("case", list(MATRIX))
+def test_fault_matrix(built, case: str):
+    spec, client_kw, codes = MATRIX[case]
+    fault_matrix_case(built("duckdb"), spec, client_kw, codes, seed=7)
+
+
+def test_429_bursts_from_another_consumer_are_waited_out(built):
+    """Another app on the same token fills HubSpot's ten-second window in bursts: the run gets 429
+    TEN_SECONDLY_ROLLING, waits each window out (no retry budget spent on failures), loses nothing and ends
+    with the clean run's state."""
+    b = built("duckdb")
+    ex = b.example
+    with Sandbox(sandbox_config(rate_max=12, rate_window_ms=1000)) as sb:
+        stop = threading.Event()
+
+        def other_consumer() -> None:
+            headers = {"Authorization": f"Bearer {sb.app.cfg.token}"}
+            with requests.Session() as s:
+                while not stop.is_set():
+                    for _ in range(12):  # a burst filling the window
+                        s.get(f"{sb.url}/crm/v3/properties/contacts", headers=headers, timeout=5)
+                    stop.wait(0.6)
+
+        burst = threading.Thread(target=other_consumer, daemon=True)
+        burst.start()
+        try:
+            [result] = sync(ex, sb, factory=client_factory(sb, max_rate_limit_waits=50))
+        finally:
+            stop.set()
+            burst.join()
+        row = assert_accounted(ex, result)
+        assert row["status"] == "completed" and row["rows_failed"] == 0, row
+        assert row["rate_limited"] > 0, "no 429 reached the run"
+        assert contact_values(sb) == b.reference
+        assert sb.stats()["contacts_created"] == 0
+
+
+# -- 10. a whole-batch 400 naming no record ------------------------------------------------------------------------
+SCORE_SQL = """\
+select
+    'c' || lpad(cast(i as varchar), 3, '0') || '@example.com' as "Email",
+    case when i in (13, 71) then '12 points' else cast(i * 10 as varchar) end as score
+from range(100) as t(i)
+"""
+SCORE_YAML = """\
+version: 2
+exposures:
+  - name: hubspot_score
+    type: application
+    owner: {name: Growth, email: growth@example.com}
+    depends_on: [ref('score_probe')]
+    config:
+      meta:
+        hubspot_sync:
+          email_column: Email
+          workflow: manual
+"""
+
+
+def test_400_naming_no_record_is_bisected_to_the_offenders_and_the_rest_updated(built):
+    """A number property given '12 points': HubSpot's 400 INVALID_INTEGER names the property, not the input.
+    The batch is bisected until the two offenders are alone; they are failed with HubSpot's code and status,
+    the other 98 are updated, with a bounded number of requests."""
+    b = built("duckdb")
+    ex = b.example
+    models = ex.project_dir / "models"
+    (models / "score_probe.sql").write_text(SCORE_SQL, encoding="utf-8")
+    (models / "score_probe.yml").write_text(SCORE_YAML, encoding="utf-8")
+    contacts = [{"email": f"c{i:03d}@example.com", "score": "0"} for i in range(100)]
+    try:
+        ex.dbt_ok("run", "--select", "score_probe")
+        with Sandbox(SandboxConfig(contacts=contacts, number_properties=("score",))) as sb:
+            [result] = sync(ex, sb, select="hubspot_score")
+            row = run_row(ex, result.run_id)
+            assert row["status"] == "completed_with_errors", row
+            assert (row["rows_read"], row["rows_updated"], row["rows_failed"]) == (100, 98, 2)
+            assert sorted(record_log(ex, result.run_id)) == [
+                ("c013@example.com", "failed", "INVALID_INTEGER", 400),
+                ("c071@example.com", "failed", "INVALID_INTEGER", 400),
+            ]
+            after = {c["properties"]["email"]: c["properties"]["score"] for c in sb.contacts()}
+            assert after == {
+                c["email"]: ("0" if i in (13, 71) else str(i * 10)) for i, c in enumerate(contacts)
+            }
+            updates = sum(sb.stats()["requests"]["POST /crm/v3/objects/contacts/batch/update"].values())
+            assert updates <= 2 * (2 * 7 + 1)  # about log2(n)+1 requests per offender
+    finally:
+        for name in ("score_probe.sql", "score_probe.yml"):
+            (models / name).unlink()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dbt_hubspot_sync.sandbox.rules import check_value, hubspot_email_ok, problems_message
-from dbt_hubspot_sync.sandbox.store import default_properties
+from dbt_hubspot_sync.sandbox.store import Store, default_properties
 
 CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "email-corpus" / "corpus.tsv"
 
@@ -62,3 +62,11 @@ def test_check_value_codes() -> None:
         'Property values were not valid: [{"isValid":false,"message":"Email address example.lcom is invalid",'
         '"error":"INVALID_EMAIL","name":"email"}]'
     )
+
+
+def test_number_property_values() -> None:
+    score = Store([{"email": "a@example.com"}], number_properties=["score"]).props["score"]
+    assert check_value(score, "score", "12.5") is None and check_value(score, "score", "-3") is None
+    problem = check_value(score, "score", "12 points")
+    assert problem is not None and problem.code == "INVALID_INTEGER"
+    assert "12 points" not in problem.message  # HubSpot names the property, not the value
