@@ -34,6 +34,12 @@
   {%- endfor -%}
   {%- do statements.append('create table if not exists ' ~ relation ~ ' (' ~ defs | join(', ') ~ ')') -%}
 {%- endfor -%}
+{#- Columns added after the tables first shipped: tables created by an earlier version gain them. -#}
+{%- set added = [('hubspot_sync_runs', 'runner'), ('hubspot_sync_pending', 'gate_tests')] -%}
+{%- for name, column in added -%}
+  {%- set relation = api.Relation.create(database=target.database, schema=schema, identifier=name) -%}
+  {%- do statements.append('alter table ' ~ relation ~ ' add column if not exists ' ~ column ~ ' ' ~ text) -%}
+{%- endfor -%}
 {{ return(statements) }}
 {% endmacro %}
 
