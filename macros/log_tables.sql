@@ -25,7 +25,7 @@
         'pending_id', 'exposure_name', 'model_unique_id', 'relation', 'invocation_id', ('created_at', ts),
         'claimed_by', ('claimed_at', ts), 'gate_tests'],
 } -%}
-{%- set statements = ['create schema if not exists ' ~ adapter.quote(schema)] -%}
+{%- set statements = ['create schema if not exists ' ~ dbt_hubspot_sync.quote_identifier(schema)] -%}
 {%- for name, columns in tables.items() -%}
   {%- set relation = api.Relation.create(database=target.database, schema=schema, identifier=name) -%}
   {%- set defs = [] -%}

@@ -99,7 +99,7 @@ values ('{{ invocation_id }}:{{ s.name }}', '{{ s.name }}', '{{ model.unique_id 
                                        identifier='hubspot_sync_state') -%}
   {%- if ns.email is not none -%}
     {%- set cast_columns = [] -%}
-    {%- for c in names -%}{%- do cast_columns.append('cast(' ~ adapter.quote(c) ~ ' as varchar)') -%}{%- endfor -%}
+    {%- for c in names -%}{%- do cast_columns.append('cast(' ~ dbt_hubspot_sync.quote_identifier(c) ~ ' as varchar)') -%}{%- endfor -%}
     {%- do statements.append(
       'select sum(dbt_hubspot_sync_push(' ~ ctx_sql ~ ', hubspot_sync__email_raw, hubspot_sync__email_clean,'
       ~ ' hubspot_sync__rank, hubspot_sync__record_id, hubspot_sync__hash, [' ~ cast_columns | join(', ') ~ ']))'

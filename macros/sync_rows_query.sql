@@ -12,9 +12,9 @@
 
 {% macro default__sync_rows_query(relation, email_column, columns, state_relation=none, exposure=none) %}
 {%- set text = dbt.type_string() -%}
-{%- set email = adapter.quote(email_column) -%}
+{%- set email = dbt_hubspot_sync.quote_identifier(email_column) -%}
 {%- set order_cols = [email] -%}
-{%- for c in columns if c != email_column -%}{%- do order_cols.append(adapter.quote(c)) -%}{%- endfor -%}
+{%- for c in columns if c != email_column -%}{%- do order_cols.append(dbt_hubspot_sync.quote_identifier(c)) -%}{%- endfor -%}
 select
     r.hubspot_sync__email_raw,
     r.hubspot_sync__email_clean,
@@ -27,7 +27,7 @@ select
     cast(null as {{ text }}) as hubspot_sync__hash
     {%- endif %}
     {%- for c in columns %},
-    r.{{ adapter.quote(c) }}
+    r.{{ dbt_hubspot_sync.quote_identifier(c) }}
     {%- endfor %}
 from (
     select
