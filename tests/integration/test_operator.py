@@ -215,7 +215,7 @@ def test_check_config_problems_and_a_missing_token_are_counted(
 
 # -- notifications ----------------------------------------------------------------------------------------------
 def test_sync_notifies_a_webhook_configured_in_vars(
-    example: Example, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    example: Example, env: tuple[Example, Sandbox], monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     from tests.test_notify import SECRET_PATH, Receiver
 
@@ -236,15 +236,19 @@ def test_sync_notifies_a_webhook_configured_in_vars(
 
         # A failed run is reported under the default `when: problems`; a broken webhook changes nothing.
         receiver.status = 503
-        monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "revoked-token")  # the lookups of new emails are refused
+        sandbox = env[1]
+        sandbox.add_token("read-only-token", {"crm.objects.contacts.read", "crm.schemas.contacts.read"})
+        monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "read-only-token")  # lookups pass, updates are refused
         notify = "{hubspot_sync: {notify: {webhook_env: OPS_WEBHOOK}}}"
-        code = main(["sync", "--select", "hubspot_vip_names", "--vars", notify, *example.cli_args()])
+        args = ["sync", "--select", "hubspot_vip_names", "--full-refresh", "--vars", notify]
+        code = main([*args, *example.cli_args()])
         captured = capsys.readouterr()
     finally:
         receiver.close()
     assert code == 1  # the run failed; the webhook's 503 changes nothing
     assert len(receiver.bodies) == 2 and receiver.bodies[1]["status"] == "failed"
-    assert "401" in receiver.bodies[1]["error"] and "revoked-token" not in json.dumps(receiver.bodies[1])
+    assert "MISSING_SCOPES" in receiver.bodies[1]["error"] or "403" in receiver.bodies[1]["error"]
+    assert "read-only-token" not in json.dumps(receiver.bodies[1])
     assert "the webhook in OPS_WEBHOOK answered HTTP 503" in captured.err
     assert SECRET_PATH not in captured.out + captured.err
 
