@@ -27,6 +27,8 @@ class Pending:
     invocation_id: str | None
     # Tests of the same dbt invocation attached to the exposure's model: the push waits for them (gate.py).
     gate_tests: tuple[str, ...] = ()
+    # Their statuses, kept by the package's on-run-end (run_results.json is replaced by the next dbt command).
+    gate_results: dict[str, str] | None = None
 
 
 class PendingQueue:
@@ -39,7 +41,8 @@ class PendingQueue:
     def waiting(self, *, model: str | None = None, invocation_id: str | None = None) -> list[Pending]:
         """Unclaimed rows (or rows whose claim expired), oldest first."""
         sql = (
-            f"select pending_id, exposure_name, model_unique_id, invocation_id, gate_tests from {self.table}"
+            f"select pending_id, exposure_name, model_unique_id, invocation_id, gate_tests, gate_results"
+            f" from {self.table}"
             f" where (claimed_by is null or claimed_at < {self._p})"
         )
         params: list = [utcnow() - CLAIM_LEASE]
@@ -50,7 +53,10 @@ class PendingQueue:
             sql += f" and invocation_id = {self._p}"
             params.append(invocation_id)
         rows = self.target.execute(sql + " order by created_at, pending_id", params)
-        return [Pending(*row[:4], tuple(json.loads(row[4] or "[]"))) for row in rows]
+        return [
+            Pending(*row[:4], tuple(json.loads(row[4] or "[]")), json.loads(row[5]) if row[5] else None)
+            for row in rows
+        ]
 
     def claim(self, items: list[Pending]) -> list[Pending]:
         """The items this pusher now owns; others were claimed by a competing pusher in between."""

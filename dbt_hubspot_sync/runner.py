@@ -217,15 +217,18 @@ TestStatuses = Callable[[str | None], Mapping[str, str] | None]
 
 
 def gate_verdict(plan: SyncPlan, pending: Pending, test_statuses: TestStatuses | None) -> Verdict:
-    """The gate on one build: its tests' statuses come from `test_statuses(invocation_id)` (None: unknown)."""
+    """The gate on one build: its tests' statuses come from `test_statuses(invocation_id)` (None: unknown), else
+    from what the package's on-run-end kept on the pending row."""
     if plan.config.gate == "none" or not pending.gate_tests:
         return Verdict(True)
     statuses = test_statuses(pending.invocation_id) if test_statuses else None
     if statuses is None:
+        statuses = pending.gate_results
+    if statuses is None:
         return Verdict(
             False,
             f"tests_unknown: the test results of dbt invocation {pending.invocation_id} are gone (dbt's"
-            " run_results.json holds a later command's); rebuild the model with dbt build",
+            " run_results.json holds a later command's and its on-run-end did not run); rebuild the model",
         )
     verdict = judge(pending.gate_tests, statuses, plan.config.gate)
     assert verdict is not None  # final: a test that never finished counts as not run

@@ -23,7 +23,7 @@
         'exposure_name', 'email_clean', 'record_id', 'properties_hash', 'run_id', ('synced_at', ts)],
     'hubspot_sync_pending': [
         'pending_id', 'exposure_name', 'model_unique_id', 'relation', 'invocation_id', ('created_at', ts),
-        'claimed_by', ('claimed_at', ts), 'gate_tests'],
+        'claimed_by', ('claimed_at', ts), 'gate_tests', 'gate_results'],
 } -%}
 {%- set statements = ['create schema if not exists ' ~ dbt_hubspot_sync.quote_identifier(schema)] -%}
 {%- for name, columns in tables.items() -%}

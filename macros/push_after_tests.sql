@@ -1,12 +1,36 @@
 {#- The package's own on-run-end (dbt runs the hooks of installed packages): under `dbt build` on DuckDB, pushes
     each sync the post-hook deferred once the tests it waits for passed, and logs the others `failed` with
-    `tests_failed` (also when dbt skipped the model after a failed test upstream). Other adapters: nothing here;
-    `dbt-hubspot-sync run` pushes as the tests finish and `sync --pending` reads run_results.json. -#}
+    `tests_failed` (also when dbt skipped the model after a failed test upstream). Other adapters: keeps the
+    statuses of the tests each pending sync of this invocation waits for on its row, for `sync --pending` once
+    run_results.json is gone (`dbt-hubspot-sync run` pushes as the tests finish). -#}
 {% macro push_after_tests(results) %}
   {{ return(adapter.dispatch('push_after_tests', 'dbt_hubspot_sync')(results)) }}
 {% endmacro %}
 
 {% macro default__push_after_tests(results) %}
+  {%- if not execute -%}{{ return('') }}{%- endif -%}
+  {%- set built = [] -%}
+  {%- for r in results if r.node.resource_type in ('model', 'seed', 'snapshot') and (r.status | string) == 'success' -%}
+    {%- if dbt_hubspot_sync.automatic_syncs_for(r.node.unique_id) -%}{%- do built.append(r.node.unique_id) -%}{%- endif -%}
+  {%- endfor -%}
+  {%- if not built -%}{{ return('') }}{%- endif -%}
+  {%- set statuses = {} -%}
+  {%- for r in results -%}{%- do statuses.update({r.node.unique_id: r.status | string}) -%}{%- endfor -%}
+  {%- set pending = api.Relation.create(database=target.database, schema=dbt_hubspot_sync.log_schema(),
+                                        identifier='hubspot_sync_pending') -%}
+  {%- set rows = run_query("select pending_id, gate_tests from " ~ pending ~ " where invocation_id = '"
+                           ~ invocation_id ~ "'") -%}
+  {%- set ns = namespace(wrote=false) -%}
+  {%- for row in rows if row[1] and row[1] != '[]' -%}
+    {%- set kept = {} -%}
+    {%- for t in fromjson(row[1]) if t in statuses -%}{%- do kept.update({t: statuses[t]}) -%}{%- endfor -%}
+    {#- In dbt's transaction (hooks run outside one), committed below. -#}
+    {%- call statement('hubspot_sync_gate_results', auto_begin=true) -%}
+      update {{ pending }} set gate_results = {{ dbt_hubspot_sync.sql_json(kept) }} where pending_id = '{{ row[0] }}'
+    {%- endcall -%}
+    {%- set ns.wrote = true -%}
+  {%- endfor -%}
+  {%- if ns.wrote -%}{%- do adapter.commit() -%}{%- endif -%}
   {{ return('') }}
 {% endmacro %}
 

@@ -84,5 +84,9 @@ def test_sync_pending_without_the_builds_results_refuses_to_push() -> None:
     assert "inv-1" in verdict.reason
     ok = gate_verdict(plan, build, lambda inv: {NOT_NULL: "pass", UNIQUE: "warn"})  # type: ignore[arg-type]
     assert ok.ok
+    # What the package's on-run-end kept on the pending row decides when run_results.json is gone.
+    kept = Pending("p1", "hubspot_customers", "model.shop.contacts", "inv-1", REQUIRED, {NOT_NULL: "fail"})
+    verdict = gate_verdict(plan, kept, lambda inv: None)  # type: ignore[arg-type]
+    assert verdict.reason == "tests_failed: not_null_contacts_email (fail), unique_contacts_email (not run)"
     # A build that ran no tests (dbt run) has nothing to wait for.
     assert gate_verdict(plan, Pending("p2", "x", "m", "inv-2"), None).ok  # type: ignore[arg-type]

@@ -119,5 +119,12 @@ def test_postgres_run_build_and_sync_pending_wait_for_the_contact_tests(
     assert (trigger, status, read, updated) == ("cli", "failed", 0, 0)
     assert error == "tests_failed: " + ", ".join(f"{name} (warn)" for name in CONTACT_TESTS)
     assert pending(pg) == 0
+
+    # run_results.json replaced by a later dbt command: the statuses the package's on-run-end kept still decide.
+    assert not pg.dbt("build", "--vars", FAIL_CONTACT_TESTS).success
+    (pg.project_dir / "target" / "run_results.json").unlink()
+    assert main(["sync", "--pending", *pg.cli_args()]) == 1
+    assert_gated_out(runs(pg)[4], "cli")
+    assert pending(pg) == 0
     assert hubspot_env.stats()["requests_total"] == requests
     capsys.readouterr()
