@@ -187,6 +187,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     dbt_argv = args.dbt_args[1:] if args.dbt_args[:1] == ["--"] else list(args.dbt_args)
     if not dbt_argv:
         raise SyncError("expected a dbt command after --, e.g. dbt-hubspot-sync run -- run --select my_model")
+    if args.log_format == "json" and not any(a.startswith("--log-format") for a in dbt_argv):
+        # dbt's own lines too, so that every line of stdout parses as JSON.
+        dbt_argv += ["--log-format", "json"]
     options = _options(args, trigger="dbt_run")
     reporter: Reporter = args.reporter
     # dbt prints its own lines meanwhile: pushes are reported as lines too, never as a redrawn bar.

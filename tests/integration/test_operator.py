@@ -270,3 +270,14 @@ def test_a_push_the_test_gate_holds_back_is_notified(tmp_path, monkeypatch, hubs
     assert body["exposure_name"] == "hubspot_customers" and body["status"] == "failed"
     assert body["trigger"] == "post_hook" and body["error"].startswith("tests_failed: ")
     assert body["rows_read"] == 0 and "❌" in body["text"]
+
+
+def test_run_in_json_mode_makes_every_stdout_line_json(
+    example: Example, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["run", "--log-format", "json", *example.cli_args(), "--", "run", "--select", "customer360"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    events = json_lines(out)  # dbt's lines (JSON too) and ours
+    assert any("info" in e and "data" in e for e in events)  # dbt's own structured log lines
+    assert events[-1]["event"] == "message" and "No pending HubSpot sync was pushed" in events[-1]["message"]
