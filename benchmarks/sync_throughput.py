@@ -230,6 +230,13 @@ def prepare(
     load_warehouse(db_path, data.rows)
     write_project(project, db_path, memory_limit)
     build_project(project, isolated=isolated)
+    # Fold dbt's write-ahead log into the file now: otherwise the sync's first open replays it (the whole model
+    # in memory), and a memory figure would measure the build instead of the sync.
+    conn = duckdb.connect(str(db_path))
+    try:
+        conn.execute("checkpoint")
+    finally:
+        conn.close()
     return project, data
 
 

@@ -478,6 +478,9 @@ class SyncRun:
         stop = pushed.stop or pushed.list_stop
         if stop is not None:
             self._stopped = self._stopped or stop
+        # A call that broke mid-way (e.g. the daily limit during a stale id's lookup) may leave candidates in
+        # none of the lists above: they are failed, never dropped.
+        self._fail_all(pushed.batch, stop or _Stop("NOT_SENT", "HubSpot returned no result for this record"))
 
     def _apply(self, outcome: UpdateOutcome, by_id: dict[str, _Candidate], stop: _Stop | None) -> None:
         for rid, c in by_id.items():

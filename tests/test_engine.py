@@ -747,3 +747,21 @@ def test_enumeration_value_outside_the_options_fails_locally(
         assert (rec["email_clean"], rec["reason_code"]) == ("c1@example.com", "INVALID_OPTION")
         assert "firstname" in rec["detail"] and "customer, lead" in rec["detail"]
         assert [rid for rid, _ in h.client.updates[0]] == ["102"]  # the bad row never reached HubSpot
+
+
+def test_a_stale_cached_id_whose_lookup_hits_the_daily_limit_is_failed_not_lost(h: Harness) -> None:
+    # The cached id is gone (HubSpot says not found); looking its email up again ends the run (daily limit).
+    h.client.contacts = {"b@example.com": "2"}
+    h.client.on_update = lambda inputs: UpdateOutcome(
+        updated={rid for rid, _ in inputs if rid != "1"}, not_found={"1"} & {rid for rid, _ in inputs}
+    )
+    h.client.read_error = DailyLimitError("daily limit", call="POST batch/read", status=429)
+    run = h.new_run()
+    stale = ("a@example.com", "a@example.com", 1, "1", "old-hash", "Ann", 1)
+    known = ("b@example.com", "b@example.com", 1, "2", "old-hash", "Bob", 2)
+    run.start()
+    run.feed([stale, known])
+    result = run.finish()
+    c = result.counters
+    assert c.holds() and (c.rows_updated, c.rows_failed) == (1, 1)
+    assert result.status == "failed" and "daily_limit" in (result.error or "")
