@@ -1,7 +1,8 @@
 """Seeded fault injection for HubSpot API paths.
 
-SPEC is comma-separated `kind:probability`, kinds 500, 502, 503, 504, 423 (an error response), `reset` (the
-socket is closed without a response) and `slow` (the answer is delayed by slow_ms). One draw per request from
+SPEC is comma-separated `kind:probability`, kinds 500, 502, 503, 504, 423 (an error response), 429 (HubSpot's
+TEN_SECONDLY_ROLLING 429, as if another app of the portal had filled the window), `reset` (the socket is closed
+without a response) and `slow` (the answer is delayed by slow_ms). One draw per request from
 `random.Random(seed)` picks at most one fault. A faulted request is not processed (nothing is written).
 """
 
@@ -11,9 +12,9 @@ import random
 import threading
 from typing import Any
 
-from .bodies import error
+from .bodies import error, rate_limited
 
-KINDS = ("500", "502", "503", "504", "423", "reset", "slow")
+KINDS = ("500", "502", "503", "504", "423", "429", "reset", "slow")
 
 _BODIES: dict[str, tuple[str, str]] = {
     "500": ("INTERNAL_ERROR", "internal error"),
@@ -66,5 +67,7 @@ class FaultInjector:
 
 
 def fault_body(kind: str) -> tuple[int, dict[str, Any]]:
+    if kind == "429":
+        return 429, rate_limited("TEN_SECONDLY_ROLLING")
     category, message = _BODIES[kind]
     return int(kind), error(category, message)

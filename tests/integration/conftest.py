@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,3 +126,33 @@ def create_list(sandbox: Sandbox, kind: str) -> str:
     )
     r.raise_for_status()
     return str(r.json()["list"]["listId"])
+
+
+@pytest.fixture(scope="session")
+def _built_cache() -> Iterator[tuple[pytest.MonkeyPatch, dict[str, Any]]]:
+    # Session-wide env (DBT_DUCKDB_PATH / the PG schema) for the copies built here, undone at the end.
+    mp = pytest.MonkeyPatch()
+    yield mp, {}
+    mp.undo()
+
+
+@pytest.fixture
+def built(_built_cache, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Any]:
+    """`built(adapter)`: the example project built once per session on `adapter` (skips postgres without PG
+    env), with an empty run log and sync state, plus the HubSpot state a clean sync reaches (test_faults.Built).
+    Shared by the fault, crash, warehouse, bad-input and secrets tests: a build costs more than their checks."""
+    from .test_faults import _build, execute
+
+    mp, cache = _built_cache
+
+    def get(adapter: str) -> Any:
+        if adapter not in cache:
+            cache[adapter] = _build(adapter, tmp_path_factory.mktemp(f"built_{adapter}"), mp)
+        b = cache[adapter]
+        # Each test starts from an empty log and no sync state (the state would skip rows a previous test's
+        # sandbox already holds).
+        for table in ("hubspot_sync_runs", "hubspot_sync_record_log", "hubspot_sync_state"):
+            execute(b.example, f"delete from {{schema}}.{table}")
+        return b
+
+    return get

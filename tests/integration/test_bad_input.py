@@ -14,7 +14,7 @@ import pytest
 from dbt_hubspot_sync.cli import main
 from dbt_hubspot_sync.sandbox import Sandbox, SandboxConfig
 
-from .conftest import Example, make_example
+from .conftest import Example
 from .test_crash import release_duckdb
 
 pytestmark = pytest.mark.dbt
@@ -75,18 +75,19 @@ CONTACTS = [
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def ex(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Example]:
-    mp = pytest.MonkeyPatch()
-    try:
-        mp.delenv("HUBSPOT_ACCESS_TOKEN", raising=False)
-        example = make_example("duckdb", tmp_path_factory.mktemp("bad_input"), mp)
-        (example.project_dir / "models" / "bad_input.sql").write_text(BAD_INPUT_SQL, encoding="utf-8")
-        (example.project_dir / "models" / "bad_input.yml").write_text(BAD_INPUT_YAML, encoding="utf-8")
-        example.dbt_ok("run", "--select", "bad_input")
-        yield example
-    finally:
-        mp.undo()
+@pytest.fixture
+def ex(built) -> Example:
+    """The shared example project plus the bad_input model (built once)."""
+    example = built("duckdb").example
+    sql, yml = (example.project_dir / "models" / f"bad_input.{ext}" for ext in ("sql", "yml"))
+    if not sql.exists():
+        sql.write_text(BAD_INPUT_SQL, encoding="utf-8")
+        yml.write_text(BAD_INPUT_YAML, encoding="utf-8")
+        release_duckdb()
+        with pytest.MonkeyPatch.context() as m:
+            m.delenv("HUBSPOT_ACCESS_TOKEN", raising=False)
+            example.dbt_ok("run", "--select", "bad_input")
+    return example
 
 
 @pytest.fixture

@@ -24,9 +24,7 @@ from .test_faults import (
     EXPOSURE,
     OUTCOMES,
     Built,
-    _build,
     contact_values,
-    execute,
     model_rows,
     record_log,
     run_row,
@@ -41,19 +39,13 @@ UPDATE = "POST /crm/v3/objects/contacts/batch/update"
 PACE = {"HUBSPOT_RATE_LIMIT_MAX": "3", "HUBSPOT_RATE_LIMIT_INTERVAL_MS": "1000"}
 
 
-@pytest.fixture(scope="module")
-def b(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
-    mp = pytest.MonkeyPatch()
-    try:
-        yield _build("duckdb", tmp_path_factory.mktemp("crash"), mp)
-    finally:
-        mp.undo()
+@pytest.fixture
+def b(built) -> Built:
+    return built("duckdb")
 
 
 @pytest.fixture
 def paced_sandbox(b: Built) -> Iterator[Sandbox]:
-    for table in ("hubspot_sync_runs", "hubspot_sync_record_log", "hubspot_sync_state"):
-        execute(b.example, f"delete from {{schema}}.{table}")
     with Sandbox(sandbox_config(rate_max=3, rate_window_ms=1000, latency_ms=150)) as sb:
         yield sb
 

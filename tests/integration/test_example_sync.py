@@ -212,7 +212,9 @@ def test_check_reports_unknown_properties_without_sending_data(example: Example,
     assert hubspot_env.stats()["contacts_updated"] == 0
 
 
-def test_a_cached_id_hubspot_no_longer_knows_falls_back_to_the_lookup(tmp_path, monkeypatch, hubspot_env, capsys):
+def test_a_cached_id_hubspot_no_longer_knows_falls_back_to_the_lookup(
+    tmp_path, monkeypatch, hubspot_env, capsys
+):
     sandbox = hubspot_env
     example = make_example("duckdb", tmp_path, monkeypatch)
     example.dbt_ok("run")

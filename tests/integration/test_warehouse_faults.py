@@ -34,16 +34,9 @@ exposures:
 """
 
 
-@pytest.fixture(scope="module")
-def duck(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Example]:
-    mp = pytest.MonkeyPatch()
-    try:
-        mp.delenv("HUBSPOT_ACCESS_TOKEN", raising=False)
-        ex = make_example("duckdb", tmp_path_factory.mktemp("wh_faults"), mp)
-        ex.dbt_ok("run")
-        yield ex
-    finally:
-        mp.undo()
+@pytest.fixture
+def duck(built) -> Example:
+    return built("duckdb").example
 
 
 def sync_cli(ex: Example, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
