@@ -141,3 +141,16 @@ def test_package_warnings_become_json_lines(capsys: pytest.CaptureFixture[str]) 
     event = json.loads(lines[0])
     assert event["event"] == "log" and event["level"] == "warning"
     assert event["message"] == "429 TEN_SECONDLY_ROLLING, pausing"
+
+
+def test_runs_durations_read_like_a_clock() -> None:
+    from dbt_hubspot_sync.cli import _duration_text
+
+    assert [_duration_text(s) for s in (None, 0.04, 59.94, 61, 3599, 3600 * 2 + 65)] == [
+        "",
+        "0.0s",
+        "59.9s",
+        "1m01s",
+        "59m59s",
+        "2h01m",
+    ]

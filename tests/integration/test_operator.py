@@ -281,3 +281,25 @@ def test_run_in_json_mode_makes_every_stdout_line_json(
     events = json_lines(out)  # dbt's lines (JSON too) and ours
     assert any("info" in e and "data" in e for e in events)  # dbt's own structured log lines
     assert events[-1]["event"] == "message" and "No pending HubSpot sync was pushed" in events[-1]["message"]
+
+
+def test_sync_on_a_terminal_draws_a_bar_with_the_model_row_count(
+    example: Example, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    from dbt_hubspot_sync import cli
+    from dbt_hubspot_sync.progress import TerminalReporter
+
+    screen = io.StringIO()
+    terminal = TerminalReporter(Console(file=screen, force_terminal=True, width=200, color_system=None))
+    monkeypatch.setattr(cli, "make_reporter", lambda _fmt: terminal)  # stderr is not a TTY under pytest
+    code = main(["sync", "--select", "hubspot_vip_names", "--full-refresh", *example.cli_args()])
+    assert code == 0, capsys.readouterr().err
+    drawn = screen.getvalue()
+    # The bar knows the model's 612 rows up front (one count(*)), so it has a total and an ETA.
+    assert "hubspot_vip_names completed" in drawn and "612/612 rows" in drawn
+    assert "612 validated" in drawn and "requests" in drawn and "rows/s" in drawn
+    assert capsys.readouterr().out.splitlines()[0].split()[:2] == ["exposure", "status"]
