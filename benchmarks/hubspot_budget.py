@@ -66,6 +66,19 @@ class Phase:
         return self.reads + self.updates
 
 
+def sandbox_config(data: setup.Dataset, tier: int, args: argparse.Namespace) -> Any:
+    """A HubSpot holding the dataset's contacts at one rate tier (window and latency divided by the time scale)."""
+    from dbt_hubspot_sync.sandbox import SandboxConfig
+
+    return SandboxConfig(
+        contacts=data.contacts,
+        rate_max=tier,
+        rate_window_ms=int(WINDOW_MS / args.time_scale),
+        latency_ms=int(args.latency_ms / args.time_scale),
+        daily_max=10**9,
+    )
+
+
 def _sandbox_counts(sb: Any) -> tuple[int, int, int]:
     counts = setup.endpoint_counts(sb.stats())
     return counts.get(READ, 0), counts.get(UPDATE, 0), sb.stats()["rate_limited"]
@@ -76,16 +89,10 @@ def run_tier(project: Path, data: setup.Dataset, tier: int, args: argparse.Names
     from dbt_hubspot_sync.hubspot_client import HubSpotClient
     from dbt_hubspot_sync.rate_limit import RateLimiter
     from dbt_hubspot_sync.runner import SyncOptions, run_sync
-    from dbt_hubspot_sync.sandbox import Sandbox, SandboxConfig
+    from dbt_hubspot_sync.sandbox import Sandbox
 
     schema = f"budget_{tier}"
-    cfg = SandboxConfig(
-        contacts=data.contacts,
-        rate_max=tier,
-        rate_window_ms=int(WINDOW_MS / args.time_scale),
-        latency_ms=int(args.latency_ms / args.time_scale),
-        daily_max=10**9,
-    )
+    cfg = sandbox_config(data, tier, args)
     options = SyncOptions(
         project_dir=str(project),
         profiles_dir=str(project),
@@ -175,15 +182,9 @@ def run_baseline(
     )
     from urllib3.util.retry import Retry
 
-    from dbt_hubspot_sync.sandbox import Sandbox, SandboxConfig
+    from dbt_hubspot_sync.sandbox import Sandbox
 
-    cfg = SandboxConfig(
-        contacts=data.contacts,
-        rate_max=tier,
-        rate_window_ms=int(WINDOW_MS / args.time_scale),
-        latency_ms=int(args.latency_ms / args.time_scale),
-        daily_max=10**9,
-    )
+    cfg = sandbox_config(data, tier, args)
     conn = duckdb.connect(str(project.parent / "warehouse.duckdb"))
     cur = conn.execute(
         "select lower(trim(email)), firstname, lastname, company, lifetime_value from main.contacts"

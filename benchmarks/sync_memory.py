@@ -127,9 +127,12 @@ def child(project: str, url: str, out: str, concurrency: int, trace: bool) -> in
             from dbt.adapters.factory import FACTORY
 
             handle = FACTORY.adapters["duckdb"].connections.get_thread_connection().handle
-            cur = handle.cursor()
-            cur.execute("select coalesce(sum(memory_usage_bytes), 0) from duckdb_memory()")
-            return int(cur.fetchone()[0])
+            cur = handle.cursor()  # a DuckDB cursor is a connection of its own: closed, or each one leaks
+            try:
+                cur.execute("select coalesce(sum(memory_usage_bytes), 0) from duckdb_memory()")
+                return int(cur.fetchone()[0])
+            finally:
+                cur.close()
         except Exception:  # not measurable on this dbt-duckdb version: left out
             return None
 
