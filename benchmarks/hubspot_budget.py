@@ -245,11 +245,16 @@ def _local_child(workdir: Path) -> None:
     from dbt_hubspot_sync import hubspot_client
     from dbt_hubspot_sync.engine import SyncRun
     from dbt_hubspot_sync.runner import SyncOptions, run_sync
+    from dbt_hubspot_sync.sandbox.store import Store
+
+    properties = Store([{"email": "x@example.com", **dict.fromkeys(setup.PROPERTIES, "")}]).property_list()
 
     class NoNetwork(hubspot_client.HubSpotClient):
         def _request(self, method: str, path: str, payload: Any = None) -> Any:
             json.dumps(payload)  # what _request sends
             self.stats.add(requests=1)
+            if method == "GET":  # the property preflight: the sandbox's own property list
+                return hubspot_client._Response(200, {"results": properties}, {}, "")
             if path.endswith("/batch/read"):
                 results = [
                     {"id": str(n), "properties": {"email": i["id"]}} for n, i in enumerate(payload["inputs"])
@@ -385,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"  the whole sync without the network (engine, response handling, log and state writes):"
                 f" {rows / local['cpu']:,.0f} rows per CPU-second, {rows / local['running']:,.0f} rows/s wall;"
                 f" peak RSS {local['rss_mb']:.0f} MB\n"
-                f"  the network's pace at 190 / 10 s is about {19 * 100:,} contacts/s at 100 per request"
+                "  HubSpot's fastest tier (250 / 10 s; a read and an update per 100 contacts): 1,250 contacts/s"
             )
     return 0 if ok else 1
 
