@@ -13,7 +13,7 @@ import dataclasses
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -741,3 +741,116 @@ def test_400_naming_no_record_is_bisected_to_the_offenders_and_the_rest_updated(
     finally:
         for name in ("score_probe.sql", "score_probe.yml"):
             (models / name).unlink()
+
+
+# -- 11. contacts deleted between the lookup and the update: a grouped 207 on batch/update -------------------------
+class DeletesBeforeUpdate(HubSpotClient):
+    """Someone deletes three of the contacts in HubSpot after the run looked them up, before it updates them."""
+
+    sandbox: Sandbox
+    doomed: tuple[str, ...]
+
+    def update(self, inputs: Any) -> UpdateOutcome:
+        for rid in self.doomed:
+            self.sandbox.app.store.delete(rid)
+        return super().update(inputs)
+
+
+def test_contacts_deleted_before_the_update_are_not_found_from_the_grouped_207(built):
+    b = built("duckdb")
+    ex = b.example
+    with Sandbox(sandbox_config()) as sb:
+        initial = contact_values(sb)
+        changed = sorted(cid for cid in b.reference if b.reference[cid] != initial[cid])[:3]
+        cls = type("Deletes", (DeletesBeforeUpdate,), {"sandbox": sb, "doomed": tuple(changed)})
+        [result] = sync(ex, sb, factory=client_factory(sb, cls))
+        row = assert_accounted(ex, result)
+        ref = b.reference_result.counters
+        assert row["status"] == "completed", row
+        assert (row["rows_updated"], row["rows_not_found"]) == (ref.rows_updated - 3, ref.rows_not_found + 3)
+        update_statuses = sb.stats()["requests"]["POST /crm/v3/objects/contacts/batch/update"]
+        assert update_statuses.get("207") and set(update_statuses) <= {"200", "207"}
+        gone = [code for _, outcome, code, _ in record_log(ex, result.run_id) if outcome == "not_found"]
+        assert Counter(gone)["OBJECT_NOT_FOUND"] == row["rows_not_found"]
+        assert contact_values(sb) == {cid: v for cid, v in b.reference.items() if cid not in changed}
+        assert sb.stats()["contacts_created"] == 0
+
+
+# -- 12. the property preflight ----------------------------------------------------------------------------------
+STAGE_SQL = """\
+select
+    'c' || cast(i as varchar) || '@example.com' as "Email",
+    case i when 3 then 'Lead' when 7 then 'vip' else 'customer' end as lifecyclestage,
+    'n' || cast(i as varchar) as firstname
+from range(10) as t(i)
+"""
+STAGE_YAML = """\
+version: 2
+exposures:
+  - name: hubspot_stage
+    type: application
+    owner: {{name: Growth, email: growth@example.com}}
+    depends_on: [ref('stage_probe')]
+    config:
+      meta:
+        hubspot_sync:
+          email_column: Email
+          properties: {properties}
+"""
+
+
+@pytest.fixture
+def stage_probe(built) -> Iterator[Example]:
+    ex = built("duckdb").example
+    models = ex.project_dir / "models"
+    (models / "stage_probe.sql").write_text(STAGE_SQL, encoding="utf-8")
+    try:
+        ex.dbt_ok("run", "--select", "stage_probe")
+        yield ex
+    finally:
+        for name in ("stage_probe.sql", "stage_probe.yml"):
+            (models / name).unlink(missing_ok=True)
+
+
+def test_enumeration_values_outside_the_options_fail_locally_and_the_batch_goes_through(stage_probe: Example):
+    ex = stage_probe
+    (ex.project_dir / "models" / "stage_probe.yml").write_text(
+        STAGE_YAML.format(properties="[lifecyclestage, firstname]"), encoding="utf-8"
+    )
+    contacts = [{"email": f"c{i}@example.com", "lifecyclestage": "lead"} for i in range(10)]
+    with Sandbox(SandboxConfig(contacts=contacts)) as sb:
+        [result] = sync(ex, sb, select="hubspot_stage")
+        row = run_row(ex, result.run_id)
+        assert (row["status"], row["rows_updated"], row["rows_failed"]) == ("completed_with_errors", 8, 2)
+        log = sorted(record_log(ex, result.run_id))
+        assert log == [
+            ("c3@example.com", "failed", "INVALID_OPTION", None),
+            ("c7@example.com", "failed", "INVALID_OPTION", None),
+        ]
+        # HubSpot never saw the bad values: one update request, answered 200, no whole-batch 400.
+        assert sb.stats()["requests"]["POST /crm/v3/objects/contacts/batch/update"] == {"200": 1}
+        stages = {c["properties"]["email"]: c["properties"]["lifecyclestage"] for c in sb.contacts()}
+        assert stages == {f"c{i}@example.com": ("lead" if i in (3, 7) else "customer") for i in range(10)}
+
+
+@pytest.mark.parametrize(
+    ("mapping", "named"),
+    [
+        ("{firstname: createdate}", "'createdate' is read-only"),
+        ("{firstname: loyalty_tier}", "'loyalty_tier' does not exist in HubSpot"),
+    ],
+)
+def test_read_only_or_unknown_property_is_a_config_error_naming_it(
+    stage_probe: Example, monkeypatch, capsys, mapping, named
+):
+    ex = stage_probe
+    (ex.project_dir / "models" / "stage_probe.yml").write_text(
+        STAGE_YAML.format(properties=mapping), encoding="utf-8"
+    )
+    with Sandbox(sandbox_config()) as sb:
+        monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", sb.app.cfg.token)
+        monkeypatch.setenv("HUBSPOT_BASE_URL", sb.url)
+        code = main(["sync", "--select", "hubspot_stage", *ex.cli_args()])
+        err = capsys.readouterr().err
+        assert code == 2 and "hubspot_stage" in err and named in err, err
+        assert set(sb.stats()["requests"]) == {PREFLIGHT}  # nothing but the preflight
