@@ -357,8 +357,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:  # e.g. HUBSPOT_BASE_URL refused
         reporter.error(str(exc))
         return EXIT_USAGE
-    except KeyboardInterrupt:  # a second Ctrl-C: runs left `running` are marked failed by the next run
-        reporter.error("aborted (Ctrl-C twice)")
+    except KeyboardInterrupt:
+        # Before the runs start (parsing, preflight) or a second Ctrl-C during them.
+        reporter.error("aborted (Ctrl-C); a run left 'running' is marked failed by the next run")
         return EXIT_RUN_FAILED
     finally:
         reporter.close()

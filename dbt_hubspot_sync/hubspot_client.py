@@ -640,7 +640,9 @@ class HubSpotClient:
         hundreds of calls). Two callers' chunks at once, as the engine overlaps two batches."""
         with self._pool_lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=2 * self.concurrency, thread_name_prefix="hubspot")
+                self._pool = ThreadPoolExecutor(
+                    max_workers=2 * self.concurrency, thread_name_prefix="hubspot"
+                )
             return self._pool
 
     # -- public calls ----------------------------------------------------------------------------------
