@@ -27,6 +27,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -121,18 +122,18 @@ def child(project: str, url: str, out: str, concurrency: int, trace: bool) -> in
 
     samples: dict[str, Any] = {"first": None, "duckdb_max": 0, "rss_first": None, "rss_max": 0}
 
+    probe: dict[str, Any] = {}
+
     def duckdb_bytes() -> int | None:
         # DuckDB's own accounting (buffer pool, sort/hash state), on the sync's connection.
         try:
             from dbt.adapters.factory import FACTORY
 
             handle = FACTORY.adapters["duckdb"].connections.get_thread_connection().handle
-            cur = handle.cursor()  # a DuckDB cursor is a connection of its own: closed, or each one leaks
-            try:
-                cur.execute("select coalesce(sum(memory_usage_bytes), 0) from duckdb_memory()")
-                return int(cur.fetchone()[0])
-            finally:
-                cur.close()
+            # One cursor for every sample: each new one may be a connection of its own, kept until the end.
+            cur = probe.setdefault("cursor", handle.cursor())
+            cur.execute("select coalesce(sum(memory_usage_bytes), 0) from duckdb_memory()")
+            return int(cur.fetchone()[0])
         except Exception:  # not measurable on this dbt-duckdb version: left out
             return None
 
@@ -167,6 +168,28 @@ def child(project: str, url: str, out: str, concurrency: int, trace: bool) -> in
         original_start(self)
 
     SyncRun.start = start_traced  # type: ignore[method-assign]  # this measuring process only
+
+    # RSS every 10 ms, split where the run's end state is written: before it, the sync (reading, pushing,
+    # logging); after it, closing the session (for DuckDB: the checkpoint of what the run wrote).
+    phase = {"name": "sync"}
+    peaks = {"sync": 0, "closing": 0}
+    original_finish = SyncRun.finish
+
+    def finish_marked(self: SyncRun, *a: Any, **kw: Any) -> Any:
+        try:
+            return original_finish(self, *a, **kw)
+        finally:
+            phase["name"] = "closing"
+
+    SyncRun.finish = finish_marked  # type: ignore[method-assign]
+    sampling = threading.Event()
+
+    def sample() -> None:
+        while not sampling.wait(0.01):
+            peaks[phase["name"]] = max(peaks[phase["name"]], rss_now())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     rss_before = rss_now()
     start = time.monotonic()
     [result] = run_sync(
@@ -175,6 +198,8 @@ def child(project: str, url: str, out: str, concurrency: int, trace: bool) -> in
         on_progress=on_progress,
     )
     end = time.monotonic()
+    sampling.set()
+    sampler.join()
     seconds, sync_seconds = end - start, end - samples["sync_start"]
     report: dict[str, Any] = {
         "status": result.status,
@@ -187,6 +212,8 @@ def child(project: str, url: str, out: str, concurrency: int, trace: bool) -> in
         "rss_sync_start": samples.get("rss_sync_start"),
         "rss_first_chunk": samples["rss_first"],
         "rss_max_sampled": samples["rss_max"],
+        "rss_peak_sync": peaks["sync"],
+        "rss_peak_closing": peaks["closing"],
         "duckdb_max": samples["duckdb_max"] or None,
     }
     if trace:
@@ -263,7 +290,8 @@ def print_table(reports: list[dict[str, Any]]) -> None:
             f" {r['requests']} requests, updated {r['rows_updated']} ({ok});"
             f" RSS before run_sync {fmt_mb(r['rss_before'])} MB, at sync start"
             f" {fmt_mb(r['rss_sync_start'])} MB, at first chunk"
-            f" {fmt_mb(r['rss_first_chunk'])} MB, max sampled {fmt_mb(r['rss_max_sampled'])} MB"
+            f" {fmt_mb(r['rss_first_chunk'])} MB, max sampled {fmt_mb(r['rss_max_sampled'])} MB; every 10 ms:"
+            f" peak {fmt_mb(r['rss_peak_sync'])} MB while syncing, {fmt_mb(r['rss_peak_closing'])} MB closing"
         )
 
 
