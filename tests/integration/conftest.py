@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from dbt_hubspot_sync.sandbox import Sandbox, SandboxConfig
 from tests.warehouses import PG_SKIP_REASON, pg_connect, pg_settings
@@ -156,3 +157,15 @@ def built(_built_cache, tmp_path_factory: pytest.TempPathFactory) -> Callable[[s
         return b
 
     return get
+
+
+def exposure_yaml(name: str, model: str, **hubspot_sync: Any) -> str:
+    """A models/*.yml declaring one sync exposure of `model` (YAML quoting done by the YAML library)."""
+    exposure = {
+        "name": name,
+        "type": "application",
+        "owner": {"name": "Growth", "email": "growth@example.com"},
+        "depends_on": [f"ref('{model}')"],
+        "config": {"meta": {"hubspot_sync": hubspot_sync}},
+    }
+    return yaml.safe_dump({"version": 2, "exposures": [exposure]}, sort_keys=False, allow_unicode=True)

@@ -14,7 +14,7 @@ import pytest
 from dbt_hubspot_sync.cli import main
 from dbt_hubspot_sync.sandbox import Sandbox, SandboxConfig
 
-from .conftest import Example
+from .conftest import Example, exposure_yaml
 from .test_crash import release_duckdb
 
 pytestmark = pytest.mark.dbt
@@ -43,29 +43,16 @@ select * from (values
 ) as t(id, "Email", "{NASTY_COLUMN.replace('"', '""')}", n_int, n_dec, n_dbl, d, ts, tstz, flag, big)
 """
 
-BAD_INPUT_YAML = f"""\
-version: 2
-exposures:
-  - name: "{EXPOSURE}"
-    type: application
-    owner: {{name: Growth, email: growth@example.com}}
-    depends_on: [ref('bad_input')]
-    config:
-      meta:
-        hubspot_sync:
-          email_column: Email
-          log_records: all
-          properties:
-            '{NASTY_COLUMN}': note
-            n_int: n_int
-            n_dec: n_dec
-            n_dbl: n_dbl
-            d: d
-            ts: ts
-            tstz: tstz
-            flag: flag
-            big: big
-"""
+BAD_INPUT_YAML = exposure_yaml(
+    EXPOSURE,
+    "bad_input",
+    email_column="Email",
+    log_records="all",
+    properties={
+        NASTY_COLUMN: "note",
+        **{c: c for c in ("n_int", "n_dec", "n_dbl", "d", "ts", "tstz", "flag", "big")},
+    },
+)
 
 PROPS = ["note", "n_int", "n_dec", "n_dbl", "d", "ts", "tstz", "flag", "big"]
 CONTACTS = [
@@ -173,22 +160,10 @@ def test_every_row_has_one_logged_outcome_and_values_arrive_in_hubspots_form(
 
 
 MALFORMED_YAML = "version: 2\nexposures:\n  - name: broken\n    depends_on: [ref('bad_input')\n"
-UNKNOWN_KEY_YAML = BAD_INPUT_YAML.replace(f'"{EXPOSURE}"', "unknown_key").replace(
-    "log_records: all", "log_records: all\n          emial_column: Email"
+UNKNOWN_KEY_YAML = exposure_yaml("unknown_key", "bad_input", email_column="Email", emial_column="Email")
+TWO_COLUMNS_YAML = exposure_yaml(
+    "two_columns", "bad_input", email_column="Email", properties={"n_int": "score", "n_dec": "score"}
 )
-TWO_COLUMNS_YAML = """\
-version: 2
-exposures:
-  - name: two_columns
-    type: application
-    owner: {name: Growth, email: growth@example.com}
-    depends_on: [ref('bad_input')]
-    config:
-      meta:
-        hubspot_sync:
-          email_column: Email
-          properties: {n_int: score, n_dec: score}
-"""
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ from dbt_hubspot_sync.runner import SyncOptions, ensure_log_tables, run_sync
 from dbt_hubspot_sync.sandbox import Sandbox, SandboxConfig
 from dbt_hubspot_sync.sandbox.faults import FaultInjector
 
-from .conftest import EXAMPLE, Example, make_example
+from .conftest import EXAMPLE, Example, exposure_yaml, make_example
 
 pytestmark = pytest.mark.dbt
 
@@ -696,19 +696,7 @@ select
     case when i in (13, 71) then '12 points' else cast(i * 10 as varchar) end as score
 from range(100) as t(i)
 """
-SCORE_YAML = """\
-version: 2
-exposures:
-  - name: hubspot_score
-    type: application
-    owner: {name: Growth, email: growth@example.com}
-    depends_on: [ref('score_probe')]
-    config:
-      meta:
-        hubspot_sync:
-          email_column: Email
-          workflow: manual
-"""
+SCORE_YAML = exposure_yaml("hubspot_score", "score_probe", email_column="Email", workflow="manual")
 
 
 def test_400_naming_no_record_is_bisected_to_the_offenders_and_the_rest_updated(built):
@@ -784,19 +772,6 @@ select
     'n' || cast(i as varchar) as firstname
 from range(10) as t(i)
 """
-STAGE_YAML = """\
-version: 2
-exposures:
-  - name: hubspot_stage
-    type: application
-    owner: {{name: Growth, email: growth@example.com}}
-    depends_on: [ref('stage_probe')]
-    config:
-      meta:
-        hubspot_sync:
-          email_column: Email
-          properties: {properties}
-"""
 
 
 @pytest.fixture
@@ -815,7 +790,10 @@ def stage_probe(built) -> Iterator[Example]:
 def test_enumeration_values_outside_the_options_fail_locally_and_the_batch_goes_through(stage_probe: Example):
     ex = stage_probe
     (ex.project_dir / "models" / "stage_probe.yml").write_text(
-        STAGE_YAML.format(properties="[lifecyclestage, firstname]"), encoding="utf-8"
+        exposure_yaml(
+            "hubspot_stage", "stage_probe", email_column="Email", properties=["lifecyclestage", "firstname"]
+        ),
+        encoding="utf-8",
     )
     contacts = [{"email": f"c{i}@example.com", "lifecyclestage": "lead"} for i in range(10)]
     with Sandbox(SandboxConfig(contacts=contacts)) as sb:
@@ -836,8 +814,8 @@ def test_enumeration_values_outside_the_options_fail_locally_and_the_batch_goes_
 @pytest.mark.parametrize(
     ("mapping", "named"),
     [
-        ("{firstname: createdate}", "'createdate' is read-only"),
-        ("{firstname: loyalty_tier}", "'loyalty_tier' does not exist in HubSpot"),
+        ({"firstname": "createdate"}, "'createdate' is read-only"),
+        ({"firstname": "loyalty_tier"}, "'loyalty_tier' does not exist in HubSpot"),
     ],
 )
 def test_read_only_or_unknown_property_is_a_config_error_naming_it(
@@ -845,7 +823,8 @@ def test_read_only_or_unknown_property_is_a_config_error_naming_it(
 ):
     ex = stage_probe
     (ex.project_dir / "models" / "stage_probe.yml").write_text(
-        STAGE_YAML.format(properties=mapping), encoding="utf-8"
+        exposure_yaml("hubspot_stage", "stage_probe", email_column="Email", properties=mapping),
+        encoding="utf-8",
     )
     with Sandbox(sandbox_config()) as sb:
         monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", sb.app.cfg.token)

@@ -13,25 +13,18 @@ import pytest
 from dbt_hubspot_sync.cli import main
 from dbt_hubspot_sync.sandbox import Sandbox
 
-from .conftest import Example, make_example
+from .conftest import Example, exposure_yaml, make_example
 from .test_crash import release_duckdb
 from .test_faults import EXPOSURE, execute
 
 pytestmark = pytest.mark.dbt
 
-MISSING_COLUMN_YAML = """\
-version: 2
-exposures:
-  - name: hubspot_missing_column
-    type: application
-    owner: {name: Growth, email: growth@example.com}
-    depends_on: [ref('hubspot_contacts')]
-    config:
-      meta:
-        hubspot_sync:
-          email_column: Email
-          properties: [firstname, "Loyalty Tier"]
-"""
+MISSING_COLUMN_YAML = exposure_yaml(
+    "hubspot_missing_column",
+    "hubspot_contacts",
+    email_column="Email",
+    properties=["firstname", "Loyalty Tier"],
+)
 
 
 @pytest.fixture
