@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared setup lives beside this file
 
 import sync_throughput as setup  # noqa: E402
+from sync_memory import vm_hwm  # noqa: E402
 
 # What an audience model looks like: most emails are contacts, a few are new, invalid or repeated.
 AUDIENCE = setup.Mix(known=0.85, duplicate=0.03, unknown=0.08, invalid=0.04)
@@ -287,7 +287,7 @@ def _local_child(workdir: Path) -> None:
     [result] = run_sync(options, client_factory=lambda: client)
     wall = time.monotonic() - start
     running = _running_seconds(workdir / "warehouse.duckdb", "budget_local", result.run_id)
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_mb = vm_hwm() / 2**20  # not ru_maxrss: it keeps the forked parent's peak across exec
     figures = {"rows": result.counters.rows_read, "wall": wall, "running": running, "cpu": cpu[-1] - cpu[0]}
     print(json.dumps({**figures, "stages_cpu": _stages_cpu(options, client), "rss_mb": rss_mb}))
 
