@@ -297,18 +297,11 @@ def _stages_cpu(options: Any, client: Any) -> float:
     `sync_rows_query` (SQL cleanup, duplicate rank), validate each email, convert and hash the properties,
     serialize them as batch/update bodies of 100. No engine bookkeeping, no log or state writes."""
     from dbt_hubspot_sync.properties import properties_hash, to_hubspot_value
-    from dbt_hubspot_sync.runner import prepared
+    from dbt_hubspot_sync.runner import prepared, rows_query
     from dbt_hubspot_sync.validation import validate_email
 
     with prepared(options, lambda: client) as (wh, [plan], _):
-        sql = wh.render(
-            "sync_rows_query",
-            relation=plan.relation,
-            email_column=plan.email_column,
-            columns=list(plan.columns),
-            state_relation=None,
-            exposure=plan.exposure,
-        )
+        sql = rows_query(wh, plan, full_refresh=True)
         start = time.process_time()
         body: list[dict[str, Any]] = []
         for _names, rows in wh.stream(sql, 10_000):

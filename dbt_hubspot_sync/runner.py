@@ -112,6 +112,19 @@ def interruptible() -> Iterator[threading.Event]:
         signal.signal(signal.SIGINT, previous)
 
 
+def rows_query(wh: Warehouse, plan: SyncPlan, *, full_refresh: bool = False) -> str:
+    """The plan's rows as the engine reads them (SQL cleanup, duplicate rank, the state joined unless
+    `full_refresh`), rendered by the `sync_rows_query` macro for the warehouse's adapter."""
+    return wh.render(
+        "sync_rows_query",
+        relation=plan.relation,
+        email_column=plan.email_column,
+        columns=list(plan.columns),
+        state_relation=None if full_refresh else wh.relation(plan.log_schema, STATE_TABLE),
+        exposure=plan.exposure,
+    )
+
+
 def sync_plan(
     plan: SyncPlan,
     wh: Warehouse,
@@ -128,15 +141,7 @@ def sync_plan(
         except Exception:  # only a display nicety: the read below reports a broken relation
             run.rows_expected = None
     run.start()
-    state = None if full_refresh else wh.relation(plan.log_schema, STATE_TABLE)
-    sql = wh.render(
-        "sync_rows_query",
-        relation=plan.relation,
-        email_column=plan.email_column,
-        columns=list(plan.columns),
-        state_relation=state,
-        exposure=plan.exposure,
-    )
+    sql = rows_query(wh, plan, full_refresh=full_refresh)
     error = None
     try:
         for _names, rows in wh.stream(sql, chunk_rows):
