@@ -1,4 +1,5 @@
-"""The sandbox's data: contacts (with an email index), contact property definitions and lists.
+"""The sandbox's data: contacts (with an email index) and their property definitions; lists are `lists.py`'s
+part of the same `Store`, the property definitions themselves `property_defs.py`.
 
 Every public method takes the store's lock, so HTTP handler threads can call it concurrently. Write methods
 are atomic: they validate the whole batch first and change nothing when they raise `HubSpotError`.
@@ -16,90 +17,16 @@ from typing import Any
 
 from . import bodies
 from .bodies import HubSpotError, error, validation_error
+from .lists import ListsMixin
 from .payloads import ReadRequest, WriteInput
+from .property_defs import default_properties, make_property
 from .rules import PropertyProblem, check_value, problems_message
 
-LIFECYCLE_STAGES = [
-    ("subscriber", "Subscriber"),
-    ("lead", "Lead"),
-    ("marketingqualifiedlead", "Marketing Qualified Lead"),
-    ("salesqualifiedlead", "Sales Qualified Lead"),
-    ("opportunity", "Opportunity"),
-    ("customer", "Customer"),
-    ("evangelist", "Evangelist"),
-    ("other", "Other"),
-]
+__all__ = ["ALWAYS", "DEFAULT_READ", "Store", "default_properties", "load_contacts_csv"]
+
 # Properties every result carries, besides the requested ones (as in HubSpot's captured responses).
 ALWAYS = ("hs_object_id", "lastmodifieddate")
 DEFAULT_READ = ("createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname")
-PROCESSING_TYPES = ("MANUAL", "SNAPSHOT", "DYNAMIC")
-
-
-def _property(
-    name: str,
-    label: str,
-    *,
-    type_: str = "string",
-    field_type: str = "text",
-    read_only: bool = False,
-    hubspot_defined: bool = True,
-    options: list[tuple[str, str]] | None = None,
-    order: int = -1,
-) -> dict[str, Any]:
-    """A `Property` as GET /crm/v3/properties/contacts returns it (all spec-required fields present)."""
-    stamp = "2019-08-06T02:41:08.000Z"
-    return {
-        "name": name,
-        "label": label,
-        "type": type_,
-        "fieldType": field_type,
-        "description": "" if not hubspot_defined else f"The contact's {label.lower()}",
-        "groupName": "contactinformation",
-        "options": [
-            {"label": lab, "value": val, "displayOrder": i, "hidden": False, "description": ""}
-            for i, (val, lab) in enumerate(options or [])
-        ],
-        "displayOrder": order,
-        "calculated": False,
-        "externalOptions": False,
-        "hasUniqueValue": False,
-        "hidden": False,
-        "hubspotDefined": hubspot_defined,
-        "archived": False,
-        "formField": not read_only,
-        "dataSensitivity": "non_sensitive",
-        "createdAt": stamp,
-        "updatedAt": stamp,
-        "modificationMetadata": {
-            "archivable": not hubspot_defined,
-            "readOnlyDefinition": hubspot_defined,
-            "readOnlyValue": read_only,
-        },
-    }
-
-
-def default_properties() -> dict[str, dict[str, Any]]:
-    props = [
-        _property("email", "Email", order=3),
-        _property("firstname", "First Name", order=0),
-        _property("lastname", "Last Name", order=1),
-        _property("phone", "Phone Number", type_="string", field_type="phonenumber", order=4),
-        _property("company", "Company Name", order=5),
-        _property(
-            "lifecyclestage",
-            "Lifecycle Stage",
-            type_="enumeration",
-            field_type="radio",
-            options=LIFECYCLE_STAGES,
-            order=6,
-        ),
-        _property("hs_object_id", "Record ID", type_="number", field_type="number", read_only=True),
-        _property("createdate", "Create Date", type_="datetime", field_type="date", read_only=True),
-        _property(
-            "lastmodifieddate", "Last Modified Date", type_="datetime", field_type="date", read_only=True
-        ),
-    ]
-    return {p["name"]: p for p in props}
 
 
 def load_contacts_csv(path: str | Path) -> list[dict[str, str]]:
@@ -107,7 +34,9 @@ def load_contacts_csv(path: str | Path) -> list[dict[str, str]]:
         return [dict(row) for row in csv.DictReader(fh)]
 
 
-class Store:
+class Store(ListsMixin):
+    """One portal's contacts, contact properties and (`ListsMixin`) lists."""
+
     def __init__(
         self,
         rows: Iterable[dict[str, Any]] | None = None,
@@ -126,7 +55,7 @@ class Store:
         with self._lock:
             self.props = default_properties()
             for name in self._numbers:  # custom number properties: a non-number value is a whole-batch 400
-                self.props[name] = _property(
+                self.props[name] = make_property(
                     name, name, type_="number", field_type="number", hubspot_defined=False
                 )
             self.contacts: dict[str, dict[str, Any]] = {}
@@ -147,7 +76,7 @@ class Store:
             for col in row:
                 name = str(col).strip()
                 if name and name not in self.props:
-                    self.props[name] = _property(name, name, hubspot_defined=False)
+                    self.props[name] = make_property(name, name, hubspot_defined=False)
         explicit = {str(r["hs_object_id"]).strip() for r in rows if str(r.get("hs_object_id") or "").strip()}
         next_id = 1
         stamp = bodies.now_iso()
@@ -424,77 +353,6 @@ class Store:
             self._apply(contact, props, bodies.now_iso())
             self.updated += 1
             return _written(contact, inp)
-
-    # -- lists -----------------------------------------------------------------------------------------
-    def create_list(self, name: str, object_type_id: str, processing_type: str) -> dict[str, Any]:
-        if processing_type not in PROCESSING_TYPES:
-            raise validation_error(
-                f"Invalid processingType {processing_type}. Must be one of: SNAPSHOT, MANUAL, DYNAMIC"
-            )
-        if object_type_id not in ("0-1", "contacts"):
-            raise validation_error(
-                f"The sandbox only has contact lists (objectTypeId 0-1), not {object_type_id}"
-            )
-        with self._lock:
-            if any(lst["name"] == name for lst in self.lists.values()):
-                raise validation_error(f"A list named '{name}' already exists.")
-            stamp = bodies.now_iso()
-            list_id = str(self.next_list_id)
-            self.next_list_id += 1
-            self.lists[list_id] = {
-                "listId": list_id,
-                "listVersion": 1,
-                "name": name,
-                "objectTypeId": "0-1",
-                "processingType": processing_type,
-                "processingStatus": "COMPLETE",
-                "createdAt": stamp,
-                "updatedAt": stamp,
-                "filtersUpdatedAt": stamp,
-                "createdById": "1",
-                "updatedById": "1",
-            }
-            self.members[list_id] = {}
-            return self._list_view(list_id)
-
-    def _list_view(self, list_id: str) -> dict[str, Any]:
-        return {**self.lists[list_id], "size": len(self.members[list_id])}
-
-    def get_list(self, list_id: str) -> dict[str, Any]:
-        with self._lock:
-            if list_id not in self.lists:
-                raise HubSpotError(404, error("OBJECT_NOT_FOUND", f"List {list_id} does not exist."))
-            return self._list_view(list_id)
-
-    def list_members(self, list_id: str) -> list[str]:
-        with self._lock:
-            if list_id not in self.lists:
-                raise HubSpotError(404, error("OBJECT_NOT_FOUND", f"List {list_id} does not exist."))
-            return list(self.members[list_id])
-
-    def add_members(self, list_id: str, ids: list[str]) -> dict[str, list[str]]:
-        with self._lock:
-            if list_id not in self.lists:
-                raise HubSpotError(404, error("OBJECT_NOT_FOUND", f"List {list_id} does not exist."))
-            lst = self.lists[list_id]
-            if lst["processingType"] == "DYNAMIC":
-                raise validation_error(
-                    f"List {list_id} has processingType DYNAMIC; records can only be added to MANUAL or "
-                    "SNAPSHOT lists."
-                )
-            members = self.members[list_id]
-            added, missing = [], []
-            for rid in ids:
-                if rid not in self.contacts:
-                    if rid not in missing:
-                        missing.append(rid)  # the spec: recordIdsMissing = did not exist in the portal
-                elif rid not in members:
-                    members[rid] = None
-                    added.append(rid)
-                # an existing member is ignored: neither added nor missing
-            if added:
-                lst["updatedAt"] = bodies.now_iso()
-            return {"recordsIdsAdded": added, "recordIdsMissing": missing, "recordIdsRemoved": []}
 
     # -- helpers ---------------------------------------------------------------------------------------
     def _shuffled(self, results: list[Any]) -> list[Any]:

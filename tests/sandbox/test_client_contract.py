@@ -23,7 +23,7 @@ from hubspot.crm.contacts import (
 from hubspot.crm.contacts.exceptions import ForbiddenException, NotFoundException, UnauthorizedException
 from hubspot.crm.lists import ListCreateRequest
 
-from .conftest import hubspot_client
+from .helpers import hubspot_client
 
 
 def read_input(emails: list[str]) -> BatchReadInputSimplePublicObjectId:

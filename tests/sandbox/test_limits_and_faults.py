@@ -10,9 +10,8 @@ import requests
 
 from dbt_hubspot_sync.sandbox.faults import FaultInjector, parse_spec
 
-from .conftest import session_for
+from .helpers import READ, session_for
 
-READ = "/crm/v3/objects/contacts/batch/read"
 BODY = {
     "idProperty": "email",
     "properties": [],

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 import requests
 
-READ = "/crm/v3/objects/contacts/batch/read"
-UPDATE = "/crm/v3/objects/contacts/batch/update"
+from .helpers import READ, UPDATE
 
 
 def raw_post(api: requests.Session, path: str, data: bytes) -> requests.Response:

@@ -1,0 +1,99 @@
+"""The sandbox's static lists (HubSpot's Lists v3): create, read, add members.
+
+`ListsMixin` is part of `store.Store`: it works on the store's state under the store's lock (the list methods
+need the contacts to tell an existing record id from a missing one).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from . import bodies
+from .bodies import HubSpotError, error, validation_error
+
+PROCESSING_TYPES = ("MANUAL", "SNAPSHOT", "DYNAMIC")
+
+
+class ListsMixin:
+    # The store's state this part reads and writes (set by Store.reset).
+    _lock: threading.Lock
+    contacts: dict[str, dict[str, Any]]
+    lists: dict[str, dict[str, Any]]
+    members: dict[str, dict[str, None]]
+    next_list_id: int
+
+    def create_list(self, name: str, object_type_id: str, processing_type: str) -> dict[str, Any]:
+        if processing_type not in PROCESSING_TYPES:
+            raise validation_error(
+                f"Invalid processingType {processing_type}. Must be one of: SNAPSHOT, MANUAL, DYNAMIC"
+            )
+        if object_type_id not in ("0-1", "contacts"):
+            raise validation_error(
+                f"The sandbox only has contact lists (objectTypeId 0-1), not {object_type_id}"
+            )
+        with self._lock:
+            if any(lst["name"] == name for lst in self.lists.values()):
+                raise validation_error(f"A list named '{name}' already exists.")
+            stamp = bodies.now_iso()
+            list_id = str(self.next_list_id)
+            self.next_list_id += 1
+            self.lists[list_id] = {
+                "listId": list_id,
+                "listVersion": 1,
+                "name": name,
+                "objectTypeId": "0-1",
+                "processingType": processing_type,
+                "processingStatus": "COMPLETE",
+                "createdAt": stamp,
+                "updatedAt": stamp,
+                "filtersUpdatedAt": stamp,
+                "createdById": "1",
+                "updatedById": "1",
+            }
+            self.members[list_id] = {}
+            return self._list_view(list_id)
+
+    def _list_view(self, list_id: str) -> dict[str, Any]:
+        return {**self.lists[list_id], "size": len(self.members[list_id])}
+
+    def get_list(self, list_id: str) -> dict[str, Any]:
+        with self._lock:
+            if list_id not in self.lists:
+                raise HubSpotError(404, error("OBJECT_NOT_FOUND", f"List {list_id} does not exist."))
+            return self._list_view(list_id)
+
+    def list_members(self, list_id: str) -> list[str]:
+        with self._lock:
+            if list_id not in self.lists:
+                raise HubSpotError(404, error("OBJECT_NOT_FOUND", f"List {list_id} does not exist."))
+            return list(self.members[list_id])
+
+    def add_members(self, list_id: str, ids: list[str]) -> dict[str, list[str]]:
+        with self._lock:
+            if list_id not in self.lists:
+                raise HubSpotError(404, error("OBJECT_NOT_FOUND", f"List {list_id} does not exist."))
+            lst = self.lists[list_id]
+            if lst["processingType"] == "DYNAMIC":
+                raise validation_error(
+                    f"List {list_id} has processingType DYNAMIC; records can only be added to MANUAL or "
+                    "SNAPSHOT lists."
+                )
+            members = self.members[list_id]
+            added, missing = [], []
+            for rid in ids:
+                if rid not in self.contacts:
+                    if rid not in missing:
+                        missing.append(rid)  # the spec: recordIdsMissing = did not exist in the portal
+                elif rid not in members:
+                    members[rid] = None
+                    added.append(rid)
+                # an existing member is ignored: neither added nor missing
+            if added:
+                lst["updatedAt"] = bodies.now_iso()
+            return {"recordsIdsAdded": added, "recordIdsMissing": missing, "recordIdsRemoved": []}
+
+    def list_views(self) -> list[dict[str, Any]]:
+        """Every list, as GET /crm/v3/lists/{id} shows it (the admin's GET /__sandbox__/lists)."""
+        with self._lock:
+            return [self._list_view(i) for i in self.lists]
