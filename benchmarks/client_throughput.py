@@ -17,8 +17,7 @@ import argparse
 import sys
 import time
 
-from dbt_hubspot_sync.hubspot_client import HubSpotClient
-from dbt_hubspot_sync.rate_limit import RateLimiter
+from dbt_hubspot_sync.hubspot import HubSpotClient, RateLimiter
 from dbt_hubspot_sync.sandbox import Sandbox, SandboxConfig
 
 

@@ -86,8 +86,7 @@ def _sandbox_counts(sb: Any) -> tuple[int, int, int]:
 
 def run_tier(project: Path, data: setup.Dataset, tier: int, args: argparse.Namespace) -> list[Phase]:
     """First sync, unchanged re-sync and 1%-changed re-sync at one rate tier, with a fresh state."""
-    from dbt_hubspot_sync.hubspot_client import HubSpotClient
-    from dbt_hubspot_sync.rate_limit import RateLimiter
+    from dbt_hubspot_sync.hubspot import HubSpotClient, RateLimiter
     from dbt_hubspot_sync.runner import SyncOptions, run_sync
     from dbt_hubspot_sync.sandbox import Sandbox
 
@@ -242,8 +241,8 @@ def _local_child(workdir: Path) -> None:
     replaced: each call's body is serialized exactly as a real call's is, then answered in-process (every
     email found, every update applied), so the HTTP stack and HubSpot's side are all that is left out."""
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    from dbt_hubspot_sync import hubspot_client
     from dbt_hubspot_sync.engine import SyncRun
+    from dbt_hubspot_sync.hubspot import client as hubspot_client
     from dbt_hubspot_sync.runner import SyncOptions, run_sync
     from dbt_hubspot_sync.sandbox.store import Store
 

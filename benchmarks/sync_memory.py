@@ -117,8 +117,7 @@ def child(project: str, url: str, out: str, concurrency: int, trace: bool) -> in
     import tracemalloc
 
     from dbt_hubspot_sync.engine import SyncRun
-    from dbt_hubspot_sync.hubspot_client import HubSpotClient
-    from dbt_hubspot_sync.rate_limit import RateLimiter
+    from dbt_hubspot_sync.hubspot import HubSpotClient, RateLimiter
     from dbt_hubspot_sync.runner import SyncOptions, run_sync
 
     def rss_now() -> int:

@@ -11,7 +11,7 @@ from urllib.parse import quote
 from .config import META_KEY
 from .dbt_bridge import DbtSession
 from .errors import ConfigError
-from .hubspot_client import READ_PATH, UPDATE_PATH, AuthError, HubSpotClient, HubSpotError
+from .hubspot import READ_PATH, UPDATE_PATH, AuthError, HubSpotClient, HubSpotError
 from .notify import WebhookConfigError, webhook_url
 from .plan import SyncPlan, build_plan, resolve_model, select_exposures
 

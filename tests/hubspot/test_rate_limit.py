@@ -8,7 +8,12 @@ import time
 
 import pytest
 
-from dbt_hubspot_sync.rate_limit import DEFAULT_INTERVAL_MS, DEFAULT_MAX, RateLimiter, defaults_from_env
+from dbt_hubspot_sync.hubspot.rate_limit import (
+    DEFAULT_INTERVAL_MS,
+    DEFAULT_MAX,
+    RateLimiter,
+    defaults_from_env,
+)
 
 
 class FakeClock:
@@ -157,7 +162,9 @@ def test_invalid_arguments() -> None:
 
 def test_defaults_from_env_when_headers_are_absent() -> None:
     assert defaults_from_env({}) == (100, 10_000)  # HubSpot's Free/Starter tier until headers retune it
-    assert defaults_from_env({"HUBSPOT_RATE_LIMIT_MAX": "190", "HUBSPOT_RATE_LIMIT_INTERVAL_MS": "10000"}) == (
+    assert defaults_from_env(
+        {"HUBSPOT_RATE_LIMIT_MAX": "190", "HUBSPOT_RATE_LIMIT_INTERVAL_MS": "10000"}
+    ) == (
         190,
         10_000,
     )

@@ -1,0 +1,52 @@
+"""The HubSpot client: the only code that talks HTTP to HubSpot (or the sandbox).
+
+Import from here, not from the modules below it; this is the public surface. `HubSpotClient` makes the calls;
+every exception it raises on purpose is a `HubSpotError`.
+
+- `client`: `HubSpotClient`, the HubSpot calls (batch read, batch update with 400 isolation, lists, properties,
+  probes) and their paths and chunk sizes;
+- `transport`: the request loop (session, pacing, retries with backoff and jitter, the run's retry budget, workers);
+- `rate_limit`: `RateLimiter`, the per-token pacing of HubSpot's rolling window the transport holds slots of;
+- `responses`: parsing HubSpot's bodies (every field optional; value errors, codes, scopes, rate policy);
+- `auth`: Bearer auth, the token from the environment, redaction, the base-URL check;
+- `errors`: the exception classes; `results`: outcomes and counters the calls return.
+
+The HubSpot API facts this relies on, with their sources, are in docs/hubspot_api.md.
+"""
+
+from .auth import DEFAULT_BASE_URL
+from .client import BATCH_SIZE, LIST_CHUNK, PROPERTIES_PATH, READ_PATH, UPDATE_PATH, HubSpotClient
+from .errors import (
+    AuthError,
+    DailyLimitError,
+    HubSpotError,
+    InterruptedRunError,
+    MissingTokenError,
+    PropertyError,
+    RetriesExhaustedError,
+)
+from .rate_limit import RateLimiter
+from .results import ClientStats, ListOutcome, RecordFailure, StatsSnapshot, UpdateOutcome
+
+__all__ = [
+    "HubSpotClient",
+    "UpdateOutcome",
+    "RecordFailure",
+    "ListOutcome",
+    "ClientStats",
+    "StatsSnapshot",
+    "HubSpotError",
+    "AuthError",
+    "MissingTokenError",
+    "DailyLimitError",
+    "PropertyError",
+    "RetriesExhaustedError",
+    "InterruptedRunError",
+    "RateLimiter",
+    "DEFAULT_BASE_URL",
+    "BATCH_SIZE",
+    "LIST_CHUNK",
+    "READ_PATH",
+    "UPDATE_PATH",
+    "PROPERTIES_PATH",
+]

@@ -1,0 +1,285 @@
+"""The request loop every HubSpot call goes through: session, pacing, retries, the run's retry budget, workers.
+
+`Transport._request` sends one call on a pooled `requests.Session` (Bearer auth from `auth`), holding a slot of
+the token's shared `RateLimiter` (`rate_limit`) while it is in flight. Transient failures (5xx, 423, timeouts,
+connection errors) are retried with bounded exponential backoff and equal jitter; a 429 pauses every request of
+the token (Retry-After, else the window) and ends the run at once when its policy is DAILY; 401/403 raise
+`AuthError`. Retries and 429 waits together are capped per request and per run (the retry budget), so a HubSpot
+having a bad hour fails the remaining records quickly instead of being retried for hours. `_map_concurrently` runs
+chunks of a call on the client's one worker pool. `HubSpotClient` (`client`) builds the HubSpot calls on this.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from .. import __version__
+from .auth import DEFAULT_BASE_URL, _BearerAuth, _checked_base_url, _scrub
+from .errors import AuthError, DailyLimitError, InterruptedRunError, MissingTokenError, RetriesExhaustedError
+from .rate_limit import RateLimiter
+from .responses import _as_dict, _body_message, _missing_scopes, _rate_policy, _Response, _retry_after
+from .results import ClientStats
+
+__all__ = ["Transport", "MAX_RATE_LIMIT_PAUSE"]
+
+log = logging.getLogger(__name__)
+
+MAX_RATE_LIMIT_PAUSE = 600.0  # seconds: a longer Retry-After on a 429 is not waited out in one go
+
+
+class Transport:
+    """Sends calls to one HubSpot base URL with one token; the base of `HubSpotClient`.
+
+    All requests of all threads go through one `RateLimiter` per token (shared process-wide by default) and
+    one `requests.Session` whose connection pool is sized to `concurrency`.
+    """
+
+    def __init__(
+        self,
+        token: str,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        timeout: float = 30.0,
+        max_retries: int = 5,
+        limiter: RateLimiter | None = None,
+        concurrency: int = 8,  # per caller; the client runs 2x this in flight (HubSpot: ~19 req/s × ~0.4 s ≈ 8)
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        locked_delay: float = 2.0,
+        max_rate_limit_waits: int = 10,
+        retry_budget: int = 100,
+        retry_budget_ratio: float = 0.1,
+    ) -> None:
+        if not token:
+            raise MissingTokenError("no HubSpot access token given", call="init")
+        self._token = token
+        try:
+            self.base_url = _checked_base_url(base_url)
+        except ValueError as exc:
+            raise ValueError(_scrub(str(exc), token)) from None
+        self.timeout = timeout
+        self.max_retries = max(0, max_retries)
+        self.concurrency = max(1, concurrency)
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        # HubSpot: "include a delay of at least 2 seconds" after a 423 (docs/hubspot_api.md §4)
+        self.locked_delay = locked_delay
+        self.max_rate_limit_waits = max_rate_limit_waits
+        # A cap per run (this client's lifetime) on top of the cap per request: retries and 429 waits together
+        # may number at most retry_budget + retry_budget_ratio x requests sent, so a HubSpot having a bad hour
+        # fails the remaining records quickly (the next run resends them) instead of retrying for hours.
+        self.retry_budget = retry_budget
+        self.retry_budget_ratio = retry_budget_ratio
+        self.limiter = limiter if limiter is not None else RateLimiter.for_token(token)
+        self.stats = ClientStats()
+        # Set by the runner on Ctrl-C: calls not yet sent are refused (InterruptedRunError); in-flight ones land.
+        self.cancel: threading.Event | None = None
+        self._budget_lock = threading.Lock()
+        self._retries_spent = 0
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+        self._session = requests.Session()
+        # Room for two callers' requests at once (the engine overlaps one batch's updates with the next's lookups).
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=2 * self.concurrency, max_retries=0)
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+        # As session auth, not a default header: requests then skips its per-request ~/.netrc lookup.
+        self._session.auth = _BearerAuth(token)
+        self._session.headers.update(
+            {
+                "Accept": "application/json",
+                "Content-Type": "application/json",
+                "User-Agent": f"dbt-hubspot-sync/{__version__}",
+            }
+        )
+
+    def close(self) -> None:
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+        self._session.close()
+
+    def _redact(self, text: str) -> str:
+        return _scrub(text, self._token)
+
+    def _spend_retry(self) -> bool:
+        """Take one retry from the run's budget; False when it is spent."""
+        with self._budget_lock:
+            allowed = self.retry_budget + self.retry_budget_ratio * self.stats.requests
+            if self._retries_spent + 1 > allowed:
+                return False
+            self._retries_spent += 1
+            return True
+
+    def _backoff(self, attempt: int) -> float:
+        # Exponential with "equal jitter": between half and all of base * 2**attempt, capped.
+        delay = min(self.backoff_max, self.backoff_base * (2**attempt))
+        return delay / 2 + random.uniform(0, delay / 2)
+
+    def _request(self, method: str, path: str, payload: Any = None) -> _Response:
+        """Send one call, retrying transient failures; returns any non-transient response (2xx/4xx).
+
+        Raises AuthError (401/403), DailyLimitError (429 DAILY), RetriesExhaustedError (retries ran out).
+        """
+        call = f"{method} {path}"
+        url = self.base_url + path
+        data = json.dumps(payload) if payload is not None else None
+        attempt = 0  # transient retries used
+        rate_waits = 0
+        while True:
+            # (code, status, detail) of a transient failure, when there is one
+            failure: tuple[str, int | None, str] | None = None
+            resp: requests.Response | None = None
+            with self.limiter.slot():
+                if self.cancel is not None and self.cancel.is_set():
+                    raise InterruptedRunError(
+                        f"interrupted: {call} was not sent (the run was stopped with SIGINT)",
+                        call=call,
+                        code="INTERRUPTED",
+                    )
+                try:
+                    resp = self._session.request(method, url, data=data, timeout=self.timeout)
+                except requests.Timeout as exc:
+                    failure = (
+                        "TIMEOUT",
+                        None,
+                        f"no response within {self.timeout:g} s ({type(exc).__name__})",
+                    )
+                except requests.ConnectionError as exc:
+                    failure = ("CONNECTION_ERROR", None, f"connection failed ({type(exc).__name__})")
+                finally:
+                    self.stats.add(requests=1)
+                if resp is not None:
+                    self.limiter.observe(resp.headers)  # before the slot is released: it counts in the window
+            if resp is not None:
+                # HubSpot's JSON is UTF-8 (RFC 8259); decoding it ourselves skips requests' charset sniffing.
+                text = resp.content.decode("utf-8", "replace")
+                try:
+                    body = json.loads(text) if text else None
+                except ValueError:
+                    body = None
+                status = resp.status_code
+                if status == 429:
+                    self.stats.add(rate_limited=1)
+                    policy = _rate_policy(body)
+                    if policy == "DAILY":
+                        raise DailyLimitError(
+                            self._redact(
+                                f"{call}: HubSpot's daily request limit is reached (429 DAILY); "
+                                f"nothing more can be sent until it resets: {_body_message(body, text)}"
+                            ),
+                            call=call,
+                            status=429,
+                            category="RATE_LIMIT",
+                            code="DAILY",
+                        )
+                    rate_waits += 1
+                    if rate_waits > self.max_rate_limit_waits:
+                        failure = (
+                            "RATE_LIMITED",
+                            429,
+                            f"still rate limited ({policy}) after {rate_waits} waits",
+                        )
+                    elif not self._spend_retry():
+                        failure = ("RATE_LIMITED", 429, f"rate limited ({policy}); {self._budget_spent()}")
+                    else:
+                        pause = _retry_after(resp.headers)
+                        if pause is not None:
+                            pause = min(pause, MAX_RATE_LIMIT_PAUSE)
+                        else:
+                            pause = 1.0 if policy == "SECONDLY" else self.limiter.interval_s
+                        log.warning("%s: 429 %s, pausing all requests %.1f s", call, policy, pause)
+                        self.limiter.block_for(pause)
+                        continue  # a 429 does not consume the retry budget
+                elif status == 423 or status >= 500:
+                    code = "HTTP_423" if status == 423 else "HTTP_5XX"
+                    failure = (code, status, f"HTTP {status}: {_body_message(body, text)}")
+                elif status in (401, 403):
+                    scopes = _missing_scopes(body)
+                    hint = f"; missing scopes: {', '.join(scopes)}" if scopes else ""
+                    raise AuthError(
+                        self._redact(
+                            f"{call}: HubSpot refused the access token (HTTP {status} "
+                            f"{_as_dict(body).get('category') or ''}){hint}: {_body_message(body, text)}"
+                        ),
+                        call=call,
+                        status=status,
+                        category=_as_dict(body).get("category"),
+                        code="MISSING_SCOPES" if scopes else "INVALID_AUTHENTICATION",
+                        missing_scopes=scopes,
+                    )
+                else:
+                    return _Response(status, body, resp.headers, text)
+            if failure is None:  # unreachable: every branch above returns, raises, continues or sets it
+                raise RuntimeError(f"{call}: no response and no failure recorded")
+            code, status_f, detail = failure
+            detail = self._redact(detail)  # bodies are echoed into messages and logs
+            if code == "RATE_LIMITED" or attempt >= self.max_retries or not self._spend_retry():
+                if code != "RATE_LIMITED" and attempt < self.max_retries:
+                    detail = f"{detail}; {self._budget_spent()}"
+                raise RetriesExhaustedError(
+                    self._redact(f"{call}: gave up after {attempt} retries: {detail}"),
+                    call=call,
+                    status=status_f,
+                    code=code,
+                )
+            delay = self._backoff(attempt)
+            if status_f == 423:
+                delay = max(delay, self.locked_delay)
+            elif resp is not None and (ra := _retry_after(resp.headers)) is not None:
+                delay = max(delay, min(ra, self.backoff_max))
+            attempt += 1
+            self.stats.add(retries=1)
+            # INFO: retries are routine; the run's `retries` count reports them.
+            log.info("%s: %s, retry %d/%d in %.2f s", call, detail, attempt, self.max_retries, delay)
+            time.sleep(delay)
+
+    def _budget_spent(self) -> str:
+        return (
+            f"this run's retry budget is spent ({self._retries_spent} retries and 429 waits for "
+            f"{self.stats.requests} requests)"
+        )
+
+    def _map_concurrently(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Future[Any]]:
+        """Run fn over items on up to `concurrency` threads; stops scheduling at the first exception."""
+        if len(items) <= 1 or self.concurrency == 1:
+            futures: list[Future[Any]] = []
+            for item in items:
+                fut: Future[Any] = Future()
+                try:
+                    fut.set_result(fn(item))
+                except BaseException as exc:  # noqa: BLE001 - handed to the caller like the pool does
+                    fut.set_exception(exc)
+                    futures.append(fut)
+                    break
+                futures.append(fut)
+            return futures
+        pool = self._workers()
+        futures = [pool.submit(fn, item) for item in items]
+        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        if any(f.exception() is not None for f in done):
+            for f in pending:
+                f.cancel()  # in-flight chunks finish; queued ones never start
+        wait(futures)
+        return futures
+
+    def _workers(self) -> ThreadPoolExecutor:
+        """One pool for the client's life: threads are reused, not started per call (a million-row sync makes
+        hundreds of calls). Two callers' chunks at once, as the engine overlaps two batches."""
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    max_workers=2 * self.concurrency, thread_name_prefix="hubspot"
+                )
+            return self._pool
