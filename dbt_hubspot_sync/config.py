@@ -1,8 +1,14 @@
-"""Typed sync configuration: `config.meta.hubspot_sync` of an exposure, deep-merged over `vars.hubspot_sync`."""
+"""Typed sync configuration: `config.meta.hubspot_sync` of an exposure, deep-merged over `vars.hubspot_sync`.
+
+The Python home of the configuration rules the dbt macros repeat in Jinja: the `workflow` and `gate` defaults
+(SyncConfig's fields, `DEFAULT_WORKFLOW`/`DEFAULT_GATE`; macro `_automatic_syncs_for`) and the log schema
+(`log_schema_for`; macro `log_schema`). tests/macros/test_rules_pinned.py holds each Jinja copy equal to its home.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -11,6 +17,12 @@ from .errors import ConfigError
 META_KEY = "hubspot_sync"
 # Keys of vars.hubspot_sync that are project settings, not per-sync defaults.
 PROJECT_KEYS = {"log_schema"}
+
+Workflow = Literal["manual", "automatic"]
+Gate = Literal["none", "tests", "strict"]
+# The defaults of a sync that sets neither key (nor vars.hubspot_sync): SyncConfig's field defaults.
+DEFAULT_WORKFLOW: Final[Workflow] = "manual"
+DEFAULT_GATE: Final[Gate] = "tests"
 
 
 class NotifyConfig(BaseModel):
@@ -31,7 +43,7 @@ class SyncConfig(BaseModel):
     # A list of columns (property names derived from them) or {column: property}; None = every column but email.
     properties: list[str] | dict[str, str] | None = None
     list_id: str | None = None
-    workflow: Literal["manual", "automatic"] = "manual"
+    workflow: Workflow = DEFAULT_WORKFLOW
     log_records: Literal["rejected", "all"] = "rejected"
     # Send SQL NULL as "" (clears the HubSpot property); default: leave the property untouched.
     null_as_empty: bool = False
@@ -41,13 +53,29 @@ class SyncConfig(BaseModel):
     notify: NotifyConfig | None = None
     # When the dbt invocation that built the model also runs its tests (`dbt build`), the push waits for them:
     # tests = pass or warn lets it through; strict = pass only; none = push right after the build.
-    gate: Literal["none", "tests", "strict"] = "tests"
+    gate: Gate = DEFAULT_GATE
+    # One writer per exposure: how long a second pusher waits for one already sending (then it refuses,
+    # exit 1, naming the running run). 0: refuse at once.
+    writer_wait_seconds: float = Field(default=600.0, ge=0)
 
     @field_validator("list_id", mode="before")
     @classmethod
     def _list_id_as_text(cls, v: Any) -> Any:
         # YAML turns `list_id: 123` into an int; HubSpot ids are strings.
         return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+
+def log_schema_for(hubspot_vars: Mapping[str, Any] | None, target_schema: str) -> str:
+    """The schema of the product's tables: vars.hubspot_sync.log_schema if set and non-empty, else the target
+    schema. `hubspot_vars` is vars.hubspot_sync (None or a non-mapping counts as unset, as in the macro).
+
+    The one Python home of the rule; the `log_schema` macro is its Jinja copy. A value that is not a schema name
+    (a number, a list) is a config error.
+    """
+    value = (hubspot_vars.get("log_schema") if isinstance(hubspot_vars, Mapping) else None) or target_schema
+    if not isinstance(value, str):
+        raise ConfigError(None, f"vars.{META_KEY}.log_schema", f"expected a schema name, got {value!r}")
+    return value
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .config import META_KEY, SyncConfig, parse_sync_config
+from .config import META_KEY, SyncConfig, log_schema_for, parse_sync_config
 from .dbt_bridge import Model, Project
 from .errors import ConfigError
 from .properties import hubspot_property_name
@@ -107,9 +107,7 @@ def build_plan(project: Project, exposure: str, columns: Sequence[str]) -> SyncP
         seen[prop] = col
     if not resolved:
         raise ConfigError(exposure, f"{META_KEY}.properties", "expected at least one property column to send")
-    log_schema = project.hubspot_vars.get("log_schema") or project.target_schema
-    if not isinstance(log_schema, str):
-        raise ConfigError(None, f"vars.{META_KEY}.log_schema", f"expected a schema name, got {log_schema!r}")
+    log_schema = log_schema_for(project.hubspot_vars, project.target_schema)
     return SyncPlan(
         exposure=exposure,
         model=model,

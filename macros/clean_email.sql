@@ -1,6 +1,6 @@
 {#-
-  clean_email(expr): a single SQL expression that cleans a raw CRM email value (the rule of
-  shared/email-corpus/README.md). Validation happens later in Python; nothing is guessed here:
+  clean_email(expr): a single SQL expression that cleans a raw CRM email value (the decisions are in
+  docs/email_validation.md, "Cleanup decisions"). Validation happens later in Python; nothing is guessed here:
   internal spaces, two addresses in one cell, typos such as ".con" stay as they are and get rejected there.
 
   Steps (innermost first):

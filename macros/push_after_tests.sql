@@ -1,8 +1,8 @@
-{#- The package's own on-run-end (dbt runs the hooks of installed packages): under `dbt build` on DuckDB, pushes
-    each sync the post-hook deferred once the tests it waits for passed, and logs the others `failed` with
-    `tests_failed` (also when dbt skipped the model after a failed test upstream). Other adapters: keeps the
-    statuses of the tests each pending sync of this invocation waits for on its row, for `sync --pending` once
-    run_results.json is gone (`dbt-hubspot-sync run` pushes as the tests finish). -#}
+{#- push_after_tests(results): the package's own on-run-end (dbt runs the hooks of installed packages). Under
+    `dbt build` on DuckDB, pushes each sync the post-hook deferred once the tests it waits for passed, and logs
+    the others `failed` with `tests_failed` (also when dbt skipped the model after a failed test upstream).
+    Other adapters: keeps the statuses of the tests each pending sync of this invocation waits for on its row,
+    for `sync --pending` once run_results.json is gone (`dbt-hubspot-sync run` pushes as the tests finish). -#}
 {% macro push_after_tests(results) %}
   {{ return(adapter.dispatch('push_after_tests', 'dbt_hubspot_sync')(results)) }}
 {% endmacro %}
@@ -11,7 +11,7 @@
   {%- if not execute -%}{{ return('') }}{%- endif -%}
   {%- set built = [] -%}
   {%- for r in results if r.node.resource_type in ('model', 'seed', 'snapshot') and (r.status | string) == 'success' -%}
-    {%- if dbt_hubspot_sync.automatic_syncs_for(r.node.unique_id) -%}{%- do built.append(r.node.unique_id) -%}{%- endif -%}
+    {%- if dbt_hubspot_sync._automatic_syncs_for(r.node.unique_id) -%}{%- do built.append(r.node.unique_id) -%}{%- endif -%}
   {%- endfor -%}
   {%- if not built -%}{{ return('') }}{%- endif -%}
   {%- set statuses = {} -%}
@@ -26,7 +26,7 @@
     {%- for t in fromjson(row[1]) if t in statuses -%}{%- do kept.update({t: statuses[t]}) -%}{%- endfor -%}
     {#- In dbt's transaction (hooks run outside one), committed below. -#}
     {%- call statement('hubspot_sync_gate_results', auto_begin=true) -%}
-      update {{ pending }} set gate_results = {{ dbt_hubspot_sync.sql_json(kept) }} where pending_id = '{{ row[0] }}'
+      update {{ pending }} set gate_results = {{ dbt_hubspot_sync._sql_json(kept) }} where pending_id = '{{ row[0] }}'
     {%- endcall -%}
     {%- set ns.wrote = true -%}
   {%- endfor -%}
@@ -48,15 +48,15 @@
                              ~ " where invocation_id = '" ~ invocation_id ~ "' order by created_at") -%}
     {%- for row in rows -%}
       {%- set node = graph.nodes.get(row[2]) -%}
-      {%- set syncs = dbt_hubspot_sync.automatic_syncs_for(row[2]) | selectattr('name', 'equalto', row[1]) | list -%}
+      {%- set syncs = dbt_hubspot_sync._automatic_syncs_for(row[2]) | selectattr('name', 'equalto', row[1]) | list -%}
       {%- if node is not none and syncs -%}
         {%- set relation = api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias) -%}
-        {%- set ctx = dbt_hubspot_sync.duckdb_sync_ctx(syncs[0], relation, node) -%}
+        {%- set ctx = dbt_hubspot_sync._duckdb_sync_ctx(syncs[0], relation, node) -%}
         {%- do ctx.update({'gate_tests': fromjson(row[3] or '[]')}) -%}
-        {%- set verdict = run_query('select dbt_hubspot_sync_gate(' ~ dbt_hubspot_sync.sql_json(ctx) ~ ', '
-                                    ~ dbt_hubspot_sync.sql_json(statuses) ~ ')').columns[0].values()[0] -%}
+        {%- set verdict = run_query('select dbt_hubspot_sync_gate(' ~ dbt_hubspot_sync._sql_json(ctx) ~ ', '
+                                    ~ dbt_hubspot_sync._sql_json(statuses) ~ ')').columns[0].values()[0] -%}
         {%- if verdict == 'push' -%}
-          {%- for statement in dbt_hubspot_sync.duckdb_push_sql(relation, node, syncs) -%}
+          {%- for statement in dbt_hubspot_sync._duckdb_push_sql(relation, node, syncs) -%}
             {%- do run_query(statement) -%}
           {%- endfor -%}
         {%- endif -%}
@@ -65,15 +65,15 @@
     {%- endfor -%}
   {%- endif -%}
   {%- for r in results if r.node.resource_type == 'model' and (r.status | string) == 'skipped' -%}
-    {%- set syncs = dbt_hubspot_sync.automatic_syncs_for(r.node.unique_id) | rejectattr('gate', 'equalto', 'none') | list -%}
-    {%- set failed = dbt_hubspot_sync.upstream_failed_tests(r.node.unique_id, results) if syncs else [] -%}
+    {%- set syncs = dbt_hubspot_sync._automatic_syncs_for(r.node.unique_id) | rejectattr('gate', 'equalto', 'none') | list -%}
+    {%- set failed = dbt_hubspot_sync._upstream_failed_tests(r.node.unique_id, results) if syncs else [] -%}
     {%- for s in syncs if failed -%}
       {%- set node = graph.nodes.get(r.node.unique_id) -%}
       {%- set relation = api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias) -%}
-      {%- set ctx = dbt_hubspot_sync.duckdb_sync_ctx(s, relation, node) -%}
+      {%- set ctx = dbt_hubspot_sync._duckdb_sync_ctx(s, relation, node) -%}
       {%- do ctx.update({'gate_tests': failed, 'skipped_model': node.name}) -%}
-      {%- do run_query('select dbt_hubspot_sync_gate(' ~ dbt_hubspot_sync.sql_json(ctx) ~ ', '
-                       ~ dbt_hubspot_sync.sql_json(statuses) ~ ')') -%}
+      {%- do run_query('select dbt_hubspot_sync_gate(' ~ dbt_hubspot_sync._sql_json(ctx) ~ ', '
+                       ~ dbt_hubspot_sync._sql_json(statuses) ~ ')') -%}
     {%- endfor -%}
   {%- endfor -%}
   {#- run_query opened dbt's transaction on this connection: the deletes stand only once it commits. -#}
@@ -82,7 +82,7 @@
 {% endmacro %}
 
 {#- The failed tests (and unit tests) on `unique_id` or any node upstream of it: why `dbt build` skipped it. -#}
-{% macro upstream_failed_tests(unique_id, results) %}
+{% macro _upstream_failed_tests(unique_id, results) %}
   {%- set ns = namespace(seen=[unique_id], frontier=[unique_id]) -%}
   {%- for _ in range(1000) if ns.frontier -%}
     {%- set parents = [] -%}

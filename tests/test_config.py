@@ -6,7 +6,14 @@ from typing import Any
 
 import pytest
 
-from dbt_hubspot_sync.config import SyncConfig, deep_merge, parse_sync_config
+from dbt_hubspot_sync.config import (
+    DEFAULT_GATE,
+    DEFAULT_WORKFLOW,
+    SyncConfig,
+    deep_merge,
+    log_schema_for,
+    parse_sync_config,
+)
 from dbt_hubspot_sync.errors import ConfigError
 
 EXPOSURE = "hubspot_newsletter"
@@ -76,6 +83,38 @@ def test_log_schema_in_vars_is_a_project_setting_not_a_sync_key() -> None:
     # In an exposure it is not a sync key either: unknown there.
     err = config_error({"email_column": "email", "log_schema": "audit"})
     assert err.key == "hubspot_sync.log_schema"
+
+
+def test_workflow_and_gate_defaults_live_in_the_named_constants() -> None:
+    # SyncConfig's field defaults are the constants (the macros' copies are pinned to them in tests/macros/).
+    assert (DEFAULT_WORKFLOW, DEFAULT_GATE) == ("manual", "tests")
+    assert SyncConfig.model_fields["workflow"].default == DEFAULT_WORKFLOW
+    assert SyncConfig.model_fields["gate"].default == DEFAULT_GATE
+
+
+# -- log schema -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("hubspot_vars", "expected"),
+    [
+        (None, "analytics"),
+        ({}, "analytics"),
+        ({"log_records": "all"}, "analytics"),
+        ({"log_schema": "audit"}, "audit"),
+        ({"log_schema": ""}, "analytics"),  # empty = unset
+        ({"log_schema": None}, "analytics"),  # `log_schema:` with no value in YAML
+        ([], "analytics"),  # not a mapping: as the macro, no vars (dbt_bridge reports it as a config error)
+    ],
+)
+def test_log_schema_is_the_vars_setting_else_the_target_schema(hubspot_vars: Any, expected: str) -> None:
+    assert log_schema_for(hubspot_vars, "analytics") == expected
+
+
+@pytest.mark.parametrize("value", [123, ["audit"], {"name": "audit"}, True])
+def test_log_schema_that_is_not_a_schema_name_is_a_config_error(value: Any) -> None:
+    with pytest.raises(ConfigError) as info:
+        log_schema_for({"log_schema": value}, "analytics")
+    assert info.value.key == "vars.hubspot_sync.log_schema"
+    assert repr(value) in info.value.problem
 
 
 @pytest.mark.parametrize("value", [123, "123"])

@@ -93,6 +93,18 @@ def test_vars_log_schema_is_used_for_the_log() -> None:
     assert plan.log_schema == "audit"
 
 
+@pytest.mark.parametrize("value", ["", None])
+def test_empty_vars_log_schema_falls_back_to_the_target_schema(value: Any) -> None:
+    plan = build_plan(project({"email_column": "Email"}, hubspot_vars={"log_schema": value}), "hs", COLUMNS)
+    assert plan.log_schema == "main"
+
+
+def test_vars_log_schema_that_is_not_a_name_is_a_config_error() -> None:
+    err = plan_error(project({"email_column": "Email"}, hubspot_vars={"log_schema": 42}))
+    assert err.key == "vars.hubspot_sync.log_schema"
+    assert "42" in err.problem
+
+
 def test_vars_defaults_reach_the_plan_config() -> None:
     plan = build_plan(project({"email_column": "Email"}, hubspot_vars={"log_records": "all"}), "hs", COLUMNS)
     assert plan.config.log_records == "all"

@@ -58,8 +58,9 @@ class DbtProject:
     def write_model(self, name: str, sql: str) -> None:
         (self.project_dir / "models" / f"{name}.sql").write_text(sql, encoding="utf-8")
 
-    def dbt(self, *args: str) -> None:
-        """Run one dbt command in-process; fail the test with dbt's own error when it does not succeed."""
+    def dbt(self, *args: str) -> Any:
+        """Run one dbt command in-process and return dbt's result (`dbtRunnerResult`); fail the test with dbt's
+        own error when it does not succeed."""
         from dbt.cli.main import dbtRunner
 
         argv = [*args, "--project-dir", str(self.project_dir), "--profiles-dir", str(self.project_dir)]
@@ -69,6 +70,7 @@ class DbtProject:
                 f"{r.node.name}: {r.message}" for r in (result.result or []) if r.status != "success"
             ]
             pytest.fail(f"dbt {' '.join(args)} failed on {self.adapter}: {details}")
+        return result
 
 
 def _profile(adapter: str, tmp: Path, schema: str) -> dict[str, Any]:

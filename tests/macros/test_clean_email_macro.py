@@ -1,4 +1,7 @@
-"""The real clean_email / hubspot_property_name macros, compiled and run by real dbt, against messy.tsv."""
+"""The real clean_email macro, compiled and run by real dbt, against messy.tsv.
+
+(hubspot_property_name is pinned to its Python home in test_rules_pinned.py.)
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from dbt_hubspot_sync.properties import hubspot_property_name
 from dbt_hubspot_sync.validation import validate_email
 
 pytestmark = pytest.mark.dbt
@@ -26,7 +28,6 @@ EXTRA_ROWS: list[tuple[str | None, str | None, str]] = [
         "paragraph separator, invisible times",
     ),
 ]
-PROPERTY_NAMES = ["Amperity ID", "Email", "first_name", "LTV (EUR)", "Ünïcode-Col", "a.b-c/d", "ÀB"]
 
 
 def _messy_rows() -> list[tuple[str, str, str]]:
@@ -56,11 +57,6 @@ def cleaned(dbt_project) -> dict[int, tuple[str | None, str | None, str, str | N
         "select id, raw, {{ dbt_hubspot_sync.clean_email('raw') }} as clean\n"
         "from {{ target.schema }}.raw_emails\n",
     )
-    prop = "{{{{ dbt.string_literal(dbt_hubspot_sync.hubspot_property_name({})) }}}}"
-    names = " union all ".join(
-        f"select {i} as id, {prop.format(json.dumps(n))} as prop" for i, n in enumerate(PROPERTY_NAMES)
-    )
-    dbt_project.write_model("property_names", names + "\n")
     dbt_project.dbt("run")
     got = dict(dbt_project.query(f"select id, clean from {dbt_project.schema}.cleaned_emails"))
     assert len(got) == len(cases)
@@ -94,10 +90,3 @@ def test_empty_results_are_null_not_empty_string(cleaned) -> None:
     assert by_raw[""] is None
     assert by_raw["mailto:"] is None
     assert by_raw["\u200b"] is None
-
-
-def test_property_name_macro_matches_python(dbt_project, cleaned) -> None:
-    # `cleaned` ran dbt, which also built the property_names model.
-    got = dict(dbt_project.query(f"select id, prop from {dbt_project.schema}.property_names"))
-    assert got == {i: hubspot_property_name(n) for i, n in enumerate(PROPERTY_NAMES)}
-    assert got[0] == "amperity_id"

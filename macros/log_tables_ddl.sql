@@ -1,6 +1,7 @@
-{#- The warehouse tables the product writes, created if missing with cross-database types.
-    `log_tables_ddl` returns the statements (the DuckDB plugin runs them on its own connection);
-    `create_log_tables` runs them on the current one. -#}
+{#- log_tables_ddl(schema): the statements that create the warehouse tables the product writes (runs, record log,
+    state, pending syncs, the writer queue) in `schema` if missing, with cross-database types, and add the columns that came after
+    the first release to tables an earlier version created. Returned, not run: `create_log_tables` runs them on
+    the current connection, the DuckDB plugin on its own (it gets them in the hook's context). -#}
 {% macro log_tables_ddl(schema) %}
   {{ return(adapter.dispatch('log_tables_ddl', 'dbt_hubspot_sync')(schema)) }}
 {% endmacro %}
@@ -24,6 +25,8 @@
     'hubspot_sync_pending': [
         'pending_id', 'exposure_name', 'model_unique_id', 'relation', 'invocation_id', ('created_at', ts),
         'claimed_by', ('claimed_at', ts), 'gate_tests', 'gate_results'],
+    'hubspot_sync_writers': [
+        'exposure_name', 'run_id', 'phase', ('ticket', int), ('created_at', ts)],
 } -%}
 {%- set statements = ['create schema if not exists ' ~ dbt_hubspot_sync.quote_identifier(schema)] -%}
 {%- for name, columns in tables.items() -%}
@@ -41,27 +44,4 @@
   {%- do statements.append('alter table ' ~ relation ~ ' add column if not exists ' ~ column ~ ' ' ~ text) -%}
 {%- endfor -%}
 {{ return(statements) }}
-{% endmacro %}
-
-{% macro create_log_tables(schema) %}
-  {%- for ddl in dbt_hubspot_sync.log_tables_ddl(schema) -%}
-    {%- call statement('hubspot_sync_ddl_' ~ loop.index) -%}{{ ddl }}{%- endcall -%}
-  {%- endfor -%}
-{% endmacro %}
-
-{#- on-run-start (this package's dbt_project.yml): in a project that declares at least one sync, make the log
-    tables exist before any node runs, so the `dbt_hubspot_sync` sources and their tests resolve on the very
-    first `dbt build`, before any sync has run. Idempotent DDL; nothing at all in projects without a sync. -#}
-{% macro ensure_log_tables() %}
-  {%- if not execute -%}{{ return('') }}{%- endif -%}
-  {%- for exposure in graph.exposures.values() -%}
-    {%- set meta = (exposure.get('config') or {}).get('meta') or exposure.get('meta') or {} -%}
-    {%- if meta.get('hubspot_sync') is mapping -%}
-      {%- do dbt_hubspot_sync.create_log_tables(dbt_hubspot_sync.log_schema()) -%}
-      {#- Hooks run outside a transaction and dbt rolls back what a hook's rendering left open: commit. -#}
-      {%- do adapter.commit() -%}
-      {{ return('') }}
-    {%- endif -%}
-  {%- endfor -%}
-  {{ return('') }}
 {% endmacro %}

@@ -1,0 +1,33 @@
+{#- _duckdb_push_sql(relation, node, syncs): the statements that hand `relation`'s rows to the DuckDB plugin's
+    UDFs (one `dbt_hubspot_sync_push` over `sync_rows_query`, then `dbt_hubspot_sync_finish`) for each of `syncs`.
+    Shared by `duckdb__sync` (push during `dbt run`) and `duckdb__push_after_tests` (push once the tests passed). -#}
+{% macro _duckdb_push_sql(relation, node, syncs) %}
+{%- set statements = [] -%}
+{%- if syncs | length == 0 -%}{{ return(statements) }}{%- endif -%}
+{%- set columns = adapter.get_columns_in_relation(relation) -%}
+{%- set names = columns | map(attribute='name') | list -%}
+{%- set defaults = dbt_hubspot_sync._hubspot_vars() -%}
+{%- for s in syncs -%}
+  {#- The email column as the relation spells it (exact name first, then case-insensitive). -#}
+  {%- set wanted = (s.meta.get('email_column') or defaults.get('email_column') or '') | string -%}
+  {%- set ns = namespace(email=none) -%}
+  {%- for n in names if ns.email is none and n | lower == wanted | lower -%}{%- set ns.email = n -%}{%- endfor -%}
+  {%- if wanted in names -%}{%- set ns.email = wanted -%}{%- endif -%}
+  {%- set ctx = dbt_hubspot_sync._duckdb_sync_ctx(s, relation, node) -%}
+  {%- do ctx.update({'columns': names, 'types': columns | map(attribute='dtype') | list}) -%}
+  {%- set ctx_sql = dbt_hubspot_sync._sql_json(ctx) -%}
+  {#- The state join only once the table exists (the plugin creates it at the first push). -#}
+  {%- set state = adapter.get_relation(database=target.database, schema=dbt_hubspot_sync.log_schema(),
+                                       identifier='hubspot_sync_state') -%}
+  {%- if ns.email is not none -%}
+    {%- set cast_columns = [] -%}
+    {%- for c in names -%}{%- do cast_columns.append('cast(' ~ dbt_hubspot_sync.quote_identifier(c) ~ ' as varchar)') -%}{%- endfor -%}
+    {%- do statements.append(
+      'select sum(dbt_hubspot_sync_push(' ~ ctx_sql ~ ', hubspot_sync__email_raw, hubspot_sync__email_clean,'
+      ~ ' hubspot_sync__rank, hubspot_sync__record_id, hubspot_sync__hash, [' ~ cast_columns | join(', ') ~ ']))'
+      ~ ' from (' ~ dbt_hubspot_sync.sync_rows_query(relation, ns.email, names, state, s.name) ~ ') as hubspot_sync__hook') -%}
+  {%- endif -%}
+  {%- do statements.append('select dbt_hubspot_sync_finish(' ~ ctx_sql ~ ')') -%}
+{%- endfor -%}
+{{ return(statements) }}
+{% endmacro %}
