@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from . import __version__
 from .engine import RunResult
 from .errors import SyncError
-from .hubspot_client import HubSpotError
+from .hubspot import HubSpotError
 from .progress import (
     JsonReporter,
     PlainReporter,
@@ -182,7 +182,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .runner import run_dbt
+    from .dbt_run import run_dbt
 
     dbt_argv = args.dbt_args[1:] if args.dbt_args[:1] == ["--"] else list(args.dbt_args)
     if not dbt_argv:
@@ -209,7 +209,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     """Exit code: 0 when ready, else the number of problems found (at most MAX_CHECK_EXIT)."""
     from .dbt_bridge import open_session
-    from .hubspot_client import HubSpotClient
+    from .hubspot import HubSpotClient
     from .preflight import check_hubspot, check_plans
 
     reporter: Reporter = args.reporter
@@ -267,12 +267,13 @@ RUNS_TABLE = [  # (header, column of RunLog.recent_runs)
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    from .config import log_schema_for
     from .dbt_bridge import open_session
     from .run_log import RunLog
 
     reporter: Reporter = args.reporter
     with open_session(args.project_dir, args.profiles_dir, args.target, args.vars_yaml) as session:
-        schema = session.project.hubspot_vars.get("log_schema") or session.project.target_schema
+        schema = log_schema_for(session.project.hubspot_vars, session.project.target_schema)
         log = RunLog(session.warehouse, schema)
         try:
             log.target.execute(f"select count(*) from {log.runs} where 1 = 0")

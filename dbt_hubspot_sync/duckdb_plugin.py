@@ -26,24 +26,21 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from dbt.adapters.duckdb.plugins import BasePlugin
 
-from .config import parse_sync_config
+from .config import log_schema_for, parse_sync_config
 from .dbt_bridge import Exposure, Model, Project, fire_warning
-from .engine import SyncRun
 from .errors import ConfigError, SyncError
-from .gate import judge, record_gated_out, skipped_reason
-from .hubspot_client import HubSpotClient
+from .gate import judge, skipped_reason
+from .hubspot import HubSpotClient
+from .pipeline import Pipeline, Push
 from .plan import SyncPlan, build_plan
-from .preflight import preflight_properties
-from .run_log import RunLog
-from .runner import check_lists
-from .state import SyncState
 
 FEED_CHUNK = 2000
 _INTEGER = (
@@ -84,7 +81,7 @@ def from_duckdb_text(text: str | None, dtype: str) -> Any:
 
 
 class _DuckDBTarget:
-    """run_log.SqlTarget over a DuckDB connection of its own (never the hook's)."""
+    """The pipeline's log target over a DuckDB connection of its own (never the hook's)."""
 
     placeholder = "?"
     array_params = True
@@ -92,6 +89,8 @@ class _DuckDBTarget:
     def __init__(self, conn: Any) -> None:
         self._conn = conn
         self._lock = threading.Lock()
+        self.ddl: dict[str, list[str]] = {}  # schema → the `log_tables_ddl` statements the hook passed
+        self._created: set[str] = set()
 
     def relation(self, schema: str, identifier: str) -> str:
         return f'"{schema}"."{identifier}"'
@@ -101,12 +100,16 @@ class _DuckDBTarget:
             cur = self._conn.execute(sql, params) if params is not None else self._conn.execute(sql)
             return cur.fetchall() if cur.description else []
 
+    def create_log_tables(self, schema: str) -> None:
+        if schema not in self._created:
+            for ddl in self.ddl.get(schema, ()):
+                self.execute(ddl)
+            self._created.add(schema)
+
 
 class _HookRun:
-    def __init__(
-        self, ctx: dict[str, Any], plan: SyncPlan | None, run: SyncRun | None, error: str | None
-    ) -> None:
-        self.ctx, self.plan, self.run, self.error = ctx, plan, run, error
+    def __init__(self, ctx: dict[str, Any], plan: SyncPlan | None, push: Push | None, error: str | None) -> None:
+        self.ctx, self.plan, self.push, self.error = ctx, plan, push, error
         self.buffer: list[tuple] = []
         self.lock = threading.Lock()
         if plan is not None:
@@ -136,9 +139,9 @@ class Plugin(BasePlugin):
         self._runs: dict[str, _HookRun] = {}
         self._lock = threading.Lock()
         self._client: HubSpotClient | None = None
+        self._client_lock = threading.Lock()
         self._target: _DuckDBTarget | None = None
         self._conn: Any = None
-        self._created: set[str] = set()
 
     def configure_connection(self, conn: Any) -> None:
         self._conn = conn
@@ -179,7 +182,7 @@ class Plugin(BasePlugin):
         values: list[str | None],
     ) -> int:
         hook = self._hook_run(ctx_json)
-        if hook.run is None:
+        if hook.push is None:
             return 0  # config error: reported by finish, nothing is read
         row = (
             raw,
@@ -193,7 +196,7 @@ class Plugin(BasePlugin):
             hook.buffer.append(row)
             if len(hook.buffer) >= FEED_CHUNK:
                 chunk, hook.buffer = hook.buffer, []
-                hook.run.feed(chunk)
+                hook.push.feed(chunk)
         return 1
 
     def _finish(self, ctx_json: str) -> str:
@@ -203,14 +206,14 @@ class Plugin(BasePlugin):
         on_error = (hook.ctx.get("meta") or {}).get("on_push_error") or (hook.ctx.get("vars") or {}).get(
             "on_push_error", "warn"
         )
-        if hook.run is None:
+        if hook.push is None:
             message = f"HubSpot sync of exposure '{hook.ctx['exposure']}' did not run: {hook.error}"
         else:
             with hook.lock:
                 chunk, hook.buffer = hook.buffer, []
                 if chunk:
-                    hook.run.feed(chunk)
-                result = hook.run.finish()
+                    hook.push.feed(chunk)
+                result = hook.push.finish()
             if result.status != "failed":
                 return result.status
             message = f"HubSpot sync of exposure '{result.exposure}' failed: {result.error}"
@@ -232,13 +235,10 @@ class Plugin(BasePlugin):
         reason = verdict.reason or "tests_failed"
         if ctx.get("skipped_model"):
             reason = skipped_reason(ctx["gate_tests"], statuses, ctx["skipped_model"])
-        schema = ctx.get("log_schema") or ctx["target_schema"]
-        record_gated_out(
-            self._log_target(ctx),
-            schema,
+        self._pipeline(ctx).gated_out(
             ctx["exposure"],
             ctx["relation"],
-            trigger="post_hook",
+            self._log_schema(ctx),
             invocation_id=ctx.get("invocation_id"),
             reason=reason,
             notify=config.notify,
@@ -263,34 +263,44 @@ class Plugin(BasePlugin):
     def _begin(self, ctx: dict[str, Any]) -> _HookRun:
         try:
             plan = plan_from_hook(ctx)
-            target = self._log_target(ctx)
-            if self._client is None:
-                self._client = HubSpotClient.from_env()
-            check_lists([plan], self._client)
-            [plan] = preflight_properties([plan], self._client)
-            run = SyncRun(
-                plan,
-                RunLog(target, plan.log_schema),
-                self._client,
-                trigger="post_hook",
-                invocation_id=ctx.get("invocation_id"),
-                state=SyncState(target, plan.log_schema),
-            )
-            run.announce()
-            run.start()
-            return _HookRun(ctx, plan, run, None)
-        except (
-            Exception
-        ) as exc:  # config or token error: the hook reports it (warn or fail), never crashes dbt
+            pipe = self._pipeline(ctx)
+            [plan] = pipe.prepare([plan])
+            push = pipe.begin(pipe.announce(plan))
+            return _HookRun(ctx, plan, push, None)
+        except Exception as exc:  # config or token error: the hook reports it (warn or fail), never crashes dbt
             return _HookRun(ctx, None, None, str(exc))
 
-    def _log_target(self, ctx: dict[str, Any]) -> _DuckDBTarget:
+    @staticmethod
+    def _log_schema(ctx: dict[str, Any]) -> str:
+        return log_schema_for(ctx.get("vars"), ctx["target_schema"])
+
+    def _pipeline(self, ctx: dict[str, Any]) -> Pipeline:
         if self._target is None:
             # A connection of its own: the hook's connection is busy running the statement calling us.
             self._target = _DuckDBTarget(self._conn.cursor())
-        schema = ctx.get("log_schema") or ctx["target_schema"]
-        if schema not in self._created:
-            for ddl in ctx.get("log_tables_ddl") or []:
-                self._target.execute(ddl)
-            self._created.add(schema)
-        return self._target
+        schema = self._log_schema(ctx)
+        self._target.ddl.setdefault(schema, list(ctx.get("log_tables_ddl") or []))
+        return Pipeline(
+            self._target,
+            self._shared_client,
+            trigger="post_hook",
+            invocation_id=ctx.get("invocation_id"),
+            reconnect=self._reconnect,
+            describe=f"warehouse (duckdb, {schema})",
+        )
+
+    def _shared_client(self) -> HubSpotClient:
+        """One client for every push of the dbt invocation (one rate limiter per token)."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = HubSpotClient.from_env()
+            return self._client
+
+    @contextmanager
+    def _reconnect(self) -> Iterator[_DuckDBTarget]:
+        """A fresh cursor (DuckDB connection) on the same database, for a run's end after a failed write."""
+        fresh = _DuckDBTarget(self._conn.cursor())
+        try:
+            yield fresh
+        finally:
+            fresh._conn.close()

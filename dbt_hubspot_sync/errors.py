@@ -22,3 +22,8 @@ class ConfigError(SyncError):
 
 class WarehouseError(SyncError):
     """The warehouse could not be reached or refused a statement before any run started (exit code 2)."""
+
+
+class WarehouseLostError(WarehouseError):
+    """The warehouse went away during a run (connection terminated, server restarted, disk full): the run ends
+    `failed` naming the step, and the next run converges (exit code 1)."""

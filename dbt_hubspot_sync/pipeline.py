@@ -1,0 +1,414 @@
+"""The one pipeline: every way to run hands its plans here, and each push is assembled the same way.
+
+    log tables → lists and property preflight → announce the run (`waiting`) → one writer per exposure
+    (writer.py) → `running` → rows (streamed from the relation dbt built, or fed by the DuckDB post-hook)
+    → clean/validate/push (engine.py) → end state → notify (engine.py) → release the writer
+
+The doors only build plans and hand them over: `runner.py` (`sync`, `sync --pending`), `dbt_run.py`
+(`run -- <dbt args>`), `duckdb_plugin.py` (the DuckDB post-hook and the package's on-run-end). The gate
+(gate.py) and pending claims (pending.py) are steps of the same pipeline, for the doors that push builds.
+
+A warehouse that goes away mid-run (connection terminated, server restarted, disk full) ends that run `failed`
+with the step that broke named, recorded through a fresh connection when one can be had (else the next run finds
+it stale); HubSpot calls in flight land first and nothing more is sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .config import NotifyConfig
+from .engine import RunResult, SyncRun
+from .errors import ConfigError, WarehouseLostError
+from .gate import Verdict, judge, record_gated_out
+from .hubspot import HubSpotClient, HubSpotError
+from .pending import Pending, PendingQueue
+from .plan import SyncPlan
+from .preflight import preflight_properties
+from .run_log import Counters, RunLog, SqlTarget
+from .state import STATE_TABLE, SyncState
+from .writer import Holder, WriterBusyError, WriterLease
+
+log = logging.getLogger(__name__)
+
+READ_CHUNK = 10_000
+# How long a second pusher of an exposure waits for the first before it refuses (config: writer_wait_seconds).
+WRITER_BUSY = "writer_busy"  # the runs row's error of a push refused because another pusher kept the exposure
+
+
+class LogTarget(SqlTarget, Protocol):
+    """Where the pipeline writes the log tables: dbt's adapter connection or the DuckDB plugin's own."""
+
+    def create_log_tables(self, schema: str) -> None: ...
+
+
+class Reconnect(Protocol):
+    def __call__(self) -> AbstractContextManager[SqlTarget]: ...
+
+
+TestStatuses = Callable[[str | None], Mapping[str, str] | None]
+
+
+def check_lists(plans: Sequence[SyncPlan], client: HubSpotClient) -> None:
+    """A `list_id` must name a MANUAL or SNAPSHOT list: HubSpot refuses to add records to a DYNAMIC one."""
+    for plan in plans:
+        list_id = plan.config.list_id
+        if not list_id:
+            continue
+        try:
+            kind = client.get_list(list_id).get("processingType")
+        except HubSpotError as exc:
+            if getattr(exc, "status", None) == 404:
+                raise ConfigError(
+                    plan.exposure, "hubspot_sync.list_id", f"HubSpot has no list {list_id}"
+                ) from None
+            raise
+        if kind not in ("MANUAL", "SNAPSHOT"):
+            raise ConfigError(
+                plan.exposure,
+                "hubspot_sync.list_id",
+                f"list {list_id} is {kind}; records can only be added to MANUAL or SNAPSHOT lists",
+            )
+
+
+def rows_query(wh: Any, plan: SyncPlan, *, full_refresh: bool = False) -> str:
+    """The plan's rows as the engine reads them (SQL cleanup, duplicate rank, the state joined unless
+    `full_refresh`), rendered by the `sync_rows_query` macro for the warehouse's adapter."""
+    return wh.render(
+        "sync_rows_query",
+        relation=plan.relation,
+        email_column=plan.email_column,
+        columns=list(plan.columns),
+        state_relation=None if full_refresh else wh.relation(plan.log_schema, STATE_TABLE),
+        exposure=plan.exposure,
+    )
+
+
+class _Guarded:
+    """The log target with driver errors turned into WarehouseLostError naming the statement's step."""
+
+    def __init__(self, target: SqlTarget, describe: str) -> None:
+        self._target, self._describe = target, describe
+        self.placeholder = target.placeholder
+        self.array_params = getattr(target, "array_params", False)
+
+    def relation(self, schema: str, identifier: str) -> str:
+        return self._target.relation(schema, identifier)
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
+        try:
+            return self._target.execute(sql, params)
+        except WarehouseLostError:
+            raise
+        except Exception as exc:
+            raise WarehouseLostError(f"{self._describe}: {_step(sql)} failed: {_oneline(exc)}") from None
+
+
+def _step(sql: str) -> str:
+    """`insert into hubspot_sync_record_log`, `update hubspot_sync_runs`, ...: which write broke."""
+    words = sql.split()
+    verb = (words[0] if words else "statement").lower()
+    table = next((w for w in words if "hubspot_sync_" in w), None)
+    name = table.split(".")[-1].strip('"`(') if table else None
+    return f"{verb} on {name}" if name else verb
+
+
+def _oneline(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
+class Pipeline:
+    """Assembles and runs the pushes of one door's invocation; one HubSpot client for all of them."""
+
+    def __init__(
+        self,
+        target: LogTarget,
+        client: HubSpotClient | Callable[[], HubSpotClient] | None,
+        *,
+        trigger: str,
+        invocation_id: str | None = None,
+        dry_run: bool = False,
+        full_refresh: bool = False,
+        count_rows: bool = False,
+        on_progress: Callable[[SyncRun], None] | None = None,
+        cancel: threading.Event | None = None,
+        reconnect: Reconnect | None = None,
+        describe: str = "warehouse",
+    ) -> None:
+        self.target = target
+        self._client = client if isinstance(client, HubSpotClient) else None
+        self._client_factory = None if isinstance(client, HubSpotClient) else client
+        self.trigger, self.invocation_id = trigger, invocation_id
+        self.dry_run, self.full_refresh, self.count_rows = dry_run, full_refresh, count_rows
+        self.on_progress, self.cancel = on_progress, cancel
+        self._reconnect = reconnect
+        self._guarded = _Guarded(target, describe)
+        self._created: set[str] = set()
+        self.lost: WarehouseLostError | None = None  # once set, later runs of this pipeline are not started
+
+    # -- setup -------------------------------------------------------------------------------------------
+    @property
+    def client(self) -> HubSpotClient:
+        if self._client is None:
+            self._client = (self._client_factory or HubSpotClient.from_env)()
+            if self.cancel is not None:
+                self._client.cancel = self.cancel  # Ctrl-C: requests not yet sent are refused
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None and self._client_factory is not None:
+            self._client.close()
+
+    def ensure_log_tables(self, schemas: Iterable[str]) -> None:
+        for schema in dict.fromkeys(schemas):
+            if schema not in self._created:
+                self.target.create_log_tables(schema)
+                self._created.add(schema)
+
+    def prepare(self, plans: Sequence[SyncPlan], *, preflight: bool = True) -> list[SyncPlan]:
+        """Log tables, lists and (unless the door checks later, per push) the property preflight: every
+        config problem of `plans` is raised here, before any row is read."""
+        self.ensure_log_tables(p.log_schema for p in plans)
+        check_lists(plans, self.client)
+        return preflight_properties(plans, self.client) if preflight else list(plans)
+
+    # -- one push ----------------------------------------------------------------------------------------
+    def announce(self, plan: SyncPlan, *, invocation_id: str | None = None) -> SyncRun:
+        """The run's row as `waiting` (queued behind the exposures before it, or behind another writer)."""
+        run = SyncRun(
+            plan,
+            RunLog(self._guarded, plan.log_schema),
+            self.client,
+            trigger=self.trigger,
+            invocation_id=invocation_id if invocation_id is not None else self.invocation_id,
+            dry_run=self.dry_run,
+            on_progress=self.on_progress,
+            state=SyncState(self._guarded, plan.log_schema),
+            cancel=self.cancel,
+        )
+        run.announce()
+        return run
+
+    def begin(self, run: SyncRun) -> Push:
+        """Take the exposure's writer lease (waiting for a running pusher), then mark the run `running`."""
+        push = Push(self, run)
+        push.begin()
+        return push
+
+    def push(self, plan: SyncPlan, run: SyncRun | None = None) -> RunResult:
+        """One exposure end to end, its rows streamed from the relation (a dbt `Warehouse` target)."""
+        if self.lost is not None:
+            return self._not_started(plan, run)
+        run = run or self.announce(plan)
+        if self.cancel is not None and self.cancel.is_set():
+            return run.finish()  # interrupted before this exposure's turn: failed, nothing read
+        p = self.begin(run)
+        if p.result is not None:
+            return p.result
+        if self.count_rows:
+            try:
+                run.rows_expected = int(self.target.execute(f"select count(*) from {plan.relation}")[0][0])
+            except Exception:  # only a display nicety: the read below reports a broken relation
+                run.rows_expected = None
+        sql = rows_query(self.target, plan, full_refresh=self.full_refresh)
+        error = None
+        try:
+            for _names, rows in self.target.stream(sql, READ_CHUNK):  # type: ignore[attr-defined]
+                p.feed(rows)
+                if run.stopped or p.result is not None:
+                    break
+        except Exception as exc:  # the warehouse read broke: the run is failed, what was done stays logged
+            error = f"reading {plan.relation} failed: {_oneline(exc)}"
+        return p.finish(error)
+
+    def push_pending(
+        self,
+        plans: Sequence[SyncPlan],
+        *,
+        model: str | None = None,
+        invocation_id: str | None = None,
+        test_statuses: TestStatuses | None = None,
+        preflight: bool = True,
+    ) -> list[RunResult]:
+        """Claim the pending builds of `plans` and push each exposure once for all its claimed builds.
+
+        The latest claimed build made the table a push would read, so its tests decide (gate.py): when they did
+        not pass, nothing is sent and the runs row says `failed` with `tests_failed` naming them."""
+        results = []
+        for plan in plans:
+            if (self.cancel is not None and self.cancel.is_set()) or self.lost is not None:
+                break  # interrupted or the warehouse is gone: the rest stays pending for the next push
+            queue = PendingQueue(self.target, plan.log_schema)
+            waiting = [
+                p
+                for p in queue.waiting(model=model, invocation_id=invocation_id)
+                if p.exposure_name == plan.exposure
+            ]
+            owned = queue.claim(waiting)
+            if not owned:
+                continue
+            verdict = gate_verdict(plan, owned[-1], test_statuses)
+            if not verdict.ok:
+                results.append(
+                    self.gated_out(
+                        plan.exposure,
+                        plan.relation,
+                        plan.log_schema,
+                        invocation_id=owned[-1].invocation_id,
+                        reason=verdict.reason or "tests_failed",
+                        notify=plan.config.notify,
+                    )
+                )
+                queue.done(owned)
+                continue
+            if preflight:
+                try:
+                    [plan] = preflight_properties([plan], self.client)
+                except BaseException:
+                    queue.release(owned)  # a config error: the builds stay pending for the push after the fix
+                    raise
+            result = self.push(plan, self.announce(plan, invocation_id=owned[-1].invocation_id))
+            results.append(result)
+            if self.lost is not None:
+                continue  # the claims expire: the next pusher takes these builds again
+            if (self.cancel is not None and self.cancel.is_set()) or _busy(result):
+                queue.release(owned)  # not pushed: the next push takes these builds again
+            else:
+                queue.done(owned)
+        return results
+
+    def gated_out(
+        self,
+        exposure: str,
+        relation: str,
+        log_schema: str,
+        *,
+        invocation_id: str | None,
+        reason: str,
+        notify: NotifyConfig | None,
+    ) -> RunResult:
+        """The runs row of a push the gate stopped (failed, nothing read); its webhook hears of it."""
+        self.ensure_log_tables([log_schema])
+        return record_gated_out(
+            self._guarded,
+            log_schema,
+            exposure,
+            relation,
+            trigger=self.trigger,
+            invocation_id=invocation_id,
+            reason=reason,
+            notify=notify,
+        )
+
+    # -- the warehouse gone ------------------------------------------------------------------------------
+    def record_lost(self, run: SyncRun, exc: WarehouseLostError) -> RunResult:
+        """End `run` failed without its warehouse: stop sending, let in-flight calls land, then write the end
+        state through a fresh connection when one can be had (else the next run marks the row stale)."""
+        self.lost = self.lost or exc
+        result = run.abandon(f"warehouse_lost: {exc}")
+        if self._reconnect is None:
+            return result
+        try:
+            with self._reconnect() as fresh:
+                RunLog(fresh, run.plan.log_schema).finish_run(
+                    result.run_id, result.status, result.counters, result.error
+                )
+        except Exception as again:  # still gone: the next run finds the row stale and marks it failed
+            log.warning("could not record run %s as failed: %s", result.run_id, _oneline(again))
+            result.error = f"{result.error}; the runs row could not be updated (the next run marks it stale)"
+        return result
+
+    def _not_started(self, plan: SyncPlan, run: SyncRun | None) -> RunResult:
+        reason = f"not run: {self.lost}"
+        if run is not None:
+            result = run.abandon(reason)
+            if self._reconnect is not None:
+                try:
+                    with self._reconnect() as fresh:
+                        RunLog(fresh, plan.log_schema).finish_run(
+                            result.run_id, "failed", result.counters, reason
+                        )
+                except Exception:  # the next run marks it stale
+                    pass
+            return result
+        return RunResult("", plan.exposure, "failed", Counters(), reason)
+
+
+@dataclass
+class Push:
+    """One run between `begin` and `finish`: the writer lease held, rows fed in chunks."""
+
+    pipeline: Pipeline
+    run: SyncRun
+    lease: WriterLease | None = None
+    result: RunResult | None = None
+
+    def begin(self) -> None:
+        run, pipe = self.run, self.pipeline
+        try:
+            if not run.dry_run:  # a dry run sends no write: it needs no turn
+                self.lease = WriterLease(pipe._guarded, run.plan.log_schema, run.plan.exposure, run.run.run_id)
+                self.lease.acquire(run.plan.config.writer_wait_seconds, on_wait=self._waiting)
+            run.start()
+        except WriterBusyError as exc:
+            self.lease = None
+            self.result = run.finish(f"{WRITER_BUSY}: {exc}")
+        except WarehouseLostError as exc:
+            self.result = pipe.record_lost(run, exc)
+
+    def _waiting(self, holder: Holder) -> None:
+        log.warning(
+            "exposure '%s' is being pushed by %s: waiting for it to finish",
+            self.run.plan.exposure,
+            holder.describe(),
+        )
+
+    def feed(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Rows fed after the run ended (refused, warehouse gone) are not read: the next run reads them."""
+        if self.result is not None:
+            return
+        try:
+            self.run.feed(rows)
+        except WarehouseLostError as exc:
+            self.result = self.pipeline.record_lost(self.run, exc)
+
+    def finish(self, error: str | None = None) -> RunResult:
+        if self.result is None:
+            try:
+                self.result = self.run.finish(error)
+            except WarehouseLostError as exc:
+                self.result = self.pipeline.record_lost(self.run, exc)
+        if self.lease is not None and self.pipeline.lost is None:
+            try:
+                self.lease.release()
+            except WarehouseLostError:
+                pass  # the run's end state released it already
+        return self.result
+
+
+def _busy(result: RunResult) -> bool:
+    return (result.error or "").startswith(f"{WRITER_BUSY}:")
+
+
+def gate_verdict(plan: SyncPlan, pending: Pending, test_statuses: TestStatuses | None) -> Verdict:
+    """The gate on one build: its tests' statuses come from `test_statuses(invocation_id)` (None: unknown), else
+    from what the package's on-run-end kept on the pending row."""
+    if plan.config.gate == "none" or not pending.gate_tests:
+        return Verdict(True)
+    statuses = test_statuses(pending.invocation_id) if test_statuses else None
+    if statuses is None:
+        statuses = pending.gate_results
+    if statuses is None:
+        return Verdict(
+            False,
+            f"tests_unknown: the test results of dbt invocation {pending.invocation_id} are gone (dbt's"
+            " run_results.json holds a later command's and its on-run-end did not run); rebuild the model",
+        )
+    verdict = judge(pending.gate_tests, statuses, plan.config.gate)
+    return verdict if verdict is not None else Verdict(False, "tests_unknown: the gate could not decide")
+
