@@ -2,53 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterator
 
-import duckdb
 import pytest
 
-from dbt_hubspot_sync.hubspot_client import RecordFailure, UpdateOutcome
+from dbt_hubspot_sync.hubspot import RecordFailure, UpdateOutcome
 from dbt_hubspot_sync.notify import webhook_url
-from tests.test_engine import FakeHubSpot, Harness, row
-from tests.test_run_log import create_log_tables
+from tests.helpers import Harness, Receiver, row
 
 ENV = "TEST_HUBSPOT_SYNC_WEBHOOK"
-SECRET_PATH = "/services/T000/B000/very-secret-part"
-
-
-class Receiver:
-    """A webhook on 127.0.0.1: records every POST body; answers `status`."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict] = []
-        self.headers: list[dict] = []
-        self.status = 200
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                length = int(self.headers.get("Content-Length") or 0)
-                receiver.bodies.append(json.loads(self.rfile.read(length)))
-                receiver.headers.append(dict(self.headers))
-                self.send_response(receiver.status)
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{SECRET_PATH}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -60,11 +23,8 @@ def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def h() -> Iterator[Harness]:
-    conn = duckdb.connect(":memory:")
-    create_log_tables(conn)
-    yield Harness(conn, FakeHubSpot({"a@example.com": "1", "b@example.com": "2"}))
-    conn.close()
+def h(make_harness: Callable[[dict[str, str]], Harness]) -> Harness:
+    return make_harness({"a@example.com": "1", "b@example.com": "2"})
 
 
 def notify(when: str = "problems") -> dict:

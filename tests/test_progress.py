@@ -1,7 +1,7 @@
 """The reporters: a rich progress bar on a terminal, plain lines otherwise, JSON lines for schedulers.
 
-Runs are real `SyncRun`s over the engine tests' harness (a DuckDB log and a scripted HubSpot), so the reporters
-see exactly the lifecycle a sync goes through: running, batches pushed, end status.
+Runs are real `SyncRun`s over the engine harness of tests/helpers.py (a DuckDB log and a scripted HubSpot), so
+the reporters see exactly the lifecycle a sync goes through: running, batches pushed, end status.
 """
 
 from __future__ import annotations
@@ -9,9 +9,8 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable
 
-import duckdb
 import pytest
 
 from dbt_hubspot_sync import progress
@@ -23,19 +22,15 @@ from dbt_hubspot_sync.progress import (
     make_reporter,
     remove_log_handler,
 )
-from tests.test_engine import FakeHubSpot, Harness, row
-from tests.test_run_log import create_log_tables
+from tests.helpers import Harness, row
 
 EMAILS = [f"user{i}@example.com" for i in range(250)]
 
 
 @pytest.fixture
-def h() -> Iterator[Harness]:
-    conn = duckdb.connect(":memory:")
-    create_log_tables(conn)
+def h(make_harness: Callable[[dict[str, str]], Harness]) -> Harness:
     # Every second email is a HubSpot contact.
-    yield Harness(conn, FakeHubSpot({e: str(i) for i, e in enumerate(EMAILS) if i % 2 == 0}))
-    conn.close()
+    return make_harness({e: str(i) for i, e in enumerate(EMAILS) if i % 2 == 0})
 
 
 def drive(h: Harness, reporter: progress.Reporter, *, rows_expected: int | None = None) -> None:

@@ -1,7 +1,7 @@
 """The warehouse log on a real DuckDB database: runs rows, record rows, stale runs, recent runs.
 
-`DuckTarget` and `create_log_tables` are also used by test_engine.py: the engine writes through the same
-`SqlTarget` surface the dbt adapter offers, so a plain DuckDB connection stands in for the warehouse.
+A plain DuckDB connection stands in for the warehouse through `DuckTarget` (tests/helpers.py): the log writes
+through the same `SqlTarget` surface the dbt adapter offers.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -19,64 +19,7 @@ import pytest
 
 from dbt_hubspot_sync import __version__
 from dbt_hubspot_sync.run_log import RUN_COLUMNS, Counters, RecordRow, RunLog, RunRow, runner_id, utcnow
-
-SCHEMA = "main"
-
-# The columns and types of macros/log_tables.sql as dbt-duckdb renders them (type_string, type_timestamp,
-# type_bigint).
-RUNS_DDL = """
-create table if not exists {schema}.hubspot_sync_runs (
-    run_id varchar, invocation_id varchar, exposure_name varchar, relation varchar, trigger varchar,
-    status varchar, started_at timestamp, finished_at timestamp,
-    rows_read bigint, rows_invalid bigint, rows_duplicate bigint, rows_unchanged bigint,
-    rows_updated bigint, rows_not_found bigint, rows_failed bigint,
-    requests bigint, retries bigint, rate_limited bigint, list_added bigint, list_missing bigint,
-    error varchar, tool_version varchar, runner varchar
-)
-"""
-RECORDS_DDL = """
-create table if not exists {schema}.hubspot_sync_record_log (
-    run_id varchar, exposure_name varchar, email_raw varchar, email_clean varchar, outcome varchar,
-    reason_code varchar, detail varchar, http_status bigint, logged_at timestamp
-)
-"""
-
-
-class DuckTarget:
-    """run_log.SqlTarget over a DuckDB connection."""
-
-    placeholder = "?"
-    array_params = False
-
-    def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
-        self.conn = conn
-        self.statements: list[str] = []
-
-    def relation(self, schema: str, identifier: str) -> str:
-        return f'"{schema}"."{identifier}"'
-
-    def execute(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
-        self.statements.append(sql)
-        cur = self.conn.execute(sql, params) if params is not None else self.conn.execute(sql)
-        return cur.fetchall() if sql.lstrip().lower().startswith("select") else []
-
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self.statements.append(sql)
-        self.conn.executemany(sql, [list(r) for r in rows])
-
-
-def create_log_tables(conn: duckdb.DuckDBPyConnection, schema: str = SCHEMA) -> None:
-    conn.execute(f"create schema if not exists {schema}")
-    conn.execute(RUNS_DDL.format(schema=schema))
-    conn.execute(RECORDS_DDL.format(schema=schema))
-
-
-def fetch_dicts(
-    conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()
-) -> list[dict[str, Any]]:
-    cur = conn.execute(sql, list(params))
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+from tests.helpers import SCHEMA, DuckTarget, create_log_tables, fetch_dicts
 
 
 @pytest.fixture

@@ -1,12 +1,6 @@
-"""One sync run of one exposure: rows in, one counted outcome per row out.
-
-Rows arrive in chunks (from the runner's streaming query or from the DuckDB post-hook's UDF) shaped as the
-`sync_rows_query` macro returns them: (email_raw, email_clean, rank, state record id, state hash, *values).
-Unchanged rows (same hash as the state's) cost no request; valid first-of-their-email rows are buffered up to
-`push_size`, resolved to record ids with batch/read (unless the state knows them) and updated with batch/update,
-two batches in flight so one's updates overlap the next one's lookups; every other row is logged. A call that
-ends the run (daily limit, unknown property) stops the batch behind it before its update is sent. Memory holds
-at most one chunk plus two push buffers, whatever the model's size.
+"""`SyncRun`: one sync run of one exposure, on the caller's thread. It classifies each row fed to it, buffers
+the candidates, hands full buffers to a worker (`calls.talk`, two batches in flight), lands what HubSpot said
+(counters, record log, state), and writes the runs row: waiting, running, end state.
 """
 
 from __future__ import annotations
@@ -17,89 +11,35 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
-from .hubspot_client import (
-    DailyLimitError,
-    HubSpotClient,
-    HubSpotError,
-    ListOutcome,
-    PropertyError,
-    RecordFailure,
-    UpdateOutcome,
+from ..hubspot import HubSpotClient, RecordFailure, UpdateOutcome
+from ..notify import notify_run_end
+from ..plan import SyncPlan
+from ..properties import properties_hash, to_hubspot_value
+from ..run_log import Counters, RecordRow, RunLog, RunRow
+from ..state import SyncState
+from ..validation import validate_email
+from .calls import Halt, Pushed, talk
+from .outcomes import (
+    INTERRUPTED,
+    OUTCOME_COUNTERS,
+    Candidate,
+    RunResult,
+    Stop,
+    invariant_problem,
+    option_problem,
 )
-from .notify import notify_run_end
-from .plan import SyncPlan
-from .properties import properties_hash, to_hubspot_value
-from .run_log import Counters, RecordRow, RunLog, RunRow
-from .state import SyncState
-from .validation import validate_email
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(__package__)  # "dbt_hubspot_sync.engine", as before the package split
 
-# Resolve and update this many contacts at a time: 40 lookups of 100, five rounds of the client's 8 concurrent
 # requests, so the half-empty last round of each phase costs little of the allowed rate.
 PUSH_SIZE = 4000
 # Batches whose HubSpot calls may run at once: one's updates overlap the next one's lookups.
 IN_FLIGHT = 2
 # Record-log rows held before a write (memory stays bounded; the end of the run writes the rest).
 RECORDS_PER_WRITE = 10_000
-
-
-@dataclass
-class _Candidate:
-    email_raw: str | None
-    email: str
-    properties: dict[str, str]
-    digest: str  # properties_hash(properties), stored in the state once HubSpot has them
-    known_id: str | None = None  # the record id from the state: no lookup needed
-    settled: bool = False  # has its one outcome
-
-
-@dataclass
-class _Pushed:
-    """What HubSpot said about one batch."""
-
-    batch: list[_Candidate]
-    by_id: dict[str, _Candidate] = field(default_factory=dict)  # sent (or, in a dry run, would be)
-    missing: list[_Candidate] = field(default_factory=list)  # no contact has the email
-    doubles: list[tuple[_Candidate, str]] = field(default_factory=list)  # a second email of one contact
-    stale: list[str] = field(default_factory=list)  # emails whose cached record id HubSpot no longer knows
-    outcome: UpdateOutcome | None = None
-    listed: ListOutcome | None = None
-    read_stop: _Stop | None = None  # the lookup failed: nothing of the batch was sent
-    stop: _Stop | None = None  # the update ended the run (what it did is in `outcome`)
-    list_stop: _Stop | None = None
-
-
-@dataclass
-class RunResult:
-    run_id: str
-    exposure: str
-    status: str
-    counters: Counters
-    error: str | None = None
-    dry_run: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "completed"
-
-
-@dataclass
-class _Stop(Exception):
-    """Ends the run early: the remaining buffered rows are failed with `code`."""
-
-    code: str
-    message: str
-    http_status: int | None = None
-    outcome: UpdateOutcome | None = field(default=None)
-
-
-_INTERRUPTED = _Stop(
-    "INTERRUPTED", "interrupted: the run was stopped (SIGINT) before this row was sent; the next run sends it"
-)
 
 
 class SyncRun:
@@ -128,12 +68,15 @@ class SyncRun:
         self.on_progress = on_progress
         self.counters = Counters()
         self.run = RunRow(str(uuid.uuid4()), invocation_id, plan.exposure, plan.relation, trigger)
-        self._buffer: list[_Candidate] = []
-        self._in_flight: list[tuple[list[_Candidate], Future[_Pushed]]] = []
+        self._buffer: list[Candidate] = []
+        self._in_flight: list[tuple[list[Candidate], Future[Pushed]]] = []
         self._pool: ThreadPoolExecutor | None = None
-        self._halt: _Stop | None = None  # set by a worker whose calls ended the run; read by the next one
+        self._halt = Halt(
+            cancel
+        )  # set by a worker whose calls ended the run (or Ctrl-C); read by the next one
         self._records: list[RecordRow] = []
-        self._stopped: _Stop | None = None
+        self._offline = False  # the warehouse went away: write nothing more (abandon)
+        self._stopped: Stop | None = None
         self._error: str | None = None
         self._stats_at_start = None
         self._log_all = plan.config.log_records == "all"
@@ -208,7 +151,7 @@ class SyncRun:
                     "unchanged", raw, clean, "NO_PROPERTIES", "every property is NULL; nothing to send"
                 )
                 continue
-            bad_option = _option_problem(props, self.plan.enumerations)
+            bad_option = option_problem(props, self.plan.enumerations)
             if bad_option:
                 self._outcome("failed", raw, clean, "INVALID_OPTION", bad_option)
                 continue
@@ -222,7 +165,7 @@ class SyncRun:
                     f"contact {known_id} already has these values (hubspot_sync_state)",
                 )
                 continue
-            self._buffer.append(_Candidate(raw, clean, props, digest, known_id or None))
+            self._buffer.append(Candidate(raw, clean, props, digest, known_id or None))
             if len(self._buffer) >= self.push_size:
                 self._push()
         self._flush_records()
@@ -230,7 +173,7 @@ class SyncRun:
     def finish(self, error: str | None = None) -> RunResult:
         """Push what is buffered, write the end state. `error`: the caller's failure (e.g. the read broke)."""
         if error and self._stopped is None:
-            self._stopped = _Stop("RUN_FAILED", error)
+            self._stopped = Stop("RUN_FAILED", error)
         if self._cancel is not None and self._stopped is None and self._cancel.is_set():
             self._interrupt()
         self._push(drain=True)
@@ -251,7 +194,13 @@ class SyncRun:
         if self.dry_run:
             note = "dry run: nothing was written to HubSpot (rows_updated counts would-update rows)"
             message = f"{note}; {message}" if message else note
-        assert self.counters.holds(), f"invariant broken: {self.counters}"
+        broken = invariant_problem(self.counters)
+        if broken is not None:
+            # Never reported as a success: the counts do not account for every row read. The end state is
+            # still written (and notified), so the run does not stay `running`.
+            log.error("exposure %s, run %s: %s", self.plan.exposure, self.run.run_id, broken)
+            status = "failed"
+            message = f"{broken}; {message}" if message else broken
         self.log.finish_run(self.run.run_id, status, self.counters, message)
         if not self.dry_run:  # a dry run changed nothing: nobody needs paging about it
             notify_run_end(self.plan.config.notify, self.run, status, asdict(self.counters), message)
@@ -262,18 +211,32 @@ class SyncRun:
         self._report()
         return self.result
 
+    def abandon(self, reason: str) -> RunResult:
+        """End the run without its warehouse (it went away mid-run): nothing more is sent, the calls in flight
+        land in the counters only, every row without an outcome is failed. Nothing is written (the record log
+        and state of what could not be recorded are redone by the next run); the caller writes the end state
+        through a fresh connection."""
+        self._offline, self.state = True, None
+        self._stopped = self._halt.stop = self._stopped or Stop("WAREHOUSE_LOST", reason)
+        self._push(drain=True)
+        self._records = []
+        if self.client is not None and self._stats_at_start is not None:
+            delta = self.client.stats.snapshot() - self._stats_at_start
+            self.counters.requests, self.counters.retries = delta.requests, delta.retries
+            self.counters.rate_limited = delta.rate_limited
+        broken = invariant_problem(self.counters)
+        message = f"{reason}; {broken}" if broken else reason
+        self.status = "failed"
+        self.result = RunResult(self.run.run_id, self.plan.exposure, "failed", self.counters, message, self.dry_run)
+        self._report()
+        return self.result
+
     # -- internals ------------------------------------------------------------------------------------
     def _interrupt(self) -> None:
         """Ctrl-C: nothing more is sent (workers see `_halt` before their next call); what is in flight lands."""
-        self._stopped = self._halt = self._halted() or _INTERRUPTED
+        self._stopped = self._halt.stop = self._halt.check() or INTERRUPTED
 
-    def _halted(self) -> _Stop | None:
-        """Why no further call may be sent (worker threads ask before each phase), or None."""
-        if self._halt is None and self._cancel is not None and self._cancel.is_set():
-            self._halt = _INTERRUPTED
-        return self._halt
-
-    def _result(self, future: Future[_Pushed]) -> _Pushed:
+    def _result(self, future: Future[Pushed]) -> Pushed:
         """Wait for a batch, noticing a Ctrl-C meanwhile (so the batches behind stop before their updates)."""
         while True:
             try:
@@ -291,14 +254,7 @@ class SyncRun:
         detail: str | None,
         http_status: int | None = None,
     ) -> None:
-        attr = {
-            "invalid": "rows_invalid",
-            "duplicate": "rows_duplicate",
-            "unchanged": "rows_unchanged",
-            "updated": "rows_updated",
-            "not_found": "rows_not_found",
-            "failed": "rows_failed",
-        }[outcome]
+        attr = OUTCOME_COUNTERS[outcome]
         setattr(self.counters, attr, getattr(self.counters, attr) + 1)
         if self.dry_run:
             detail = f"dry run: {detail}" if detail else "dry run"
@@ -308,7 +264,9 @@ class SyncRun:
 
     def _flush_records(self, *, force: bool = False) -> None:
         # Written in batches: each warehouse statement has a fixed cost far above a row's.
-        if self._records and (force or len(self._records) >= RECORDS_PER_WRITE):
+        if self._offline:
+            self._records = []  # the warehouse is gone (abandon): the next run logs these records again
+        elif self._records and (force or len(self._records) >= RECORDS_PER_WRITE):
             self.log.log_records(self.run.run_id, self.plan.exposure, self._records)
             self._records = []
         self._report()
@@ -323,7 +281,7 @@ class SyncRun:
 
     def _settle(
         self,
-        c: _Candidate,
+        c: Candidate,
         outcome: str,
         code: str | None,
         detail: str | None,
@@ -333,7 +291,7 @@ class SyncRun:
             c.settled = True
             self._outcome(outcome, c.email_raw, c.email, code, detail, http_status)
 
-    def _fail_all(self, batch: Iterable[_Candidate], stop: _Stop) -> None:
+    def _fail_all(self, batch: Iterable[Candidate], stop: Stop) -> None:
         """Fail every candidate of the batch that has no outcome yet."""
         for c in batch:
             self._settle(c, "failed", stop.code, stop.message, stop.http_status)
@@ -353,95 +311,18 @@ class SyncRun:
             try:
                 self._land(self._result(future))
             except Exception as exc:  # anything unexpected ends the run; no row of the batch is lost
-                self._stopped = self._stopped or _Stop("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+                self._stopped = self._stopped or Stop("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
                 self._fail_all(done_batch, self._stopped)
             self._flush_records()
         if drain and self._pool is not None:
             self._pool.shutdown()
             self._pool = None
 
-    def _talk(self, batch: list[_Candidate]) -> _Pushed:
-        """The HubSpot calls for one batch (worker thread: touches no counter, log or warehouse)."""
-        pushed = _Pushed(batch)
-        if self._halted() is not None:  # an earlier batch ended the run, or Ctrl-C: send nothing more
-            pushed.read_stop = self._halt
-            return pushed
-        unknown = [c.email for c in batch if c.known_id is None]
-        try:
-            ids = self.client.read_ids_by_email(unknown) if self.client and unknown else {}
-        except HubSpotError as exc:
-            pushed.read_stop = self._halt = _stop_from(exc)
-            return pushed
-        for c in batch:
-            # The client keys by lower(email), as HubSpot matches.
-            rid = c.known_id or ids.get(c.email.strip().lower())
-            if rid is None:
-                pushed.missing.append(c)
-            elif rid in pushed.by_id:
-                # Two cleaned emails resolving to one contact would make HubSpot reject the whole batch.
-                pushed.doubles.append((c, rid))
-            else:
-                pushed.by_id[rid] = c
-        if self.dry_run or not pushed.by_id:
-            return pushed
-        if self._halted() is not None:
-            pushed.read_stop = self._halt
-            return pushed
-        try:
-            pushed.outcome = self.client.update([(rid, c.properties) for rid, c in pushed.by_id.items()])
-            self._relookup_stale(pushed)
-        except HubSpotError as exc:
-            pushed.stop = self._halt = _stop_from(exc)
-            pushed.outcome = pushed.outcome or exc.outcome_so_far or UpdateOutcome()
-        list_id = self.plan.config.list_id
-        if list_id and pushed.outcome.updated:
-            # Contacts updated before an error still join the list.
-            try:
-                pushed.listed = self.client.add_to_list(list_id, sorted(pushed.outcome.updated))
-            except HubSpotError as exc:
-                pushed.list_stop = self._halt = _stop_from(exc)
-        return pushed
+    def _talk(self, batch: list[Candidate]) -> Pushed:
+        """The HubSpot calls for one batch, on a worker thread (`calls.talk`)."""
+        return talk(batch, self.client, self._halt, dry_run=self.dry_run, list_id=self.plan.config.list_id)
 
-    def _relookup_stale(self, pushed: _Pushed) -> None:
-        """A cached id HubSpot no longer knows (the contact was deleted or merged into another): look the email
-        up again and update whatever contact has it now, in the same run."""
-        outcome = pushed.outcome
-        assert outcome is not None and self.client is not None
-        stale = {
-            rid: c
-            for rid, c in pushed.by_id.items()
-            if rid == c.known_id
-            and (
-                rid in outcome.not_found or getattr(outcome.failed.get(rid), "code", "") == "NOT_IN_RESPONSE"
-            )
-        }
-        if not stale:
-            return
-        for rid, c in stale.items():
-            outcome.not_found.discard(rid)
-            outcome.failed.pop(rid, None)
-            del pushed.by_id[rid]
-            c.known_id = None
-            pushed.stale.append(c.email)
-        ids = self.client.read_ids_by_email([c.email for c in stale.values()])
-        retry: dict[str, _Candidate] = {}
-        for c in stale.values():
-            rid = ids.get(c.email.strip().lower())
-            if rid is None:
-                pushed.missing.append(c)
-            elif rid in pushed.by_id or rid in retry:
-                pushed.doubles.append((c, rid))
-            else:
-                retry[rid] = c
-        if retry:
-            pushed.by_id.update(retry)
-            try:
-                outcome.merge(self.client.update([(rid, c.properties) for rid, c in retry.items()]))
-            except HubSpotError as exc:
-                outcome.merge(exc.outcome_so_far or UpdateOutcome())
-                raise
-
-    def _land(self, pushed: _Pushed) -> None:
+    def _land(self, pushed: Pushed) -> None:
         """Record what HubSpot said about one batch (the caller's thread: counters, record log, state)."""
         if pushed.read_stop is not None:
             self._stopped = self._stopped or pushed.read_stop
@@ -480,9 +361,9 @@ class SyncRun:
             self._stopped = self._stopped or stop
         # A call that broke mid-way (e.g. the daily limit during a stale id's lookup) may leave candidates in
         # none of the lists above: they are failed, never dropped.
-        self._fail_all(pushed.batch, stop or _Stop("NOT_SENT", "HubSpot returned no result for this record"))
+        self._fail_all(pushed.batch, stop or Stop("NOT_SENT", "HubSpot returned no result for this record"))
 
-    def _apply(self, outcome: UpdateOutcome, by_id: dict[str, _Candidate], stop: _Stop | None) -> None:
+    def _apply(self, outcome: UpdateOutcome, by_id: dict[str, Candidate], stop: Stop | None) -> None:
         for rid, c in by_id.items():
             if rid in outcome.updated:
                 self._settle(c, "updated", None, f"contact {rid}")
@@ -492,10 +373,10 @@ class SyncRun:
                 f: RecordFailure = outcome.failed[rid]
                 self._settle(c, "failed", f.code, f.detail, f.http_status)
             else:
-                s = stop or _Stop("NOT_SENT", "HubSpot returned no result for this record")
+                s = stop or Stop("NOT_SENT", "HubSpot returned no result for this record")
                 self._settle(c, "failed", s.code, s.message, s.http_status)
 
-    def _remember(self, outcome: UpdateOutcome, by_id: dict[str, _Candidate], stale: list[str]) -> None:
+    def _remember(self, outcome: UpdateOutcome, by_id: dict[str, Candidate], stale: list[str]) -> None:
         if self.state is None:
             return
         # Forget first: a stale email found again under a new id is recorded afresh just below.
@@ -503,37 +384,3 @@ class SyncRun:
         self.state.forget(self.plan.exposure, gone + stale)
         synced = [(by_id[rid].email, rid, by_id[rid].digest) for rid in outcome.updated if rid in by_id]
         self.state.record(self.plan.exposure, self.run.run_id, synced)
-
-
-def _option_problem(props: dict[str, str], enumerations: Any) -> str | None:
-    """Why a value is not one of its enumeration's options (HubSpot would reject the whole batch), or None."""
-    for name, (options, multiple) in enumerations.items():
-        value = props.get(name)
-        if not value:  # absent, or "" (clears the property)
-            continue
-        for choice in value.split(";") if multiple else [value]:
-            if choice not in options:
-                shown = ", ".join(sorted(options)[:20]) + (", ..." if len(options) > 20 else "")
-                return f"property '{name}': {choice[:200]!r} is not one of the allowed options [{shown}]"
-    return None
-
-
-def _stop_from(exc: HubSpotError) -> _Stop:
-    if isinstance(exc, DailyLimitError):
-        return _Stop("DAILY_LIMIT", "HubSpot's daily request limit was reached; what was done is kept", 429)
-    if isinstance(exc, PropertyError):
-        code = getattr(exc, "code", None) or "PROPERTY_DOESNT_EXIST"
-        return _Stop(code, str(exc), 400)
-    status = getattr(exc, "status", None)
-    code = (
-        getattr(exc, "code", None)
-        or getattr(exc, "category", None)
-        or (f"HTTP_{status}" if status else "HUBSPOT_ERROR")
-    )
-    if status and 500 <= status < 600:
-        code = "HTTP_5XX"
-    return _Stop(str(code), str(exc), status)
-
-
-def run_result_ok(results: Iterable[RunResult]) -> bool:
-    return all(r.ok for r in results)

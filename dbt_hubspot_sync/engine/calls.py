@@ -1,0 +1,131 @@
+"""The HubSpot calls for one batch, made on a worker thread: look the emails up (batch/read), update the
+contacts (batch/update), look up again the emails whose cached record id HubSpot no longer knows, add the
+updated contacts to the list. What HubSpot said comes back as a `Pushed`, which the run lands on its own thread:
+nothing here touches a counter, the log or the warehouse.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from ..hubspot import HubSpotClient, HubSpotError, ListOutcome, UpdateOutcome
+from .outcomes import INTERRUPTED, Candidate, Stop, stop_from
+
+
+class Halt:
+    """Why no further call may be sent: set by the worker whose calls ended the run, or by Ctrl-C (`cancel`).
+    Workers ask before each phase, so the batch behind a failing one stops before its update."""
+
+    def __init__(self, cancel: threading.Event | None) -> None:
+        self.stop: Stop | None = None
+        self._cancel = cancel
+
+    def check(self) -> Stop | None:
+        if self.stop is None and self._cancel is not None and self._cancel.is_set():
+            self.stop = INTERRUPTED
+        return self.stop
+
+
+@dataclass
+class Pushed:
+    """What HubSpot said about one batch."""
+
+    batch: list[Candidate]
+    by_id: dict[str, Candidate] = field(default_factory=dict)  # sent (or, in a dry run, would be)
+    missing: list[Candidate] = field(default_factory=list)  # no contact has the email
+    doubles: list[tuple[Candidate, str]] = field(default_factory=list)  # a second email of one contact
+    stale: list[str] = field(default_factory=list)  # emails whose cached record id HubSpot no longer knows
+    outcome: UpdateOutcome | None = None
+    listed: ListOutcome | None = None
+    read_stop: Stop | None = None  # the lookup failed: nothing of the batch was sent
+    stop: Stop | None = None  # the update ended the run (what it did is in `outcome`)
+    list_stop: Stop | None = None
+
+
+def talk(
+    batch: list[Candidate],
+    client: HubSpotClient | None,
+    halt: Halt,
+    *,
+    dry_run: bool,
+    list_id: str | None,
+) -> Pushed:
+    """The HubSpot calls for one batch (worker thread: touches no counter, log or warehouse)."""
+    pushed = Pushed(batch)
+    if halt.check() is not None:  # an earlier batch ended the run, or Ctrl-C: send nothing more
+        pushed.read_stop = halt.stop
+        return pushed
+    unknown = [c.email for c in batch if c.known_id is None]
+    try:
+        ids = client.read_ids_by_email(unknown) if client and unknown else {}
+    except HubSpotError as exc:
+        pushed.read_stop = halt.stop = stop_from(exc)
+        return pushed
+    for c in batch:
+        # The client keys by lower(email), as HubSpot matches.
+        rid = c.known_id or ids.get(c.email.strip().lower())
+        if rid is None:
+            pushed.missing.append(c)
+        elif rid in pushed.by_id:
+            # Two cleaned emails resolving to one contact would make HubSpot reject the whole batch.
+            pushed.doubles.append((c, rid))
+        else:
+            pushed.by_id[rid] = c
+    if dry_run or not pushed.by_id:
+        return pushed
+    if client is None:  # SyncRun refuses a real run without a client; never reached
+        raise RuntimeError("a HubSpot client is needed unless dry_run")
+    if halt.check() is not None:
+        pushed.read_stop = halt.stop
+        return pushed
+    try:
+        pushed.outcome = client.update([(rid, c.properties) for rid, c in pushed.by_id.items()])
+        relookup_stale(client, pushed, pushed.outcome)
+    except HubSpotError as exc:
+        pushed.stop = halt.stop = stop_from(exc)
+        pushed.outcome = pushed.outcome or exc.outcome_so_far or UpdateOutcome()
+    if list_id and pushed.outcome.updated:
+        # Contacts updated before an error still join the list.
+        try:
+            pushed.listed = client.add_to_list(list_id, sorted(pushed.outcome.updated))
+        except HubSpotError as exc:
+            pushed.list_stop = halt.stop = stop_from(exc)
+    return pushed
+
+
+def relookup_stale(client: HubSpotClient, pushed: Pushed, outcome: UpdateOutcome) -> None:
+    """A cached id HubSpot no longer knows (the contact was deleted or merged into another): look the email up
+    again and update whatever contact has it now, in the same run. `outcome` is the batch's update outcome;
+    the retry's is merged into it."""
+    stale = {
+        rid: c
+        for rid, c in pushed.by_id.items()
+        if rid == c.known_id
+        and (rid in outcome.not_found or getattr(outcome.failed.get(rid), "code", "") == "NOT_IN_RESPONSE")
+    }
+    if not stale:
+        return
+    for rid, c in stale.items():
+        outcome.not_found.discard(rid)
+        outcome.failed.pop(rid, None)
+        del pushed.by_id[rid]
+        c.known_id = None
+        pushed.stale.append(c.email)
+    ids = client.read_ids_by_email([c.email for c in stale.values()])
+    retry: dict[str, Candidate] = {}
+    for c in stale.values():
+        rid = ids.get(c.email.strip().lower())
+        if rid is None:
+            pushed.missing.append(c)
+        elif rid in pushed.by_id or rid in retry:
+            pushed.doubles.append((c, rid))
+        else:
+            retry[rid] = c
+    if retry:
+        pushed.by_id.update(retry)
+        try:
+            outcome.merge(client.update([(rid, c.properties) for rid, c in retry.items()]))
+        except HubSpotError as exc:
+            outcome.merge(exc.outcome_so_far or UpdateOutcome())
+            raise
