@@ -37,7 +37,10 @@ class Warehouse:
             raise
         except Exception as exc:  # dbt's wrappers and raw driver errors (a DuckDB file that cannot be opened)
             detail = " ".join(str(exc).split())
-            raise WarehouseError(f"{self.describe()}: {what} failed: {type(exc).__name__}: {detail}") from None
+            hint = _hint(detail)
+            raise WarehouseError(
+                f"{self.describe()}: {what} failed: {type(exc).__name__}: {detail}{hint}"
+            ) from None
 
     def describe(self) -> str:
         """`warehouse (postgres, db.schema)`: how errors name the target."""
@@ -139,3 +142,13 @@ class Warehouse:
             cur.close()
             if self.type == "postgres":
                 handle.commit()
+
+
+def _hint(detail: str) -> str:
+    """What to do about a driver error users meet often."""
+    if "Conflicting lock is held" in detail:  # DuckDB: "... is held in /usr/bin/python3 (PID 123) by user ..."
+        return (
+            "; another process holds the DuckDB file (a dbt command, a sync or a SQL client, named above):"
+            " DuckDB allows one writing process at a time; wait for it to finish or close it, then run again"
+        )
+    return ""
