@@ -282,7 +282,7 @@ class Plugin(BasePlugin):
         self._target.ddl.setdefault(schema, list(ctx.get("log_tables_ddl") or []))
         return Pipeline(
             self._target,
-            self._shared_client,
+            client_factory=self._shared_client,
             trigger="post_hook",
             invocation_id=ctx.get("invocation_id"),
             reconnect=self._reconnect,

@@ -26,7 +26,8 @@ from .config import NotifyConfig
 from .engine import RunResult, SyncRun
 from .errors import ConfigError, WarehouseLostError
 from .gate import Verdict, judge, record_gated_out
-from .hubspot import HubSpotClient, HubSpotError
+from .hubspot import HubSpotClient
+from .lists import list_problem
 from .pending import Pending, PendingQueue
 from .plan import SyncPlan
 from .preflight import preflight_properties
@@ -55,25 +56,12 @@ TestStatuses = Callable[[str | None], Mapping[str, str] | None]
 
 
 def check_lists(plans: Sequence[SyncPlan], client: HubSpotClient) -> None:
-    """A `list_id` must name a MANUAL or SNAPSHOT list: HubSpot refuses to add records to a DYNAMIC one."""
+    """Each plan's `list_id` names a list a sync can add to (lists.py), else a config error before any row."""
     for plan in plans:
-        list_id = plan.config.list_id
-        if not list_id:
-            continue
-        try:
-            kind = client.get_list(list_id).get("processingType")
-        except HubSpotError as exc:
-            if getattr(exc, "status", None) == 404:
-                raise ConfigError(
-                    plan.exposure, "hubspot_sync.list_id", f"HubSpot has no list {list_id}"
-                ) from None
-            raise
-        if kind not in ("MANUAL", "SNAPSHOT"):
-            raise ConfigError(
-                plan.exposure,
-                "hubspot_sync.list_id",
-                f"list {list_id} is {kind}; records can only be added to MANUAL or SNAPSHOT lists",
-            )
+        if plan.config.list_id:
+            _kind, problem = list_problem(client, plan.config.list_id)
+            if problem is not None:
+                raise ConfigError(plan.exposure, "hubspot_sync.list_id", problem)
 
 
 def rows_query(wh: Any, plan: SyncPlan, *, full_refresh: bool = False) -> str:
@@ -128,8 +116,9 @@ class Pipeline:
     def __init__(
         self,
         target: LogTarget,
-        client: HubSpotClient | Callable[[], HubSpotClient] | None,
+        client: HubSpotClient | None = None,
         *,
+        client_factory: Callable[[], HubSpotClient] | None = None,
         trigger: str,
         invocation_id: str | None = None,
         dry_run: bool = False,
@@ -141,8 +130,8 @@ class Pipeline:
         describe: str = "warehouse",
     ) -> None:
         self.target = target
-        self._client = client if isinstance(client, HubSpotClient) else None
-        self._client_factory = None if isinstance(client, HubSpotClient) else client
+        # A door shares its client (one rate limiter per token) or lets the pipeline make one when first needed.
+        self._client, self._client_factory = client, client_factory
         self.trigger, self.invocation_id = trigger, invocation_id
         self.dry_run, self.full_refresh, self.count_rows = dry_run, full_refresh, count_rows
         self.on_progress, self.cancel = on_progress, cancel
@@ -161,8 +150,10 @@ class Pipeline:
         return self._client
 
     def close(self) -> None:
+        """Close the client the pipeline made (a door's own client stays the door's)."""
         if self._client is not None and self._client_factory is not None:
             self._client.close()
+            self._client = None
 
     def ensure_log_tables(self, schemas: Iterable[str]) -> None:
         for schema in dict.fromkeys(schemas):

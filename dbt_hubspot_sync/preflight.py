@@ -12,6 +12,7 @@ from .config import META_KEY
 from .dbt_bridge import DbtSession
 from .errors import ConfigError
 from .hubspot import READ_PATH, UPDATE_PATH, AuthError, HubSpotClient, HubSpotError
+from .lists import list_problem
 from .notify import WebhookConfigError, webhook_url
 from .plan import SyncPlan, build_plan, resolve_model, select_exposures
 
@@ -156,20 +157,13 @@ def _check_list(plan: SyncPlan, client: HubSpotClient) -> Finding:
     """The list exists, is MANUAL or SNAPSHOT, and the token may add to it (crm.lists.read + write)."""
     list_id = plan.config.list_id or ""
     try:
-        kind = client.get_list(list_id).get("processingType")
+        kind, problem = list_problem(client, list_id)
     except AuthError as exc:
         return Finding(plan.exposure, "list", False, _scope_problem(exc, "crm.lists.read"))
     except HubSpotError as exc:
-        if exc.status == 404:
-            return Finding(plan.exposure, "list", False, f"list_id: HubSpot has no list {list_id}")
         return Finding(plan.exposure, "list", False, f"list_id: {exc}")
-    if kind not in ("MANUAL", "SNAPSHOT"):
-        return Finding(
-            plan.exposure,
-            "list",
-            False,
-            f"list_id: list {list_id} is {kind}; records can only be added to MANUAL or SNAPSHOT lists",
-        )
+    if problem is not None:
+        return Finding(plan.exposure, "list", False, f"list_id: {problem}")
     try:
         client.probe("PUT", f"/crm/v3/lists/{quote(list_id, safe='')}/memberships/add", [])
     except AuthError as exc:

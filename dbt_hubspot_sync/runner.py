@@ -92,7 +92,7 @@ def _pipeline(
     wh = session.warehouse
     return Pipeline(
         wh,
-        client_factory or HubSpotClient.from_env,
+        client_factory=client_factory or HubSpotClient.from_env,
         trigger=options.trigger,
         # Standalone runs are not part of a dbt invocation (the parse above is ours, not the user's).
         invocation_id=invocation_id() if options.trigger != "cli" else None,
