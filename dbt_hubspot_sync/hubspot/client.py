@@ -96,19 +96,54 @@ class HubSpotClient(Transport):
         """lower(email) -> record id for the emails HubSpot knows; misses are simply absent.
 
         Raises HubSpotError when a chunk cannot be read (retries exhausted, unexpected status)."""
+        return {email: rid for email, (rid, _props) in self.read_by_email(emails).items()}
+
+    def read_by_email(
+        self, emails: Sequence[str], properties: Sequence[str] = ()
+    ) -> dict[str, tuple[str, dict[str, str | None]]]:
+        """lower(email) -> (record id, {property: HubSpot's current value}) for the emails HubSpot knows, with
+        `properties` read in the same requests (a read costs the same with or without them)."""
         unique = list(dict.fromkeys(e.strip().lower() for e in emails if e and e.strip()))
-        found: dict[str, str] = {}
-        for fut in self._map_concurrently(self._read_chunk, _chunks(unique, BATCH_SIZE)):
+        wanted = list(dict.fromkeys(["email", *properties]))
+        found: dict[str, tuple[str, dict[str, str | None]]] = {}
+        chunks = _chunks(unique, BATCH_SIZE)
+        for fut in self._map_concurrently(lambda chunk: self._read_chunk(chunk, wanted), chunks):
             if fut.cancelled():
                 continue
             found.update(fut.result())
         return found
 
-    def _read_chunk(self, emails: Sequence[str]) -> dict[str, str]:
+    def read_by_id(self, ids: Sequence[str], properties: Sequence[str]) -> dict[str, dict[str, str | None]]:
+        """record id -> {property: current value} for the ids HubSpot knows (a dry run's old values)."""
+        unique = list(dict.fromkeys(str(i) for i in ids if i))
+        found: dict[str, dict[str, str | None]] = {}
+        chunks = _chunks(unique, BATCH_SIZE)
+        for fut in self._map_concurrently(lambda chunk: self._read_ids_chunk(chunk, list(properties)), chunks):
+            if fut.cancelled():
+                continue
+            found.update(fut.result())
+        return found
+
+    def _read_ids_chunk(self, ids: Sequence[str], properties: list[str]) -> dict[str, dict[str, str | None]]:
+        call = f"POST {READ_PATH}"
+        payload = {"properties": properties, "propertiesWithHistory": [], "inputs": [{"id": i} for i in ids]}
+        resp = self._request("POST", READ_PATH, payload)
+        if resp.status not in (200, 207) or not isinstance(resp.body, dict):
+            raise self._unexpected(call, resp, "200 or 207 with results")
+        wanted = set(ids)
+        return {
+            str(r["id"]): _as_dict(r.get("properties"))
+            for r in resp.body.get("results") or []
+            if isinstance(r, dict) and str(r.get("id")) in wanted
+        }
+
+    def _read_chunk(
+        self, emails: Sequence[str], properties: Sequence[str] = ("email",)
+    ) -> dict[str, tuple[str, dict[str, str | None]]]:
         call = f"POST {READ_PATH}"
         payload = {
             "idProperty": "email",
-            "properties": ["email"],
+            "properties": list(properties),
             "propertiesWithHistory": [],
             "inputs": [{"id": e} for e in emails],
         }
@@ -116,8 +151,9 @@ class HubSpotClient(Transport):
         if resp.status not in (200, 207) or not isinstance(resp.body, dict):
             raise self._unexpected(call, resp, "200 or 207 with results")
         wanted = set(emails)
-        found: dict[str, str] = {}
-        others: set[str] = set()  # results under another email: a merged contact found by a former email
+        found: dict[str, tuple[str, dict[str, str | None]]] = {}
+        # Results under another email: a merged contact found by a former email.
+        others: dict[str, dict[str, str | None]] = {}
         for result in resp.body.get("results") or []:
             if not isinstance(result, dict) or result.get("id") in (None, ""):
                 continue
@@ -125,10 +161,11 @@ class HubSpotClient(Transport):
             email = str(props.get("email") or "").strip().lower()
             # By id and email only, never by position.
             if email in wanted:
-                found[email] = str(result["id"])
+                found[email] = (str(result["id"]), props)
             else:
-                others.add(str(result["id"]))
-        others -= set(found.values())
+                others[str(result["id"])] = props
+        for rid, _props in found.values():
+            others.pop(rid, None)
         named_missing = {
             i.strip().lower()
             for err in resp.body.get("errors") or []
@@ -136,11 +173,11 @@ class HubSpotClient(Transport):
         }
         unmatched = [e for e in emails if e not in found and e not in named_missing]
         if others and len(unmatched) == 1 and len(others) == 1:
-            found[unmatched[0]] = others.pop()  # the one result left belongs to the one input left
+            found[unmatched[0]] = others.popitem()  # the one result left belongs to the one input left
         elif others and unmatched and len(emails) > 1:
             # Several unpaired: ask for each alone, so every answer has exactly one owner.
             for e in unmatched:
-                found.update(self._read_chunk([e]))
+                found.update(self._read_chunk([e], properties))
         return found
 
     def update(self, inputs: Sequence[tuple[str, dict[str, str]]]) -> UpdateOutcome:

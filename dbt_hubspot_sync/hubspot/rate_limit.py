@@ -35,6 +35,8 @@ Clock = Callable[[], float]
 Waiter = Callable[[threading.Condition, float], None]
 
 _INFLIGHT = math.inf
+# Responses without rate-limit headers after which a limiter stops waiting for them (one request at a time until).
+BLIND_RESPONSES = 3
 
 
 def _cond_wait(cond: threading.Condition, timeout: float) -> None:
@@ -44,7 +46,8 @@ def _cond_wait(cond: threading.Condition, timeout: float) -> None:
 class RateLimiter:
     """Blocks `acquire()` until a request may be sent without exceeding the rolling window.
 
-    `clock` and `waiter` are injectable so the pacing logic can be tested without real sleeps.
+    `clock` and `waiter` are injectable so the pacing logic can be tested without real sleeps. `warm_up` (the
+    process-wide limiters of `for_token`): one request at a time until a response's headers told what is left.
     """
 
     _registry: dict[str, RateLimiter] = {}
@@ -56,6 +59,7 @@ class RateLimiter:
         interval_ms: int = DEFAULT_INTERVAL_MS,
         *,
         headroom: int = 1,
+        warm_up: bool = False,
         clock: Clock = time.monotonic,
         waiter: Waiter = _cond_wait,
     ) -> None:
@@ -72,6 +76,10 @@ class RateLimiter:
         self._blocked_until = 0.0  # set after a 429: nobody sends before this time
         self._external = 0  # requests seen by the server from other consumers of this token
         self._external_until = 0.0
+        # Until a response's headers told how much of the window is left (another process or integration may
+        # have spent it), one request at a time: a new process never bursts into a window it cannot see.
+        self._informed = not warm_up
+        self._blind_responses = 0
 
     # -- registry -------------------------------------------------------------------------------------------
     @classmethod
@@ -81,7 +89,7 @@ class RateLimiter:
         with cls._registry_lock:
             limiter = cls._registry.get(key)
             if limiter is None:
-                limiter = cls._registry[key] = cls(*defaults_from_env())
+                limiter = cls._registry[key] = cls(*defaults_from_env(), warm_up=True)
             return limiter
 
     # -- introspection ---------------------------------------------------------------------------------------
@@ -127,6 +135,8 @@ class RateLimiter:
         self._purge(now)
         external = self._external if now < self._external_until else 0
         capacity = max(0, self.allowed - external)
+        if not self._informed and _INFLIGHT in self._slots.values():
+            return None, math.inf  # a release wakes the waiters
         if len(self._slots) < capacity:
             sid = self._next_id
             self._next_id += 1
@@ -153,6 +163,11 @@ class RateLimiter:
         with self._cond:
             if slot in self._slots:
                 self._slots[slot] = self._clock() + self._interval
+            if not self._informed:
+                # Behind a proxy that drops the headers they never come: open up after a few responses
+                # (the pace is then the configured one, HUBSPOT_RATE_LIMIT_MAX/_INTERVAL_MS).
+                self._blind_responses += 1
+                self._informed = self._blind_responses >= BLIND_RESPONSES
             self._cond.notify_all()
 
     @contextmanager
@@ -187,6 +202,7 @@ class RateLimiter:
                 # Latest report wins; it lapses after one interval, so a wrong estimate cannot stall us.
                 self._external = max(0, server_used - len(self._slots))
                 self._external_until = now + self._interval
+                self._informed = True
             self._cond.notify_all()
 
 
