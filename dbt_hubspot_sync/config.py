@@ -15,8 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import ConfigError
 
 META_KEY = "hubspot_sync"
+# vars.hubspot_sync.templates: {name: exposure keys}, the data templates an exposure selects (`template: NAME`).
+TEMPLATES_KEY = "templates"
 # Keys of vars.hubspot_sync that are project settings, not per-sync defaults.
-PROJECT_KEYS = {"log_schema"}
+PROJECT_KEYS = {"log_schema", TEMPLATES_KEY}
+# Exposure keys a template may not set: `template` (templates do not nest), and the keys the post-hook's Jinja
+# reads from the exposure and vars defaults alone (macro `_automatic_syncs_for`), which a template would
+# silently contradict.
+NOT_IN_TEMPLATES = {"template", "workflow", "gate"}
 
 Workflow = Literal["manual", "automatic"]
 Gate = Literal["none", "tests", "strict"]
@@ -57,6 +63,8 @@ class SyncConfig(BaseModel):
     # One writer per exposure: how long a second pusher waits for one already sending (then it refuses,
     # exit 1, naming the running run). 0: refuse at once.
     writer_wait_seconds: float = Field(default=600.0, ge=0)
+    # A data template of vars.hubspot_sync.templates merged between the vars defaults and the exposure's keys.
+    template: str | None = None
 
     @field_validator("list_id", mode="before")
     @classmethod
@@ -97,7 +105,9 @@ def parse_sync_config(exposure: str, meta_value: Any, defaults: dict[str, Any] |
         )
     if defaults is not None and not isinstance(defaults, dict):
         raise ConfigError(None, f"vars.{META_KEY}", f"expected a mapping, got {type(defaults).__name__}")
-    merged = deep_merge({k: v for k, v in (defaults or {}).items() if k not in PROJECT_KEYS}, meta_value)
+    base = {k: v for k, v in (defaults or {}).items() if k not in PROJECT_KEYS}
+    name, template = _selected_template(exposure, deep_merge(base, meta_value), defaults or {})
+    merged = deep_merge(deep_merge(base, template), meta_value)  # vars defaults < template < exposure
     try:
         return SyncConfig.model_validate(merged)
     except ValidationError as exc:
@@ -126,4 +136,67 @@ def parse_sync_config(exposure: str, meta_value: Any, defaults: dict[str, Any] |
             problem = "is required (the column holding the contact's email)"
         else:
             problem = f"{err['msg']} (got {err.get('input')!r})"
+        path = [str(p) for p in err["loc"] if "[" not in str(p)]
+        if name and _has_path(template, path) and not _has_path(meta_value, path):
+            # The value came from the template: point there, not at the exposure.
+            raise ConfigError(exposure, f"vars.{META_KEY}.{TEMPLATES_KEY}.{name}.{key}", problem) from None
         raise ConfigError(exposure, f"{META_KEY}.{key}", problem) from None
+
+
+def _has_path(data: Any, path: list[str]) -> bool:
+    for part in path:
+        if not isinstance(data, dict) or part not in data:
+            return False
+        data = data[part]
+    return bool(path)
+
+
+def _selected_template(
+    exposure: str, merged: dict[str, Any], hubspot_vars: dict[str, Any]
+) -> tuple[str | None, dict[str, Any]]:
+    """(name, keys) of the data template `template:` selects ((None, {}) without one). Unknown names, a template
+    that is not a mapping, selects another template or has an unknown key: a config error naming it."""
+    name = merged.get("template")
+    if name is None:
+        return None, {}
+    templates_key = f"vars.{META_KEY}.{TEMPLATES_KEY}"
+    if not isinstance(name, str) or not name:
+        raise ConfigError(
+            exposure,
+            f"{META_KEY}.template",
+            f"expected the name of a template of {templates_key}, got {name!r}",
+        )
+    templates = hubspot_vars.get(TEMPLATES_KEY)
+    if templates is not None and not isinstance(templates, dict):
+        raise ConfigError(
+            None, templates_key, f"expected a mapping of template names to exposure keys, got {templates!r}"
+        )
+    if name not in (templates or {}):
+        defined = ", ".join(sorted(str(t) for t in templates or {})) or "none"
+        raise ConfigError(
+            exposure, f"{META_KEY}.template", f"unknown template '{name}'; {templates_key} defines: {defined}"
+        )
+    body = templates[name]
+    where = f"{templates_key}.{name}"
+    if not isinstance(body, dict):
+        raise ConfigError(exposure, where, f"expected a mapping of exposure keys, got {body!r}")
+    allowed = [k for k in SyncConfig.model_fields if k not in NOT_IN_TEMPLATES]
+    for key in body:
+        if key == "template":
+            raise ConfigError(
+                exposure,
+                f"{where}.template",
+                "a template cannot select another template (templates do not nest)",
+            )
+        if key in NOT_IN_TEMPLATES:
+            raise ConfigError(
+                exposure,
+                f"{where}.{key}",
+                f"'{key}' cannot come from a template: set it on the exposure or in the vars defaults "
+                "(the post-hook decides what to push from those)",
+            )
+        if key not in allowed:
+            raise ConfigError(
+                exposure, f"{where}.{key}", f"unknown key; expected one of: {', '.join(allowed)}"
+            )
+    return name, body

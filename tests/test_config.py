@@ -230,3 +230,157 @@ def test_a_url_pasted_as_webhook_env_is_refused_without_being_echoed() -> None:
 def test_notify_when_is_problems_or_always() -> None:
     err = config_error({"email_column": "e", "notify": {"webhook_env": "X", "when": "sometimes"}})
     assert err.key == "hubspot_sync.notify.when" and "'problems' or 'always'" in err.problem
+
+
+# -- data templates (vars.hubspot_sync.templates, selected with `template: NAME`) ------------------------------
+TEMPLATES = {
+    "crm_basics": {
+        "properties": {"first_name": "firstname", "last_name": "lastname"},
+        "list_id": 42,
+        "null_as_empty": True,
+        "notify": {"webhook_env": "CRM_WEBHOOK", "when": "always"},
+    },
+    "audit_all": {"log_records": "all"},
+}
+
+
+def with_templates(**defaults: Any) -> dict[str, Any]:
+    return {"templates": TEMPLATES, **defaults}
+
+
+def test_an_exposure_takes_the_keys_of_the_template_it_selects() -> None:
+    cfg = parse_sync_config(EXPOSURE, {"email_column": "email", "template": "crm_basics"}, with_templates())
+    assert cfg.template == "crm_basics"
+    assert cfg.properties == {"first_name": "firstname", "last_name": "lastname"}
+    assert (cfg.list_id, cfg.null_as_empty) == ("42", True)
+    assert cfg.notify is not None and (cfg.notify.webhook_env, cfg.notify.when) == ("CRM_WEBHOOK", "always")
+    # Without `template:` nothing of the templates applies, and `templates` is no sync default.
+    plain = parse_sync_config(EXPOSURE, {"email_column": "email"}, with_templates())
+    assert plain == SyncConfig(email_column="email")
+
+
+def test_merge_order_is_vars_defaults_then_template_then_exposure_deep_merged() -> None:
+    defaults = with_templates(log_records="all", null_as_empty=False, workflow="automatic", list_id="1")
+    meta = {
+        "email_column": "email",
+        "template": "crm_basics",
+        "list_id": "7",  # the exposure overrides the template
+        "properties": {"last_name": "surname", "city": "city"},  # merged key by key with the template's
+        "notify": {"when": "problems"},
+    }
+    cfg = parse_sync_config(EXPOSURE, meta, defaults)
+    assert cfg.list_id == "7"  # exposure > template > vars
+    assert cfg.null_as_empty is True  # template > vars
+    assert (cfg.log_records, cfg.workflow) == ("all", "automatic")  # vars fill what neither sets
+    assert cfg.properties == {"first_name": "firstname", "last_name": "surname", "city": "city"}
+    assert cfg.notify is not None and (cfg.notify.webhook_env, cfg.notify.when) == ("CRM_WEBHOOK", "problems")
+
+
+def test_a_template_can_supply_the_email_column() -> None:
+    hubspot_vars = {"templates": {"std": {"email_column": "mail", "properties": ["a"]}}}
+    cfg = parse_sync_config(EXPOSURE, {"template": "std"}, hubspot_vars)
+    assert (cfg.email_column, cfg.properties) == ("mail", ["a"])
+
+
+def test_vars_may_select_a_default_template_and_the_exposure_another() -> None:
+    defaults = with_templates(template="audit_all")
+    assert parse_sync_config(EXPOSURE, {"email_column": "e"}, defaults).log_records == "all"
+    cfg = parse_sync_config(EXPOSURE, {"email_column": "e", "template": "crm_basics"}, defaults)
+    assert (cfg.template, cfg.log_records, cfg.null_as_empty) == ("crm_basics", "rejected", True)
+
+
+def test_templates_do_not_leak_into_the_merge_inputs() -> None:
+    hubspot_vars = with_templates()
+    meta = {"email_column": "e", "template": "crm_basics", "properties": {"x": "y"}}
+    parse_sync_config(EXPOSURE, meta, hubspot_vars)
+    assert TEMPLATES["crm_basics"]["properties"] == {"first_name": "firstname", "last_name": "lastname"}
+    assert meta["properties"] == {"x": "y"}
+
+
+@pytest.mark.parametrize(
+    ("hubspot_vars", "name", "key", "words"),
+    [
+        (
+            with_templates(),
+            "crm_basic",
+            "hubspot_sync.template",
+            ["unknown template 'crm_basic'", "audit_all, crm_basics"],
+        ),
+        (None, "crm_basics", "hubspot_sync.template", ["unknown template 'crm_basics'", "defines: none"]),
+        ({"templates": {}}, "x", "hubspot_sync.template", ["unknown template 'x'", "defines: none"]),
+        (with_templates(), 5, "hubspot_sync.template", ["name of a template", "5"]),
+        (with_templates(), "", "hubspot_sync.template", ["name of a template"]),
+    ],
+)
+def test_unknown_template_is_a_config_error_naming_it(
+    hubspot_vars: Any, name: Any, key: str, words: list[str]
+) -> None:
+    err = config_error({"email_column": "e", "template": name}, hubspot_vars)
+    assert (err.exposure, err.key) == (EXPOSURE, key)
+    for word in words:
+        assert word in err.problem, err.problem
+
+
+@pytest.mark.parametrize(
+    ("template", "key", "words"),
+    [
+        ({"propertes": ["a"]}, "vars.hubspot_sync.templates.bad.propertes", ["unknown key", "properties"]),
+        ({"log_schema": "x"}, "vars.hubspot_sync.templates.bad.log_schema", ["unknown key"]),
+        ({"templates": {}}, "vars.hubspot_sync.templates.bad.templates", ["unknown key"]),
+        (
+            {"template": "crm_basics"},
+            "vars.hubspot_sync.templates.bad.template",
+            ["cannot select another template"],
+        ),
+        # The post-hook's Jinja reads these from the exposure and the vars defaults only.
+        (
+            {"workflow": "automatic"},
+            "vars.hubspot_sync.templates.bad.workflow",
+            ["cannot come from a template"],
+        ),
+        ({"gate": "none"}, "vars.hubspot_sync.templates.bad.gate", ["cannot come from a template"]),
+        (["email"], "vars.hubspot_sync.templates.bad", ["expected a mapping", "['email']"]),
+        (None, "vars.hubspot_sync.templates.bad", ["expected a mapping"]),
+    ],
+)
+def test_a_bad_template_is_a_config_error_naming_the_template_and_key(
+    template: Any, key: str, words: list[str]
+) -> None:
+    err = config_error(
+        {"email_column": "e", "template": "bad"}, {"templates": {**TEMPLATES, "bad": template}}
+    )
+    assert (err.exposure, err.key) == (EXPOSURE, key)
+    assert f"key '{key}'" in str(err)
+    for word in words:
+        assert word in err.problem, err.problem
+
+
+def test_unknown_key_in_a_template_lists_the_exposure_keys_but_not_template() -> None:
+    err = config_error({"email_column": "e", "template": "bad"}, {"templates": {"bad": {"lst": "1"}}})
+    listed = err.problem.split("expected one of: ")[1].split(", ")
+    assert set(listed) == set(SyncConfig.model_fields) - {"template", "workflow", "gate"}
+    assert "properties" in listed and "notify" in listed
+
+
+def test_a_wrong_value_from_a_template_is_named_at_the_template() -> None:
+    hubspot_vars = {
+        "templates": {"bad": {"log_records": "some", "notify": {"webhook_env": "X", "when": "often"}}}
+    }
+    err = config_error({"email_column": "e", "template": "bad"}, hubspot_vars)
+    assert err.key in {
+        "vars.hubspot_sync.templates.bad.log_records",
+        "vars.hubspot_sync.templates.bad.notify.when",
+    }
+    # An exposure overriding the bad value fixes it; the error then names the template's other bad key.
+    err = config_error({"email_column": "e", "template": "bad", "log_records": "all"}, hubspot_vars)
+    assert err.key == "vars.hubspot_sync.templates.bad.notify.when" and "often" in err.problem
+    # The exposure's own wrong value is named at the exposure.
+    meta = {"email_column": "e", "template": "bad", "log_records": "all", "notify": {"when": "rarely"}}
+    err = config_error(meta, hubspot_vars)
+    assert err.key == "hubspot_sync.notify.when" and "rarely" in err.problem
+
+
+def test_templates_that_are_not_a_mapping_is_a_config_error() -> None:
+    err = config_error({"email_column": "e", "template": "a"}, {"templates": ["a"]})
+    assert err.key == "vars.hubspot_sync.templates"
+    assert "expected a mapping of template names" in err.problem
