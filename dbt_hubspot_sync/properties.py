@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Mapping
 from decimal import Decimal
 
-__all__ = ["hubspot_property_name", "properties_hash", "to_hubspot_value"]
+__all__ = ["changed_properties", "hubspot_property_name", "properties_hash", "same_in_hubspot", "to_hubspot_value"]
 
 _NOT_NAME_CHAR = re.compile(r"[^a-z0-9_]")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
@@ -91,3 +91,46 @@ def properties_hash(props: Mapping[str, str | None]) -> str:
         for name, value in sorted(props.items())
     )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _as_epoch_ms(text: str) -> int | None:
+    """HubSpot shows date properties as YYYY-MM-DD and datetimes as ISO 8601; we send epoch milliseconds."""
+    try:
+        if len(text) == 10:
+            return (dt.date.fromisoformat(text) - _EPOCH_DATE).days * _MS_PER_DAY
+        return _epoch_ms(dt.datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except ValueError:
+        return None
+
+
+def same_in_hubspot(sent: str, current: str | None) -> bool:
+    """Whether HubSpot already holds `sent` as `current` (a property's value as a batch read returns it).
+
+    Equal text; a clear ("") of a property that is empty; the same number in another spelling ("10.50" and
+    "10.5"); true/false in any case; a date or datetime we send as epoch ms and HubSpot shows as ISO 8601.
+    Anything else counts as a change: a false "changed" costs one update, a false "same" would lose one."""
+    if current is None:
+        return sent == ""
+    if sent == current:
+        return True
+    if sent.lower() in ("true", "false"):
+        return sent.lower() == current.strip().lower()
+    try:
+        if Decimal(sent) == Decimal(current):
+            return True
+    except ArithmeticError:
+        pass
+    if sent.isdigit() and not current.isdigit():
+        return _as_epoch_ms(current.strip()) == int(sent)
+    return False
+
+
+def changed_properties(
+    sent: Mapping[str, str], current: Mapping[str, str | None]
+) -> dict[str, tuple[str | None, str]]:
+    """{property: (HubSpot's value, the value to send)} for the properties HubSpot does not already hold."""
+    return {
+        name: (current.get(name), value)
+        for name, value in sent.items()
+        if not same_in_hubspot(value, current.get(name))
+    }

@@ -10,6 +10,10 @@ from collections.abc import Sequence
 from .run_log import SqlTarget, in_list, insert_rows, rows_per_statement, utcnow
 
 STATE_TABLE = "hubspot_sync_state"
+# The properties_hash of a remembered miss (record_id NULL): no HubSpot contact had the email when it was last
+# looked up. Such rows are not looked up again until HubSpot's search reports a new contact with the email
+# (rechecks.py) or the periodic full recheck comes due.
+NOT_FOUND = "not_found"
 STATE_COLUMNS = [("email_clean", "text"), ("record_id", "text"), ("properties_hash", "text")]
 
 
@@ -43,3 +47,25 @@ class SyncState:
                 f"delete from {self.table} where exposure_name = {p} and email_clean in {values}",
                 [exposure, *params],
             )
+
+    def remember_not_found(self, exposure: str, run_id: str, emails: Sequence[str]) -> None:
+        """No HubSpot contact has these emails (a batch read said so)."""
+        if emails:
+            self.record(exposure, run_id, [(email, None, NOT_FOUND) for email in emails])  # type: ignore[misc]
+
+    def forget_not_found(self, exposure: str, emails: Sequence[str]) -> list[str]:
+        """Of `emails` (lower-case), those remembered not found are forgotten, so this run looks them up again;
+        returns them."""
+        p, size, remembered = self._p, rows_per_statement(self.target), []
+        for i in range(0, len(emails), size):
+            values, params = in_list(self.target, emails[i : i + size])
+            remembered += [
+                r[0]
+                for r in self.target.execute(
+                    f"select email_clean from {self.table} where exposure_name = {p}"
+                    f" and properties_hash = {p} and lower(email_clean) in {values}",
+                    [exposure, NOT_FOUND, *params],
+                )
+            ]
+        self.forget(exposure, remembered)
+        return remembered

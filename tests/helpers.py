@@ -107,6 +107,9 @@ class FakeHubSpot:
         self.stats = ClientStats()
         self.contacts = {k.lower(): v for k, v in (contacts or {}).items()}
         self.reads: list[list[str]] = []
+        self.id_reads: list[list[str]] = []
+        # What HubSpot holds, by record id (a batch read returns it): {record id: {property: value}}.
+        self.values: dict[str, dict[str, str]] = {}
         self.updates: list[list[tuple[str, dict[str, str]]]] = []
         self.list_adds: list[tuple[str, list[str]]] = []
         self.read_error: Exception | None = None
@@ -116,12 +119,27 @@ class FakeHubSpot:
         self.list_already: set[str] = set()
 
     def read_ids_by_email(self, emails: Sequence[str]) -> dict[str, str]:
+        return {email: rid for email, (rid, _) in self.read_by_email(emails).items()}
+
+    def read_by_email(
+        self, emails: Sequence[str], properties: Sequence[str] = ()
+    ) -> dict[str, tuple[str, dict[str, str | None]]]:
         self.reads.append(list(emails))
         self.stats.add(requests=math.ceil(len(emails) / 100))
         if self.read_error is not None:
             raise self.read_error
         keys = (e.strip().lower() for e in emails)
-        return {k: self.contacts[k] for k in keys if k in self.contacts}
+        return {k: (self.contacts[k], self._values(self.contacts[k], properties)) for k in keys if k in self.contacts}
+
+    def read_by_id(self, ids: Sequence[str], properties: Sequence[str]) -> dict[str, dict[str, str | None]]:
+        self.id_reads.append(list(ids))
+        self.stats.add(requests=math.ceil(len(ids) / 100))
+        known = set(self.contacts.values())
+        return {rid: self._values(rid, properties) for rid in ids if rid in known}
+
+    def _values(self, rid: str, properties: Sequence[str]) -> dict[str, str | None]:
+        held = self.values.get(rid, {})
+        return {p: held.get(p) for p in properties}
 
     def update(self, inputs: Inputs) -> UpdateOutcome:
         self.updates.append(list(inputs))

@@ -120,6 +120,7 @@ def test_all_null_properties_are_unchanged_and_not_sent(h: Harness) -> None:
 
 
 def test_null_as_empty_clears_properties(h: Harness) -> None:
+    h.client.values = {"101": {"firstname": "Ann", "score": "1"}, "102": {"firstname": "Bo"}}  # to be cleared
     result = h.sync(
         [row("c1@example.com", None, None), row("c2@example.com", None, 5)], {"null_as_empty": True}
     )

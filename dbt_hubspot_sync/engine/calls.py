@@ -7,9 +7,11 @@ nothing here touches a counter, the log or the warehouse.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..hubspot import HubSpotClient, HubSpotError, ListOutcome, UpdateOutcome
+from ..properties import changed_properties
 from .outcomes import INTERRUPTED, Candidate, Stop, stop_from
 
 
@@ -35,6 +37,9 @@ class Pushed:
     by_id: dict[str, Candidate] = field(default_factory=dict)  # sent (or, in a dry run, would be)
     missing: list[Candidate] = field(default_factory=list)  # no contact has the email
     doubles: list[tuple[Candidate, str]] = field(default_factory=list)  # a second email of one contact
+    already: list[tuple[Candidate, str]] = field(default_factory=list)  # HubSpot holds these values: not sent
+    # A dry run's diff: record id → {property: (HubSpot's value, the value to send)}.
+    changes: dict[str, dict[str, tuple[str | None, str]]] = field(default_factory=dict)
     stale: list[str] = field(default_factory=list)  # emails whose cached record id HubSpot no longer knows
     outcome: UpdateOutcome | None = None
     listed: ListOutcome | None = None
@@ -50,21 +55,27 @@ def talk(
     *,
     dry_run: bool,
     list_id: str | None,
+    properties: Sequence[str] = (),
 ) -> Pushed:
-    """The HubSpot calls for one batch (worker thread: touches no counter, log or warehouse)."""
+    """The HubSpot calls for one batch (worker thread: touches no counter, log or warehouse).
+
+    The lookup reads the mapped `properties` too (same request): a contact that already holds every value is
+    not updated. A dry run also reads the contacts the state knows by id, for the diff old → new."""
     pushed = Pushed(batch)
     if halt.check() is not None:  # an earlier batch ended the run, or Ctrl-C: send nothing more
         pushed.read_stop = halt.stop
         return pushed
     unknown = [c.email for c in batch if c.known_id is None]
     try:
-        ids = client.read_ids_by_email(unknown) if client and unknown else {}
+        found = client.read_by_email(unknown, properties) if client and unknown else {}
     except HubSpotError as exc:
         pushed.read_stop = halt.stop = stop_from(exc)
         return pushed
+    current: dict[str, dict[str, str | None]] = {}
     for c in batch:
         # The client keys by lower(email), as HubSpot matches.
-        rid = c.known_id or ids.get(c.email.strip().lower())
+        hit = None if c.known_id else found.get(c.email.strip().lower())
+        rid = c.known_id or (hit[0] if hit else None)
         if rid is None:
             pushed.missing.append(c)
         elif rid in pushed.by_id:
@@ -72,6 +83,24 @@ def talk(
             pushed.doubles.append((c, rid))
         else:
             pushed.by_id[rid] = c
+            if hit is not None:
+                current[rid] = hit[1]
+    if dry_run and client is not None:
+        by_id_only = [rid for rid in pushed.by_id if rid not in current]
+        if by_id_only:
+            try:
+                current.update(client.read_by_id(by_id_only, properties))
+            except HubSpotError:
+                pass  # the diff lacks the old values of these; the dry run still says they would update
+    for rid, c in list(pushed.by_id.items()):
+        if rid not in current:
+            continue
+        changes = changed_properties(c.properties, current[rid])
+        if not changes:
+            pushed.already.append((c, rid))
+            del pushed.by_id[rid]
+        elif dry_run:
+            pushed.changes[rid] = changes
     if dry_run or not pushed.by_id:
         return pushed
     if client is None:  # SyncRun refuses a real run without a client; never reached

@@ -45,6 +45,8 @@ class RunResult:
     counters: Counters
     error: str | None = None
     dry_run: bool = False
+    # A dry run's diff: how many records would change each property.
+    changes: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

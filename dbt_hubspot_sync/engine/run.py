@@ -19,7 +19,7 @@ from ..notify import notify_run_end
 from ..plan import SyncPlan
 from ..properties import properties_hash, to_hubspot_value
 from ..run_log import Counters, RecordRow, RunLog, RunRow
-from ..state import SyncState
+from ..state import NOT_FOUND, SyncState
 from ..validation import validate_email
 from .calls import Halt, Pushed, talk
 from .outcomes import (
@@ -40,6 +40,10 @@ PUSH_SIZE = 4000
 IN_FLIGHT = 2
 # Record-log rows held before a write (memory stays bounded; the end of the run writes the rest).
 RECORDS_PER_WRITE = 10_000
+REMEMBERED_MISS = (
+    "no HubSpot contact had this email at its last lookup (remembered in hubspot_sync_state; HubSpot's search"
+    " for new contacts and the periodic full recheck find it once it exists)"
+)
 
 
 class SyncRun:
@@ -58,6 +62,7 @@ class SyncRun:
         on_progress: Callable[[SyncRun], None] | None = None,
         state: SyncState | None = None,
         cancel: threading.Event | None = None,
+        trust_not_found: bool = False,
     ) -> None:
         if client is None and not dry_run:
             raise ValueError("a HubSpot client is needed unless dry_run")
@@ -67,6 +72,10 @@ class SyncRun:
         self.push_size = push_size
         self.on_progress = on_progress
         self.counters = Counters()
+        # Remembered misses (hubspot_sync_state) are not looked up again: the pipeline says whether they may
+        # be trusted this run (rechecks.py: no new contact has their emails, the full recheck is not due).
+        self.trust_not_found = trust_not_found
+        self.changes: dict[str, int] = {}  # a dry run's diff: records that would change, per property
         self.run = RunRow(str(uuid.uuid4()), invocation_id, plan.exposure, plan.relation, trigger)
         self._buffer: list[Candidate] = []
         self._in_flight: list[tuple[list[Candidate], Future[Pushed]]] = []
@@ -137,6 +146,9 @@ class SyncRun:
                     "failed", raw, clean, self._stopped.code, self._stopped.message, self._stopped.http_status
                 )
                 continue
+            if known_id is None and known_hash == NOT_FOUND and self.trust_not_found:
+                self._outcome("not_found", raw, clean, "OBJECT_NOT_FOUND", REMEMBERED_MISS)
+                continue
             try:
                 props = {}
                 for name, value in zip(names, row[5:]):
@@ -206,7 +218,7 @@ class SyncRun:
             notify_run_end(self.plan.config.notify, self.run, status, asdict(self.counters), message)
         self.status = status
         self.result = RunResult(
-            self.run.run_id, self.plan.exposure, status, self.counters, message, self.dry_run
+            self.run.run_id, self.plan.exposure, status, self.counters, message, self.dry_run, dict(self.changes)
         )
         self._report()
         return self.result
@@ -320,7 +332,14 @@ class SyncRun:
 
     def _talk(self, batch: list[Candidate]) -> Pushed:
         """The HubSpot calls for one batch, on a worker thread (`calls.talk`)."""
-        return talk(batch, self.client, self._halt, dry_run=self.dry_run, list_id=self.plan.config.list_id)
+        return talk(
+            batch,
+            self.client,
+            self._halt,
+            dry_run=self.dry_run,
+            list_id=self.plan.config.list_id,
+            properties=self.plan.properties,
+        )
 
     def _land(self, pushed: Pushed) -> None:
         """Record what HubSpot said about one batch (the caller's thread: counters, record log, state)."""
@@ -335,16 +354,30 @@ class SyncRun:
                 "OBJECT_NOT_FOUND",
                 "no HubSpot contact has this email (contacts are never created)",
             )
+        if self.state is not None and pushed.missing:
+            self.state.remember_not_found(self.plan.exposure, self.run.run_id, [c.email for c in pushed.missing])
+        first = {rid: c.email for c, rid in pushed.already} | {rid: c.email for rid, c in pushed.by_id.items()}
         for c, rid in pushed.doubles:
             self._settle(
                 c,
                 "duplicate",
                 "DUPLICATE_RECORD",
-                f"HubSpot contact {rid} is already updated from {pushed.by_id[rid].email}",
+                f"HubSpot contact {rid} is already updated from {first.get(rid, 'another row')}",
             )
+        for c, rid in pushed.already:
+            self._settle(c, "unchanged", "ALREADY_IN_HUBSPOT", f"contact {rid} already has these values")
+        if self.state is not None and pushed.already:
+            synced = [(c.email, rid, c.digest) for c, rid in pushed.already]
+            self.state.record(self.plan.exposure, self.run.run_id, synced)
         if self.dry_run:
             for rid, c in pushed.by_id.items():
-                self._settle(c, "updated", None, f"would update contact {rid}")
+                changes = pushed.changes.get(rid)
+                for name in changes or ():
+                    self.changes[name] = self.changes.get(name, 0) + 1
+                detail = f"would update contact {rid}"
+                if changes:
+                    detail += ": " + "; ".join(f"{k}: {old!r} → {new!r}" for k, (old, new) in changes.items())
+                self._settle(c, "updated", None, detail)
             return
         outcome = pushed.outcome or UpdateOutcome()
         self._apply(outcome, pushed.by_id, pushed.stop)
