@@ -141,6 +141,10 @@ def summary(results: Sequence[RunResult]) -> str:
         rows.append([r.exposure, r.status] + [getattr(r.counters, attr) for _, attr in SUMMARY_COLUMNS[2:]])
     text = format_table([h for h, _ in SUMMARY_COLUMNS], rows)
     notes = [f"{r.exposure}: {r.error}" for r in results if r.error]
+    for r in results:
+        if r.dry_run and r.changes:  # the diff, per property (each record's old → new is in the record log)
+            counts = ", ".join(f"{name} {n}" for name, n in sorted(r.changes.items(), key=lambda kv: -kv[1]))
+            notes.append(f"{r.exposure}: would change {counts}")
     return text + ("\n" + "\n".join(notes) if notes else "")
 
 

@@ -63,6 +63,9 @@ class SyncConfig(BaseModel):
     # One writer per exposure: how long a second pusher waits for one already sending (then it refuses,
     # exit 1, naming the running run). 0: refuse at once.
     writer_wait_seconds: float = Field(default=600.0, ge=0)
+    # Misses are remembered and rechecked through HubSpot's search for new contacts; every this many hours all
+    # of them are looked up again (an existing contact's email may have changed to one of them). 0: every run.
+    not_found_recheck_hours: float = Field(default=24.0, ge=0)
     # A data template of vars.hubspot_sync.templates merged between the vars defaults and the exposure's keys.
     template: str | None = None
 

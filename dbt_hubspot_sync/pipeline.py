@@ -31,6 +31,7 @@ from .lists import list_problem
 from .pending import Pending, PendingQueue
 from .plan import SyncPlan
 from .preflight import preflight_properties
+from .rechecks import Recheck, plan_recheck, record_recheck
 from .run_log import Counters, RunLog, SqlTarget
 from .state import STATE_TABLE, SyncState
 from .writer import Holder, WriterBusyError, WriterLease
@@ -185,9 +186,11 @@ class Pipeline:
         run.announce()
         return run
 
-    def begin(self, run: SyncRun) -> Push:
-        """Take the exposure's writer lease (waiting for a running pusher), then mark the run `running`."""
-        push = Push(self, run)
+    def begin(self, run: SyncRun, *, fed: bool = True) -> Push:
+        """Take the exposure's writer lease (waiting for a running pusher), decide which remembered misses this
+        run trusts (rechecks.py), then mark the run `running`. `fed`: the rows were read before (the DuckDB
+        post-hook's statement), so a miss forgotten now still carries its mark in them."""
+        push = Push(self, run, fed=fed)
         push.begin()
         return push
 
@@ -198,7 +201,7 @@ class Pipeline:
         run = run or self.announce(plan)
         if self.cancel is not None and self.cancel.is_set():
             return run.finish()  # interrupted before this exposure's turn: failed, nothing read
-        p = self.begin(run)
+        p = self.begin(run, fed=False)
         if p.result is not None:
             return p.result
         if self.count_rows:
@@ -336,7 +339,9 @@ class Push:
 
     pipeline: Pipeline
     run: SyncRun
+    fed: bool = True
     lease: WriterLease | None = None
+    recheck: Recheck | None = None
     result: RunResult | None = None
 
     def begin(self) -> None:
@@ -345,6 +350,10 @@ class Push:
             if not run.dry_run:  # a dry run sends no write: it needs no turn
                 self.lease = WriterLease(pipe._guarded, run.plan.log_schema, run.plan.exposure, run.run.run_id)
                 self.lease.acquire(run.plan.config.writer_wait_seconds, on_wait=self._waiting)
+            self.recheck = plan_recheck(
+                pipe._guarded, run.plan, pipe.client, full_refresh=pipe.full_refresh, dry_run=run.dry_run
+            )
+            run.trust_not_found = self.recheck.trust and not (self.fed and self.recheck.forgotten)
             run.start()
         except WriterBusyError as exc:
             self.lease = None
@@ -372,8 +381,10 @@ class Push:
         if self.result is None:
             try:
                 self.result = self.run.finish(error)
+                if self.recheck is not None and not self.run.dry_run and self.result.status != "failed":
+                    record_recheck(self.pipeline._guarded, self.run.plan, self.recheck, self.result.run_id)
             except WarehouseLostError as exc:
-                self.result = self.pipeline.record_lost(self.run, exc)
+                self.result = self.result or self.pipeline.record_lost(self.run, exc)
         if self.lease is not None and self.pipeline.lost is None:
             try:
                 self.lease.release()

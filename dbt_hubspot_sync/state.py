@@ -69,3 +69,10 @@ class SyncState:
             ]
         self.forget(exposure, remembered)
         return remembered
+
+    def count_not_found(self, exposure: str) -> int:
+        rows = self.target.execute(
+            f"select count(*) from {self.table} where exposure_name = {self._p} and properties_hash = {self._p}",
+            [exposure, NOT_FOUND],
+        )
+        return int(rows[0][0]) if rows else 0

@@ -25,6 +25,8 @@
     'hubspot_sync_pending': [
         'pending_id', 'exposure_name', 'model_unique_id', 'relation', 'invocation_id', ('created_at', ts),
         'claimed_by', ('claimed_at', ts), 'gate_tests', 'gate_results'],
+    'hubspot_sync_checks': [
+        'exposure_name', 'kind', ('checked_until', ts), 'run_id', ('recorded_at', ts)],
     'hubspot_sync_writers': [
         'exposure_name', 'run_id', 'phase', ('ticket', int), ('created_at', ts)],
 } -%}

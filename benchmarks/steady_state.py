@@ -1,0 +1,141 @@
+"""Steady state at the cost of what changed: the requests a sync spends when little or nothing changed.
+
+Builds the synthetic audience of `sync_throughput.py` (default 23,300 rows: ~60% known contacts, ~10% further
+rows of them, ~22% emails HubSpot does not have, ~8% invalid) on DuckDB, with the sandbox's contacts already
+holding the model's values, then measures in one run, against an in-process sandbox (HubSpot's 100 / 10 s):
+
+1. the first sync of an audience HubSpot already has: update requests (target 0);
+2. an unchanged re-sync: every request (target ≤ 2: the property preflight and one search for new contacts);
+3. a re-sync after N known contacts changed in the model (default 200): requests (target ≤ ceil(N/100) + 3);
+4. a re-sync after K contacts were created in HubSpot with emails the model has (default 50): they are updated;
+
+each with its 429 count (target 0) and the run's invariant. Prints one line per phase and exits 1 when a target
+is missed.
+
+    .venv/bin/python benchmarks/steady_state.py [--rows 23300] [--changed 200] [--created 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sync_throughput import EXPOSURE, PROPERTIES, TOKEN, build_project, prepare  # noqa: E402
+
+from dbt_hubspot_sync.properties import to_hubspot_value  # noqa: E402
+
+
+def held_values(data: Any) -> None:
+    """The sandbox's contacts hold exactly what the model would send (the first row of each known email)."""
+    by_email = {c["email"]: c for c in data.contacts}
+    for _id, raw, *values in data.rows:
+        email = str(raw or "").strip().lower()
+        contact = by_email.get(email)
+        if contact is None or contact.get("_seen"):
+            continue
+        contact["_seen"] = True
+        for name, value in zip(PROPERTIES, values):
+            text = to_hubspot_value(value, null_as_empty=False)
+            if text is not None:
+                contact[name] = text
+    for c in data.contacts:
+        c.pop("_seen", None)
+
+
+def requests(sb: Any) -> dict[str, int]:
+    stats = sb.stats()
+    out = {k: sum(v.values()) for k, v in stats["requests"].items()}
+    out["429"] = sum(v.get("429", 0) for v in stats["requests"].values())
+    return out
+
+
+def delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) != before.get(k, 0)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=23_300)
+    ap.add_argument("--changed", type=int, default=200)
+    ap.add_argument("--created", type=int, default=50)
+    args = ap.parse_args(argv)
+
+    from dbt_hubspot_sync.hubspot import HubSpotClient, RateLimiter
+    from dbt_hubspot_sync.runner import SyncOptions, run_sync
+    from dbt_hubspot_sync.sandbox import Sandbox, SandboxConfig
+
+    failures: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="steady_bench_") as tmp:
+        project, data = prepare(Path(tmp), args.rows, isolated=True)
+        held_values(data)
+        unknown = sorted(
+            {str(r[1]).strip().lower() for r in data.rows if r[1] and "@example.org" in str(r[1]).lower()}
+        )
+        print(
+            f"rows {len(data.rows):,}: {data.known:,} known, {data.duplicates:,} duplicates,"
+            f" {data.unknown:,} not in HubSpot ({data.unknown / len(data.rows):.0%}), {data.invalid:,} invalid"
+        )
+        cfg = SandboxConfig(contacts=data.contacts, rate_max=100, rate_window_ms=10_000, daily_max=10**9)
+        with Sandbox(cfg) as sb:
+
+            def sync() -> tuple[Any, dict[str, int]]:
+                before = requests(sb)
+                client = HubSpotClient(TOKEN, sb.url, limiter=RateLimiter(warm_up=True))
+                options = SyncOptions(project_dir=str(project), profiles_dir=str(project), select=[EXPOSURE])
+                [result] = run_sync(options, client_factory=lambda: client)
+                return result, delta(requests(sb), before)
+
+            def report(phase: str, result: Any, spent: dict[str, int], target: str, ok: bool) -> None:
+                c = result.counters
+                total = sum(v for k, v in spent.items() if k != "429")
+                print(
+                    f"{phase:<38} {total:>5} requests ({', '.join(f'{k} {v}' for k, v in spent.items())})"
+                    f" · updated {c.rows_updated:,}, unchanged {c.rows_unchanged:,}, not_found {c.rows_not_found:,}"
+                    f" · target {target}: {'ok' if ok else 'MISSED'}"
+                )
+                if not ok or spent.get("429") or not c.holds() or result.status != "completed":
+                    failures.append(phase)
+
+            update_key = "POST /crm/v3/objects/contacts/batch/update"
+            first, spent = sync()
+            report("1. first sync, HubSpot already has it", first, spent, "0 updates",
+                   spent.get(update_key, 0) == 0 and first.counters.rows_updated == 0)
+            again, spent = sync()
+            total = sum(v for k, v in spent.items() if k != "429")
+            report("2. unchanged re-sync", again, spent, "<= 2 requests", total <= 2)
+
+            conn = duckdb.connect(str(Path(tmp) / "warehouse.duckdb"))
+            known_ids = sorted(i for i, raw, *_ in data.rows if raw and "@example.com" in str(raw))[: args.changed]
+            conn.execute(
+                "update raw.customers set firstname = 'Changed' || customer_id::varchar where customer_id in"
+                f" ({', '.join(str(i) for i in known_ids)})"
+            )
+            conn.close()
+            build_project(project, isolated=True)
+            changed, spent = sync()
+            total = sum(v for k, v in spent.items() if k != "429")
+            limit = math.ceil(args.changed / 100) + 3
+            report(f"3. re-sync, {args.changed} known contacts changed", changed, spent, f"<= {limit} requests",
+                   total <= limit)
+
+            for email in unknown[: args.created]:
+                sb.create_contact({"email": email})
+            created, spent = sync()
+            total = sum(v for k, v in spent.items() if k != "429")
+            limit = math.ceil(args.created / 100) * 2 + 3
+            report(f"4. re-sync, {args.created} contacts created", created, spent,
+                   f"{args.created} updated, <= {limit} requests",
+                   created.counters.rows_updated == args.created and total <= limit)
+    print("all targets met" if not failures else f"missed: {', '.join(failures)}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
