@@ -118,7 +118,9 @@ class HubSpotClient(Transport):
         unique = list(dict.fromkeys(str(i) for i in ids if i))
         found: dict[str, dict[str, str | None]] = {}
         chunks = _chunks(unique, BATCH_SIZE)
-        for fut in self._map_concurrently(lambda chunk: self._read_ids_chunk(chunk, list(properties)), chunks):
+        for fut in self._map_concurrently(
+            lambda chunk: self._read_ids_chunk(chunk, list(properties)), chunks
+        ):
             if fut.cancelled():
                 continue
             found.update(fut.result())

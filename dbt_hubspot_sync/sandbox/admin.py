@@ -1,20 +1,46 @@
 """The sandbox's admin endpoints under /__sandbox__/ (no auth, no limits, no faults, not counted): stats,
-contacts, the request log, lists and their members, reset; and what users do in HubSpot's UI between syncs
-(delete a contact, merge one into another)."""
+contacts, the request log, lists and their members, reset; and what users do in HubSpot between syncs (create a
+contact, change its email, delete one, merge one into another)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from typing import TYPE_CHECKING, Any
 
-from .bodies import error
+from .bodies import HubSpotError, error
 from .routes import Reply
 
 if TYPE_CHECKING:
     from .app import SandboxApp
 
 
-def handle(app: SandboxApp, method: str, path: str) -> Reply:
+def _json(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise HubSpotError(400, error("VALIDATION_ERROR", "expected a JSON object"))
+    return body
+
+
+def handle(app: SandboxApp, method: str, path: str, raw: bytes = b"") -> Reply:
     parts = path.rstrip("/").split("/")[2:]  # after "", "__sandbox__"
+    if method == "POST" and parts == ["contacts"]:
+        # {"properties": {"email": ..., ...}, "createdate": optional ISO 8601 / epoch ms (default: now)}
+        body = _json(raw)
+        props = body.get("properties") if isinstance(body.get("properties"), dict) else {}
+        return Reply(201, app.store.create_contact(props, body.get("createdate")))
+    if method == "POST" and len(parts) == 3 and parts[0] == "contacts" and parts[2] == "email":
+        # {"email": new primary email, "keep_old": true (the old one stays as an additional email)}
+        body = _json(raw)
+        try:
+            contact = app.store.change_email(
+                parts[1], str(body.get("email") or ""), bool(body.get("keep_old", True))
+            )
+        except KeyError:
+            return Reply(404, error("OBJECT_NOT_FOUND", f"No contact {parts[1]}"))
+        return Reply(200, contact)
     if method == "GET" and parts == ["stats"]:
         return Reply(200, app.stats_body())
     if method == "GET" and parts == ["contacts"]:

@@ -1,23 +1,25 @@
 """Request processing, independent of the socket layer: `SandboxConfig`, and `SandboxApp`, which takes one
-HubSpot API request through auth, the rate limits, latency and faults, routing, scopes and its endpoint
-handler (`endpoints.py`), and serves the admin endpoints (`admin.py`)."""
+HubSpot API request through routing (the API versions served), auth, the rate limits (search's own), latency
+and faults, scopes and its endpoint handler (`endpoints.py`, `search.py`, `memberships.py`), and serves the admin
+endpoints (`admin.py`)."""
 
 from __future__ import annotations
 
 import sys
 import time
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import admin, bodies, routes
+from . import admin, bodies
 from .bodies import HubSpotError, error
 from .endpoints import Ctx
 from .faults import FaultInjector, fault_body
 from .ratelimit import RateLimiter
-from .routes import Reply, Route
+from .routes import CONTACT_TYPES, VERSIONS, Reply, Route, Router
 from .stats import Stats
 from .store import Store, load_contacts_csv
 
@@ -40,6 +42,17 @@ class SandboxConfig:
     # CSV columns that are number properties in this portal (the rest are strings): writing a non-number to one
     # is HubSpot's whole-batch 400 INVALID_INTEGER, which names the property but no input.
     number_properties: tuple[str, ...] = ()
+    # The API versions served (v3, 2026-03, 2026-09); a path of another version is an unknown path (404), as a
+    # retired version's is at HubSpot: `versions=("2026-03",)` proves a sync never calls a v3 path.
+    versions: tuple[str, ...] = VERSIONS
+    # The portal's own write-validation rules, enforced on 2026-09 writes only (HubSpot's "CRM API write validation
+    # enforcement"): {required property: (controlling property, value)}, e.g. {"company": ("lifecyclestage",
+    # "customer")}: a write setting lifecyclestage to customer on a contact left without a company is a 400
+    # VALIDATION_ERROR MISSING_CONDITIONAL_REQUIRED_PROPERTY naming company (the whole batch).
+    required_when: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    # Search: requests per second per token (HubSpot: 5), and how long writes take to show in search results.
+    search_per_second: int = 5
+    search_lag_ms: int = 0
 
 
 class SandboxApp:
@@ -52,8 +65,15 @@ class SandboxApp:
         if cfg.contacts:
             rows.extend(cfg.contacts)
         self.cfg = cfg
-        self.store = Store(rows, order_seed=cfg.seed, number_properties=cfg.number_properties)
-        self.limiter = RateLimiter(cfg.rate_max, cfg.rate_window_ms, cfg.daily_max)
+        self.store = Store(
+            rows,
+            order_seed=cfg.seed,
+            number_properties=cfg.number_properties,
+            required_when=cfg.required_when,
+            search_lag_ms=cfg.search_lag_ms,
+        )
+        self.router = Router(cfg.versions)
+        self.limiter = RateLimiter(cfg.rate_max, cfg.rate_window_ms, cfg.daily_max, cfg.search_per_second)
         self.faults = FaultInjector(cfg.faults, cfg.seed)
         self.stats = Stats()
         self.tokens: dict[str, set[str] | None] = {cfg.token: ALL_SCOPES}
@@ -62,14 +82,13 @@ class SandboxApp:
     def stats_body(self) -> dict[str, Any]:
         return self.stats.body(self.store.updated, self.store.created)
 
-    def admin(self, method: str, path: str) -> Reply:
-        return admin.handle(self, method, path)
+    def admin(self, method: str, path: str, raw: bytes = b"") -> Reply:
+        return admin.handle(self, method, path, raw)
 
     # -- HubSpot API -----------------------------------------------------------------------------------
-    @staticmethod
-    def match(method: str, path: str) -> tuple[Route | None, dict[str, str], list[str]]:
-        """(route, path params, methods allowed on the path)."""
-        return routes.match(method, path)
+    def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], list[str]]:
+        """(route, path params, methods allowed on the path), among the versions served."""
+        return self.router.match(method, path)
 
     def api(self, method: str, target: str, headers: Any, ctx: Ctx) -> tuple[Reply, str, str | None]:
         """(reply, path template for stats, fault kind)."""
@@ -80,7 +99,8 @@ class SandboxApp:
         token = _bearer(headers.get("Authorization"))
         if token is None or token not in self.tokens:
             return Reply(401, error("INVALID_AUTHENTICATION", bodies.AUTH_MESSAGE)), template, None
-        decision = self.limiter.admit(token)
+        search = route is not None and route.kind == "search"
+        decision = self.limiter.admit_search(token) if search else self.limiter.admit(token)
         rl = decision.headers
         if not decision.allowed:
             return Reply(429, bodies.rate_limited(decision.policy or ""), rl), template, None
@@ -109,7 +129,13 @@ class SandboxApp:
             required = sorted({s for alt in route.scopes for s in alt})
             return Reply(403, bodies.missing_scopes(required), rl), template, fault
         ctx.params, ctx.query = params, parse_qs(split.query)
+        ctx.version, ctx.headers = route.version, headers
         try:
+            if route.family == "contacts" and params.get("objectType", "contacts") not in CONTACT_TYPES:
+                raise HubSpotError(
+                    400,
+                    error("VALIDATION_ERROR", f"Unable to infer object type from: {params['objectType']}"),
+                )
             status, body = route.handler(self.store, ctx)
         except HubSpotError as exc:
             status, body = exc.status, exc.body

@@ -65,13 +65,14 @@ def standard_error(category: str, message: str, context: dict[str, list[str]]) -
 
 
 def rate_limited(policy: str) -> dict[str, Any]:
-    message = (
-        "You have reached your daily limit."
-        if policy == "DAILY"
-        else "You have reached your ten_secondly_rolling limit."
-    )
+    """HubSpot's 429 body: the documented DAILY one; TEN_SECONDLY_ROLLING modelled on it; SECONDLY (search) as
+    captured (HGData/mk-node-hubspot PR #84, with its `groupName`)."""
+    message = {
+        "DAILY": "You have reached your daily limit.",
+        "SECONDLY": "You have reached your secondly limit.",
+    }.get(policy, "You have reached your ten_secondly_rolling limit.")
     # category RATE_LIMITS: HubSpot's 2020 changelog, and the spec's Error schema requires a category.
-    return {
+    body: dict[str, Any] = {
         "status": "error",
         "message": message,
         "errorType": "RATE_LIMIT",
@@ -80,6 +81,9 @@ def rate_limited(policy: str) -> dict[str, Any]:
         "requestId": correlation_id(),
         "category": "RATE_LIMITS",
     }
+    if policy == "SECONDLY":
+        body["groupName"] = "publicapi:private-app-secondly:1"
+    return body
 
 
 def missing_scopes(required: list[str]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import sys
 import threading
 
 from .faults import parse_spec
+from .routes import VERSIONS
 from .server import Sandbox, SandboxConfig
 
 
@@ -23,6 +24,16 @@ def build_parser(prog: str = "dbt-hubspot-sync sandbox") -> argparse.ArgumentPar
     p.add_argument("--faults", default="", metavar="SPEC", help='e.g. "503:0.05,reset:0.02,slow:0.01"')
     p.add_argument("--seed", type=int, default=0, help="seed for fault injection")
     p.add_argument("--slow-ms", type=int, default=15000, help="delay of a 'slow' fault in ms")
+    p.add_argument(
+        "--versions",
+        default=",".join(VERSIONS),
+        metavar="V,V",
+        help=f"API versions served (default: {','.join(VERSIONS)}); other versions' paths answer 404",
+    )
+    p.add_argument(
+        "--search-lag-ms", type=int, default=0, help="how long writes take to show in search results"
+    )
+    p.add_argument("--search-per-second", type=int, default=5, help="search requests per second and token")
     return p
 
 
@@ -35,6 +46,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))  # exits 2
     if args.rate_max < 1 or args.rate_window_ms < 1 or (args.daily_max is not None and args.daily_max < 0):
         parser.error("--rate-max and --rate-window-ms must be positive, --daily-max not negative")
+    versions = tuple(v.strip() for v in args.versions.split(",") if v.strip())
+    if not versions or any(v not in VERSIONS for v in versions):
+        parser.error(
+            f"--versions takes a comma-separated subset of {','.join(VERSIONS)} (got {args.versions!r})"
+        )
+    if args.search_lag_ms < 0 or args.search_per_second < 1:
+        parser.error("--search-lag-ms must not be negative, --search-per-second must be positive")
     cfg = SandboxConfig(
         port=args.port,
         token=args.token,
@@ -46,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         faults=args.faults,
         seed=args.seed,
         slow_ms=args.slow_ms,
+        versions=versions,
+        search_lag_ms=args.search_lag_ms,
+        search_per_second=args.search_per_second,
     )
     try:
         sandbox = Sandbox(cfg).start()

@@ -15,13 +15,20 @@ from .store import Store
 class Ctx:
     """One API request as the endpoint handlers see it; n_inputs is reported back for the request log."""
 
-    __slots__ = ("params", "query", "raw", "n_inputs")
+    __slots__ = ("params", "query", "raw", "n_inputs", "version", "headers")
 
-    def __init__(self, raw: bytes = b"") -> None:
+    def __init__(self, raw: bytes = b"", version: str = "v3") -> None:
         self.params: dict[str, str] = {}
         self.query: dict[str, list[str]] = {}
         self.raw = raw
         self.n_inputs: int | None = None
+        self.version = version  # the API version of the route ("v3", "2026-03", "2026-09")
+        self.headers: Any = {}  # the request's headers (lowercase names; `.get` is case-insensitive)
+
+    @property
+    def enforce_rules(self) -> bool:
+        """2026-09 enforces the portal's own write-validation rules (conditionally required properties)."""
+        return self.version == "2026-09"
 
 
 # -- contact objects ------------------------------------------------------------------------------------
@@ -30,7 +37,7 @@ def batch_read(store: Store, ctx: Ctx) -> tuple[int, Any]:
     ctx.n_inputs = len(req.ids)
     started = bodies.now_iso()
     results, missing = store.batch_read(req)
-    status, body = _batch_reply([], missing, started, ok_status=200)
+    status, body = _batch_reply([], missing, started, ok_status=200, version=ctx.version)
     # Splice the pre-encoded results into the encoded envelope (results is its first list).
     head, _, tail = json.dumps(body, separators=(",", ":")).encode().partition(b'"results":[]')
     return status, b"".join((head, b'"results":[', b",".join(results), b"]", tail))
@@ -40,24 +47,24 @@ def batch_update(store: Store, ctx: Ctx) -> tuple[int, Any]:
     inputs = payloads.parse_write_inputs(payloads.parse_json(ctx.raw), need_id=True)
     ctx.n_inputs = len(inputs)
     started = bodies.now_iso()
-    results, missing = store.batch_update(inputs)
-    return _batch_reply(results, missing, started, ok_status=200)
+    results, missing = store.batch_update(inputs, enforce_rules=ctx.enforce_rules)
+    return _batch_reply(results, missing, started, ok_status=200, version=ctx.version)
 
 
 def batch_upsert(store: Store, ctx: Ctx) -> tuple[int, Any]:
     inputs = payloads.parse_write_inputs(payloads.parse_json(ctx.raw), need_id=True)
     ctx.n_inputs = len(inputs)
     started = bodies.now_iso()
-    results, missing = store.batch_upsert(inputs)
-    return _batch_reply(results, missing, started, ok_status=200)
+    results, missing = store.batch_upsert(inputs, enforce_rules=ctx.enforce_rules)
+    return _batch_reply(results, missing, started, ok_status=200, version=ctx.version)
 
 
 def batch_create(store: Store, ctx: Ctx) -> tuple[int, Any]:
     inputs = payloads.parse_write_inputs(payloads.parse_json(ctx.raw), need_id=False)
     ctx.n_inputs = len(inputs)
     started = bodies.now_iso()
-    results = store.batch_create(inputs)
-    return _batch_reply(results, [], started, ok_status=201)
+    results = store.batch_create(inputs, enforce_rules=ctx.enforce_rules)
+    return _batch_reply(results, [], started, ok_status=201, version=ctx.version)
 
 
 def get_contact(store: Store, ctx: Ctx) -> tuple[int, Any]:
@@ -70,12 +77,14 @@ def patch_contact(store: Store, ctx: Ctx) -> tuple[int, Any]:
     props = payloads.parse_single_write(payloads.parse_json(ctx.raw))
     ctx.n_inputs = 1
     id_property = (ctx.query.get("idProperty") or [None])[0]
-    return 200, store.patch_one(ctx.params["contactId"], id_property, props)
+    return 200, store.patch_one(ctx.params["contactId"], id_property, props, enforce_rules=ctx.enforce_rules)
 
 
 def _batch_reply(
-    results: list[dict[str, Any]], missing: list[str], started: str, ok_status: int
+    results: list[dict[str, Any]], missing: list[str], started: str, ok_status: int, version: str = "v3"
 ) -> tuple[int, dict[str, Any]]:
+    """200 (201 for create), or 207 with the grouped misses. 2026-09 declares no 207 for batch calls: its 200
+    schema carries `errors`/`numErrors`, so a partial success is a 200 with errors there [INF from the spec]."""
     body: dict[str, Any] = {"status": "COMPLETE", "results": results}
     if missing:
         # One grouped OBJECT_NOT_FOUND error lists every miss (also when nothing was found).
@@ -84,7 +93,7 @@ def _batch_reply(
         body["errors"] = [grouped]
     body["startedAt"] = started
     body["completedAt"] = bodies.now_iso()
-    return (207 if missing else ok_status), body
+    return (207 if missing and version != "2026-09" else ok_status), body
 
 
 # -- properties -----------------------------------------------------------------------------------------

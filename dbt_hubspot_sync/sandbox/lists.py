@@ -1,4 +1,5 @@
-"""The sandbox's static lists (HubSpot's Lists v3): create, read, add members.
+"""The sandbox's static lists (HubSpot's Lists v3 and date versions): create, read, add, remove, add-and-remove
+members, page through them.
 
 `ListsMixin` is part of `store.Store`: it works on the store's state under the store's lock (the list methods
 need the contacts to tell an existing record id from a missing one).
@@ -11,6 +12,7 @@ from typing import Any
 
 from . import bodies
 from .bodies import HubSpotError, error, validation_error
+from .views import id_key
 
 PROCESSING_TYPES = ("MANUAL", "SNAPSHOT", "DYNAMIC")
 
@@ -20,7 +22,7 @@ class ListsMixin:
     _lock: threading.Lock
     contacts: dict[str, dict[str, Any]]
     lists: dict[str, dict[str, Any]]
-    members: dict[str, dict[str, None]]
+    members: dict[str, dict[str, str]]  # list id -> record id -> membershipTimestamp
     next_list_id: int
 
     def create_list(self, name: str, object_type_id: str, processing_type: str) -> dict[str, Any]:
@@ -69,29 +71,66 @@ class ListsMixin:
                 raise HubSpotError(404, error("OBJECT_NOT_FOUND", f"List {list_id} does not exist."))
             return list(self.members[list_id])
 
+    def _static_list(self, list_id: str, verb: str) -> dict[str, Any]:
+        if list_id not in self.lists:
+            raise HubSpotError(404, error("OBJECT_NOT_FOUND", f"List {list_id} does not exist."))
+        lst = self.lists[list_id]
+        if lst["processingType"] == "DYNAMIC":
+            raise validation_error(
+                f"List {list_id} has processingType DYNAMIC; records can only be {verb} MANUAL or SNAPSHOT lists."
+            )
+        return lst
+
     def add_members(self, list_id: str, ids: list[str]) -> dict[str, list[str]]:
+        return self.change_members(list_id, ids, [])
+
+    def change_members(self, list_id: str, add: list[str], remove: list[str]) -> dict[str, list[str]]:
+        """Add and remove records (memberships/add, /remove, /add-and-remove). The spec: records that do not exist
+        are `recordIdsMissing`; existing members added, or non-members removed, are ignored."""
         with self._lock:
-            if list_id not in self.lists:
-                raise HubSpotError(404, error("OBJECT_NOT_FOUND", f"List {list_id} does not exist."))
-            lst = self.lists[list_id]
-            if lst["processingType"] == "DYNAMIC":
-                raise validation_error(
-                    f"List {list_id} has processingType DYNAMIC; records can only be added to MANUAL or "
-                    "SNAPSHOT lists."
-                )
+            lst = self._static_list(list_id, "added to or removed from" if remove else "added to")
+            both = sorted(set(add) & set(remove))
+            if both:
+                # [INF] the spec does not say what one id in both lists does: refused, so a client never relies on it.
+                raise validation_error(f"Record ids both to add and to remove: [{', '.join(both)}]")
             members = self.members[list_id]
-            added, missing = [], []
-            for rid in ids:
+            added, removed, missing = [], [], []
+            stamp = bodies.now_iso()
+            for rid in add:
                 if rid not in self.contacts:
                     if rid not in missing:
                         missing.append(rid)  # the spec: recordIdsMissing = did not exist in the portal
                 elif rid not in members:
-                    members[rid] = None
+                    members[rid] = stamp
                     added.append(rid)
                 # an existing member is ignored: neither added nor missing
-            if added:
-                lst["updatedAt"] = bodies.now_iso()
-            return {"recordsIdsAdded": added, "recordIdsMissing": missing, "recordIdsRemoved": []}
+            for rid in remove:
+                if rid in members:
+                    del members[rid]
+                    removed.append(rid)  # a member whose contact was deleted can still be removed [INF]
+                elif rid not in self.contacts and rid not in missing:
+                    missing.append(rid)
+            if added or removed:
+                lst["updatedAt"] = stamp
+            return {"recordsIdsAdded": added, "recordIdsMissing": missing, "recordIdsRemoved": removed}
+
+    def member_page(self, list_id: str, after: str | None, limit: int) -> dict[str, Any]:
+        """GET .../memberships: members in ascending record id order, `limit` a page, `after` the last id seen."""
+        with self._lock:
+            if list_id not in self.lists:
+                raise HubSpotError(404, error("OBJECT_NOT_FOUND", f"List {list_id} does not exist."))
+            ordered = sorted(self.members[list_id].items(), key=lambda kv: id_key(kv[0]))
+            if after:
+                ordered = [kv for kv in ordered if id_key(kv[0]) > id_key(after)]
+            page = ordered[:limit]
+            body: dict[str, Any] = {
+                "results": [{"recordId": rid, "membershipTimestamp": ts} for rid, ts in page],
+                "total": len(self.members[list_id]),
+            }
+            if len(ordered) > limit:
+                last = page[-1][0]
+                body["paging"] = {"next": {"after": last, "link": f"?after={last}"}}
+            return body
 
     def list_views(self) -> list[dict[str, Any]]:
         """Every list, as GET /crm/v3/lists/{id} shows it (the admin's GET /__sandbox__/lists)."""

@@ -159,3 +159,24 @@ def parse_list_create(body: Any) -> tuple[str, str, str]:
         _string(obj["objectTypeId"], "java.lang.String"),
         _string(obj["processingType"], "java.lang.String"),
     )
+
+
+def parse_membership_change(body: Any) -> tuple[list[str], list[str]]:
+    """memberships/add-and-remove: `{"recordIdsToAdd": [...], "recordIdsToRemove": [...]}` (both required)."""
+    obj = _object(body, "MembershipChangeRequest")
+    out = []
+    for key in ("recordIdsToAdd", "recordIdsToRemove"):
+        if obj.get(key) is None:
+            raise bad_json(
+                f"Invalid input JSON on line 1, column 1: Missing required creator property '{key}'"
+            )
+        out.append(
+            [_string(v, "java.lang.String") for v in _array(obj[key], "java.util.List<java.lang.String>")]
+        )
+    return out[0], out[1]
+
+
+# Jackson-like coercions for other request parsers (search, extra endpoints).
+text = _string
+obj = _object
+arr = _array

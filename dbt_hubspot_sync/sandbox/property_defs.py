@@ -76,6 +76,15 @@ def default_properties() -> dict[str, dict[str, Any]]:
             order=6,
         ),
         make_property("hs_object_id", "Record ID", type_="number", field_type="number", read_only=True),
+        # Secondary emails, `;`-separated; they find the contact like its primary email does [OBS HubSpot
+        # developer forum]. Set by HubSpot (merges, form submissions with a new address), not by API writes.
+        make_property(
+            "hs_additional_emails",
+            "Additional email addresses",
+            type_="string",
+            field_type="text",
+            read_only=True,
+        ),
         make_property("createdate", "Create Date", type_="datetime", field_type="date", read_only=True),
         make_property(
             "lastmodifieddate", "Last Modified Date", type_="datetime", field_type="date", read_only=True

@@ -75,6 +75,14 @@ class Sandbox:
         """As if `merged_id` were merged into `primary_id` in HubSpot's UI."""
         self.app.store.merge(merged_id, primary_id)
 
+    def create_contact(self, properties: dict[str, str], createdate: str | None = None) -> dict[str, Any]:
+        """As if created in HubSpot (a form, the UI): createdate now, or `createdate` (ISO 8601 or epoch ms)."""
+        return self.app.store.create_contact(properties, createdate)
+
+    def change_email(self, rid: str, email: str, keep_old: bool = True) -> dict[str, Any]:
+        """The contact's primary email becomes `email`; with `keep_old` the old one stays an additional email."""
+        return self.app.store.change_email(rid, email, keep_old)
+
     def stop(self) -> None:
         server, self._server = self._server, None
         if server is None:

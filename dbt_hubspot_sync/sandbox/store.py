@@ -1,5 +1,6 @@
-"""The sandbox's data: contacts (with an email index) and their property definitions; lists are `lists.py`'s
-part of the same `Store`, the property definitions themselves `property_defs.py`.
+"""The sandbox's data: one portal's contacts (with an email index), their property definitions and what search
+sees of them; writes are `writes.py`'s part of the same `Store`, lists `lists.py`'s, the property definitions
+themselves `property_defs.py`, the search index and evaluation `search.py`.
 
 Every public method takes the store's lock, so HTTP handler threads can call it concurrently. Write methods
 are atomic: they validate the whole batch first and change nothing when they raise `HubSpotError`.
@@ -11,22 +12,22 @@ import csv
 import json
 import random
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from . import bodies
 from .bodies import HubSpotError, error, validation_error
 from .lists import ListsMixin
-from .payloads import ReadRequest, WriteInput
+from .payloads import ReadRequest
 from .property_defs import default_properties, make_property
-from .rules import PropertyProblem, check_value, problems_message
+from .search import SearchIndex, SearchRequest, run_search, stamp_of
+from .views import ALWAYS, DEFAULT_READ, id_key, public
+from .writes import WritesMixin
 
 __all__ = ["ALWAYS", "DEFAULT_READ", "Store", "default_properties", "load_contacts_csv"]
 
-# Properties every result carries, besides the requested ones (as in HubSpot's captured responses).
-ALWAYS = ("hs_object_id", "lastmodifieddate")
-DEFAULT_READ = ("createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname")
+ADDITIONAL_EMAILS = "hs_additional_emails"  # a contact's secondary emails, `;`-separated
 
 
 def load_contacts_csv(path: str | Path) -> list[dict[str, str]]:
@@ -34,19 +35,23 @@ def load_contacts_csv(path: str | Path) -> list[dict[str, str]]:
         return [dict(row) for row in csv.DictReader(fh)]
 
 
-class Store(ListsMixin):
-    """One portal's contacts, contact properties and (`ListsMixin`) lists."""
+class Store(WritesMixin, ListsMixin):
+    """One portal's contacts, contact properties, (`ListsMixin`) lists and (`SearchIndex`) search view."""
 
     def __init__(
         self,
         rows: Iterable[dict[str, Any]] | None = None,
         order_seed: int = 0,
         number_properties: Iterable[str] = (),
+        required_when: Mapping[str, tuple[str, str]] | None = None,
+        search_lag_ms: int = 0,
     ) -> None:
         self._lock = threading.Lock()
         self._order_rng = random.Random(order_seed)  # result ordering only; faults have their own RNG
         self._initial = [dict(r) for r in rows or []]
         self._numbers = tuple(number_properties)
+        self.required_when = dict(required_when or {})
+        self._search_lag_ms = search_lag_ms
         self.reset()
 
     # -- setup -----------------------------------------------------------------------------------------
@@ -61,13 +66,24 @@ class Store(ListsMixin):
             self.contacts: dict[str, dict[str, Any]] = {}
             self.by_email: dict[str, str] = {}
             self.lists: dict[str, dict[str, Any]] = {}
-            self.members: dict[str, dict[str, None]] = {}
+            self.members: dict[str, dict[str, str]] = {}  # list id -> record id -> membershipTimestamp
             self.next_list_id = 1
             self._next_id: int | None = None
             self._frags: dict[str, dict[tuple[str, ...], bytes]] = {}  # rid -> properties wanted -> JSON
+            self.index = SearchIndex(self._search_lag_ms)
             self.updated = 0
             self.created = 0
+            self._extensions: dict[str, Any] = {}
             self._load(self._initial)
+            self.index.load(self.contacts.values())
+
+    def extension(self, name: str, factory: Any) -> Any:
+        """Per-portal state of a feature with its own endpoints (e.g. imports): made by `factory()` on first use,
+        dropped by `reset`. Use it under your own lock; the store's lock guards only the store's own state."""
+        with self._lock:
+            if name not in self._extensions:
+                self._extensions[name] = factory()
+            return self._extensions[name]
 
     def _load(self, rows: list[dict[str, Any]]) -> None:
         if rows and not any("email" in r for r in rows):
@@ -95,48 +111,129 @@ class Store(ListsMixin):
                 raise ValueError(f"contact {rid} has no email")
             if email.lower() in self.by_email:
                 raise ValueError(f"duplicate email {email!r} in contacts")
+            # A row may say when its contact was created (ISO 8601 or epoch ms), to seed a history for search.
+            created = stamp_of(props.get("createdate", ""))
             props = {
                 k: v for k, v in props.items() if v != "" and k not in ("createdate", "lastmodifieddate")
             }
-            self._insert(rid, props, stamp)
+            contact = self._insert(rid, props, stamp, created=created)
+            for extra in _split_emails(contact["properties"].get(ADDITIONAL_EMAILS, "")):
+                self.by_email.setdefault(extra.lower(), rid)
 
-    def _insert(self, rid: str, props: dict[str, str], stamp: str) -> dict[str, Any]:
+    def _insert(
+        self, rid: str, props: dict[str, str], stamp: str, created: str | None = None
+    ) -> dict[str, Any]:
         props = dict(props)
         props["hs_object_id"] = rid
-        props["createdate"] = stamp
+        props["createdate"] = created or stamp
         props["lastmodifieddate"] = stamp
-        contact = {"id": rid, "properties": props, "createdAt": stamp, "updatedAt": stamp}
+        contact = {"id": rid, "properties": props, "createdAt": created or stamp, "updatedAt": stamp}
         self.contacts[rid] = contact
         if props.get("email"):
             self.by_email[props["email"].lower()] = rid
+        self._changed(contact)
         return contact
+
+    def _changed(self, contact: dict[str, Any], gone: bool = False) -> None:
+        """Every change of a contact goes to the search index (which shows it after the indexing lag)."""
+        self.index.changed(contact, gone=gone)
 
     # -- what users do in HubSpot's UI between syncs (admin only) ------------------------------------------
     def delete(self, rid: str) -> None:
         """The contact is gone: its id and email resolve to nothing."""
         with self._lock:
             contact = self.contacts.pop(rid)
-            self.by_email.pop(contact["properties"].get("email", "").lower(), None)
+            for email in [
+                contact["properties"].get("email", ""),
+                *_split_emails(contact["properties"].get(ADDITIONAL_EMAILS, "")),
+            ]:
+                if self.by_email.get(email.lower()) == rid:
+                    del self.by_email[email.lower()]
             self._frags.pop(rid, None)
+            self._changed(contact, gone=True)
 
     def merge(self, merged_id: str, primary_id: str) -> None:
         """`merged_id` is merged into `primary_id`: the old id no longer exists and its email now finds the
-        primary (HubSpot keeps it as one of the primary's emails)."""
+        primary, which keeps it as one of its additional emails (`hs_additional_emails`)."""
         with self._lock:
             if primary_id not in self.contacts:
                 raise KeyError(primary_id)
             contact = self.contacts.pop(merged_id)
             self._frags.pop(merged_id, None)
-            email = contact["properties"].get("email", "").lower()
+            self._changed(contact, gone=True)
+            email = contact["properties"].get("email", "")
             if email:
-                self.by_email[email] = primary_id
+                self.by_email[email.lower()] = primary_id
+                self._add_additional(self.contacts[primary_id], email)
+
+    def create_contact(self, props: Mapping[str, str], createdate: str | None = None) -> dict[str, Any]:
+        """A contact created in HubSpot (a form, the UI, another integration): createdate now, or as given."""
+        props = {str(k): str(v) for k, v in props.items() if v not in (None, "")}
+        email = props.get("email", "").strip()
+        created = stamp_of(createdate) if createdate else None
+        if createdate and created is None:
+            raise validation_error(f"createdate {createdate!r} is neither ISO 8601 nor epoch milliseconds")
+        with self._lock:
+            if not email:
+                raise validation_error("a contact needs an email")
+            if email.lower() in self.by_email:
+                existing = self.by_email[email.lower()]
+                raise HubSpotError(409, error("CONFLICT", f"Contact already exists. Existing ID: {existing}"))
+            for name in props:
+                if name not in self.props:
+                    self.props[name] = make_property(name, name, hubspot_defined=False)
+            contact = self._insert(self._new_id(), props, bodies.now_iso(), created=created)
+            self.created += 1
+            return public(contact, sorted(contact["properties"]))
+
+    def change_email(self, rid: str, new_email: str, keep_old: bool = True) -> dict[str, Any]:
+        """The contact's primary email becomes `new_email`. With `keep_old` (what a form submission with a new
+        address does in HubSpot) the old one becomes an additional email and still finds the contact."""
+        new_email = new_email.strip()
+        with self._lock:
+            contact = self.contacts.get(rid)
+            if contact is None:
+                raise KeyError(rid)
+            holder = self.by_email.get(new_email.lower())
+            if not new_email or (holder is not None and holder != rid):
+                raise HubSpotError(409, error("CONFLICT", f"Contact already exists. Existing ID: {holder}"))
+            props = contact["properties"]
+            old = props.get("email", "")
+            if old.lower() == new_email.lower():
+                return public(contact, sorted(props))
+            extras = [
+                e for e in _split_emails(props.get(ADDITIONAL_EMAILS, "")) if e.lower() != new_email.lower()
+            ]
+            if keep_old and old:
+                extras.append(old)
+            elif old and self.by_email.get(old.lower()) == rid:
+                del self.by_email[old.lower()]
+            props["email"] = new_email
+            self.by_email[new_email.lower()] = rid
+            _set_additional(props, extras)
+            stamp = bodies.now_iso()
+            props["lastmodifieddate"] = contact["updatedAt"] = stamp
+            self._frags.pop(rid, None)
+            self._changed(contact)
+            return public(contact, sorted(props))
+
+    def _add_additional(self, contact: dict[str, Any], email: str) -> None:
+        props = contact["properties"]
+        extras = _split_emails(props.get(ADDITIONAL_EMAILS, ""))
+        if (
+            email.lower() not in {e.lower() for e in extras}
+            and email.lower() != props.get("email", "").lower()
+        ):
+            _set_additional(props, [*extras, email])
+            self._frags.pop(contact["id"], None)
+            self._changed(contact)
 
     # -- reads -----------------------------------------------------------------------------------------
     def snapshot(self) -> list[dict[str, Any]]:
         with self._lock:
             return [
                 {**c, "properties": dict(c["properties"]), "archived": False}
-                for c in sorted(self.contacts.values(), key=lambda c: _id_key(c["id"]))
+                for c in sorted(self.contacts.values(), key=lambda c: id_key(c["id"]))
             ]
 
     def property_list(self) -> list[dict[str, Any]]:
@@ -185,7 +282,7 @@ class Store(ListsMixin):
                 frag = cached.get(wanted)
                 if frag is None:
                     frag = cached[wanted] = json.dumps(
-                        _public(contact, wanted), separators=(",", ":")
+                        public(contact, wanted), separators=(",", ":")
                     ).encode()
                 results.append(frag)
         return self._shuffled(results), missing
@@ -196,163 +293,12 @@ class Store(ListsMixin):
             contact = self._lookup(key, id_property)
             if contact is None:
                 raise HubSpotError(404, error("OBJECT_NOT_FOUND", "resource not found"))
-            return _public(contact, wanted or list(DEFAULT_READ))
+            return public(contact, wanted or list(DEFAULT_READ))
 
-    # -- writes ----------------------------------------------------------------------------------------
-    def _validate(self, inputs: list[WriteInput]) -> None:
-        problems: list[PropertyProblem] = []
-        for inp in inputs:
-            for name, value in inp.properties.items():
-                problem = check_value(self.props.get(name), name, value)
-                if problem:
-                    problems.append(problem)
-        if problems:
-            raise validation_error(problems_message(problems), errors=[p.error_detail() for p in problems])
-
-    def _check_batch(self, inputs: list[WriteInput]) -> None:
-        if len(inputs) > 100:
-            raise validation_error(bodies.MAX_INPUTS_MESSAGE)
-        seen: dict[tuple[str | None, str], str] = {}
-        dupes: list[str] = []
-        for inp in inputs:
-            if inp.id is None:
-                continue
-            kind = "email" if inp.id_property == "email" else None
-            key = (kind, inp.id.strip().lower() if kind else inp.id)
-            if key in seen and inp.id not in dupes:
-                dupes.append(inp.id)
-            seen[key] = inp.id
-        if dupes:
-            raise validation_error(
-                f"Duplicate IDs found in batch input: [{', '.join(dupes)}]. IDs must be unique",
-                context={"ids": dupes},
-            )
-        for inp in inputs:
-            self._check_id_property(inp.id_property or None)
-        self._validate(inputs)
-
-    def _check_email_conflicts(self, targets: list[tuple[dict[str, Any] | None, WriteInput]]) -> None:
-        """Emails are unique per contact: a write giving one to a second contact is a 409 CONFLICT."""
-        claimed: dict[str, str | None] = {}
-        for contact, inp in targets:
-            new = inp.properties.get("email", "").strip().lower()
-            own = contact["id"] if contact else None
-            if not new:
-                continue
-            holder = self.by_email.get(new)
-            if (holder is not None and holder != own) or (new in claimed and claimed[new] != own):
-                existing = holder or claimed[new] or ""
-                raise HubSpotError(409, error("CONFLICT", f"Contact already exists. Existing ID: {existing}"))
-            claimed[new] = own
-
-    def _apply(self, contact: dict[str, Any], props: dict[str, str], stamp: str) -> None:
-        current = contact["properties"]
-        old_email = current.get("email", "").lower()
-        for name, value in props.items():
-            if value == "":
-                current.pop(name, None)
-            else:
-                current[name] = value
-        new_email = current.get("email", "").lower()
-        if new_email != old_email:
-            if old_email and self.by_email.get(old_email) == contact["id"]:
-                del self.by_email[old_email]
-            if new_email:
-                self.by_email[new_email] = contact["id"]
-        current["lastmodifieddate"] = stamp
-        contact["updatedAt"] = stamp
-        self._frags.pop(contact["id"], None)
-
-    def _new_id(self) -> str:
-        # Created contacts get ids above every existing numeric id.
-        if self._next_id is None:
-            self._next_id = max((int(i) for i in self.contacts if i.isdigit()), default=0) + 1
-        rid = str(self._next_id)
-        self._next_id += 1
-        return rid
-
-    def batch_update(self, inputs: list[WriteInput]) -> tuple[list[dict[str, Any]], list[str]]:
-        """(results, ids not found). Update by record id, or by email with a per-input idProperty."""
+    def search(self, req: SearchRequest) -> dict[str, Any]:
+        """POST .../contacts/search over what the index shows now (writes appear after the indexing lag)."""
         with self._lock:
-            self._check_batch(inputs)
-            targets = [(self._lookup(inp.id or "", inp.id_property or None), inp) for inp in inputs]
-            found = [(c, i) for c, i in targets if c is not None]
-            self._check_email_conflicts(found)
-            stamp = bodies.now_iso()
-            results = []
-            for contact, inp in found:
-                self._apply(contact, inp.properties, stamp)
-                self.updated += 1
-                results.append(_written(contact, inp))
-            # Non-numeric record ids come back as "" in context.ids, as captured from HubSpot.
-            missing = [
-                i.id if (i.id_property == "email" or (i.id or "").isdigit()) else ""
-                for c, i in targets
-                if c is None
-            ]
-        return self._shuffled(results), missing
-
-    def batch_upsert(self, inputs: list[WriteInput]) -> tuple[list[dict[str, Any]], list[str]]:
-        """Update or create by email (idProperty email); by record id it only updates."""
-        with self._lock:
-            self._check_batch(inputs)
-            for inp in inputs:
-                if inp.id_property == "email":
-                    problem = check_value(self.props["email"], "email", inp.id or "")
-                    if problem or not (inp.id or "").strip():
-                        problem = problem or PropertyProblem(
-                            "INVALID_EMAIL", "email", "Email address  is invalid"
-                        )
-                        raise validation_error(problems_message([problem]), errors=[problem.error_detail()])
-            targets = [(self._lookup(inp.id or "", inp.id_property or None), inp) for inp in inputs]
-            creating = [
-                (None, WriteInput(None, {"email": inp.id or "", **inp.properties}))
-                for c, inp in targets
-                if c is None and inp.id_property == "email"
-            ]
-            self._check_email_conflicts([(c, i) for c, i in targets if c is not None] + creating)
-            stamp = bodies.now_iso()
-            results, missing = [], []
-            for contact, inp in targets:
-                if contact is not None:
-                    self._apply(contact, inp.properties, stamp)
-                    self.updated += 1
-                    results.append({**_written(contact, inp), "new": False})
-                elif inp.id_property == "email":
-                    props = {k: v for k, v in inp.properties.items() if v != ""}
-                    props.setdefault("email", inp.id or "")
-                    contact = self._insert(self._new_id(), props, stamp)
-                    self.created += 1
-                    results.append({**_written(contact, inp), "new": True})
-                else:
-                    missing.append(inp.id or "")
-        return self._shuffled(results), missing
-
-    def batch_create(self, inputs: list[WriteInput]) -> list[dict[str, Any]]:
-        with self._lock:
-            self._check_batch(inputs)
-            self._check_email_conflicts([(None, inp) for inp in inputs])
-            stamp = bodies.now_iso()
-            results = []
-            for inp in inputs:
-                props = {k: v for k, v in inp.properties.items() if v != ""}
-                contact = self._insert(self._new_id(), props, stamp)
-                self.created += 1
-                results.append(_written(contact, inp))
-        return self._shuffled(results)
-
-    def patch_one(self, key: str, id_property: str | None, props: dict[str, str]) -> dict[str, Any]:
-        inp = WriteInput(key, props, id_property)
-        with self._lock:
-            self._check_id_property(id_property)
-            self._validate([inp])
-            contact = self._lookup(key, id_property)
-            if contact is None:
-                raise HubSpotError(404, error("OBJECT_NOT_FOUND", "resource not found"))
-            self._check_email_conflicts([(contact, inp)])
-            self._apply(contact, props, bodies.now_iso())
-            self.updated += 1
-            return _written(contact, inp)
+            return run_search(self.index.view(self.contacts), self.props, req)
 
     # -- helpers ---------------------------------------------------------------------------------------
     def _shuffled(self, results: list[Any]) -> list[Any]:
@@ -365,27 +311,13 @@ class Store(ListsMixin):
         return results[k:] + results[:k]
 
 
-def _id_key(rid: str) -> tuple[int, str]:
-    return (int(rid), "") if rid.isdigit() else (1 << 62, rid)
+def _split_emails(value: str) -> list[str]:
+    return [e.strip() for e in (value or "").split(";") if e.strip()]
 
 
-def _public(contact: dict[str, Any], wanted: Iterable[str]) -> dict[str, Any]:
-    props = contact["properties"]
-    out = {name: props[name] for name in wanted if name in props}
-    for name in ALWAYS:
-        out[name] = props[name]
-    return {
-        "id": contact["id"],
-        "properties": out,
-        "createdAt": contact["createdAt"],
-        "updatedAt": contact["updatedAt"],
-        "archived": False,
-    }
-
-
-def _written(contact: dict[str, Any], inp: WriteInput) -> dict[str, Any]:
-    """A write result: the written properties (cleared ones omitted) plus the ALWAYS ones."""
-    result = _public(contact, inp.properties)
-    if inp.trace_id is not None:
-        result["objectWriteTraceId"] = inp.trace_id
-    return result
+def _set_additional(props: dict[str, str], extras: list[str]) -> None:
+    unique = list(dict.fromkeys(extras))
+    if unique:
+        props[ADDITIONAL_EMAILS] = ";".join(unique)
+    else:
+        props.pop(ADDITIONAL_EMAILS, None)

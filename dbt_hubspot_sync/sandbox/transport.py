@@ -29,6 +29,7 @@ from .endpoints import Ctx
 from .routes import Reply
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # larger bodies are refused with 413 without being read
+MAX_UPLOAD_BYTES = 520 * 1024 * 1024  # an import: HubSpot's 512 MB file limit is answered by imports.py
 
 _MAX_LINE = 65536
 _MAX_HEADERS = 100
@@ -105,9 +106,10 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ValueError
         except ValueError:
             return Reply(400, error("VALIDATION_ERROR", "Invalid Content-Length header"), close=True)
-        if n > MAX_BODY_BYTES:
+        limit = MAX_UPLOAD_BYTES if "/imports" in self.path else MAX_BODY_BYTES  # an import's file: 512 MB
+        if n > limit:
             # Refuse before reading: the connection is closed since the body stays unread.
-            message = f"Request body of {n} bytes exceeds the limit of {MAX_BODY_BYTES} bytes"
+            message = f"Request body of {n} bytes exceeds the limit of {limit} bytes"
             return Reply(413, error("VALIDATION_ERROR", message), close=True)
         return self.rfile.read(n)
 
@@ -119,7 +121,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_body()
         if target.startswith("/__sandbox__/") or target == "/__sandbox__":
             path = urlsplit(target).path
-            reply = body if isinstance(body, Reply) else _guard(lambda: app.admin(method, path))
+            reply = body if isinstance(body, Reply) else _guard(lambda: app.admin(method, path, body))
             self._send(reply)
             return
         ctx = Ctx()
