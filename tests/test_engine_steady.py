@@ -67,8 +67,7 @@ def test_a_dry_run_is_a_diff_old_to_new(h: Harness) -> None:
     assert result.changes == {"firstname": 2}
     records = {r["email_clean"]: r for r in h.records(result.run_id)}
     assert records["nobody@example.com"]["outcome"] == "not_found"
-    c1 = [r for r in h.records(result.run_id) if r["email_clean"] == "c1@example.com"]
-    assert c1 == []  # updated rows are not logged with log_records: rejected
-    full = h.sync([row("c1@example.com", "Anne", 1)], {"log_records": "all"}, dry_run=True)
-    [detail] = [r["detail"] for r in h.records(full.run_id)]
-    assert detail == "dry run: would update contact 101: firstname: 'Ann' → 'Anne'"
+    # Would-updates are logged even with log_records: rejected: their details are the diff.
+    assert records["c1@example.com"]["outcome"] == "updated"
+    assert records["c1@example.com"]["detail"] == "dry run: would update contact 101: firstname: 'Ann' → 'Anne'"
+    assert records["c2@example.com"]["detail"] == "dry run: would update contact 102: firstname: 'Bo' → 'Bob'"

@@ -270,7 +270,8 @@ class SyncRun:
         setattr(self.counters, attr, getattr(self.counters, attr) + 1)
         if self.dry_run:
             detail = f"dry run: {detail}" if detail else "dry run"
-        if outcome not in ("updated", "unchanged") or self._log_all:
+        # A dry run logs its would-updates too: their details are the diff old → new users review.
+        if outcome not in ("updated", "unchanged") or self._log_all or (self.dry_run and outcome == "updated"):
             raw_text = None if raw is None else str(raw)
             self._records.append(RecordRow(raw_text, clean, outcome, code, detail, http_status))
 
