@@ -3,8 +3,10 @@
 Import from here, not from the modules below it; this is the public surface. `HubSpotClient` makes the calls;
 every exception it raises on purpose is a `HubSpotError`.
 
-- `client`: `HubSpotClient`, the HubSpot calls (batch read, batch update with 400 isolation, lists, properties,
-  probes) and their paths and chunk sizes;
+- `client`: `HubSpotClient`, the HubSpot calls: reads, properties, probes here; `update` (batch update with 400
+  isolation, portal-rule rejections), `lists` (memberships add/remove/add-and-remove/paged GET), `search`
+  (contacts created in a window, search's own limit and 10,000 cap);
+- `paths`: the one table of every call's path per API version (`v3`, `2026-03`, `2026-09`), `resolve_version`;
 - `transport`: the request loop (session, pacing, retries with backoff and jitter, the run's retry budget, workers);
 - `rate_limit`: `RateLimiter`, the per-token pacing of HubSpot's rolling window the transport holds slots of;
 - `responses`: parsing HubSpot's bodies (every field optional; value errors, codes, scopes, rate policy);
@@ -25,14 +27,17 @@ from .errors import (
     PropertyError,
     RetriesExhaustedError,
 )
+from .paths import DEFAULT_VERSION, VERSION_ENV, VERSIONS, ApiVersion, Paths, resolve_version
 from .rate_limit import RateLimiter
-from .results import ClientStats, ListOutcome, RecordFailure, StatsSnapshot, UpdateOutcome
+from .results import ClientStats, ListOutcome, RecordFailure, SearchResult, StatsSnapshot, UpdateOutcome
+from .search import SEARCH_CAP, SEARCH_PAGE
 
 __all__ = [
     "HubSpotClient",
     "UpdateOutcome",
     "RecordFailure",
     "ListOutcome",
+    "SearchResult",
     "ClientStats",
     "StatsSnapshot",
     "HubSpotError",
@@ -49,4 +54,12 @@ __all__ = [
     "READ_PATH",
     "UPDATE_PATH",
     "PROPERTIES_PATH",
+    "ApiVersion",
+    "VERSIONS",
+    "DEFAULT_VERSION",
+    "VERSION_ENV",
+    "Paths",
+    "resolve_version",
+    "SEARCH_CAP",
+    "SEARCH_PAGE",
 ]

@@ -21,12 +21,22 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
-__all__ = ["RateLimiter", "DEFAULT_MAX", "DEFAULT_INTERVAL_MS", "defaults_from_env"]
+__all__ = [
+    "RateLimiter",
+    "DEFAULT_MAX",
+    "DEFAULT_INTERVAL_MS",
+    "SEARCH_MAX",
+    "SEARCH_INTERVAL_MS",
+    "defaults_from_env",
+]
 
 # Conservative start (Free/Starter tier) until the first response's headers tell the real figures. Behind a
 # proxy that drops the X-HubSpot-RateLimit-* headers, set the account's tier in the environment instead.
 DEFAULT_MAX = 100
 DEFAULT_INTERVAL_MS = 10_000
+# HubSpot's search endpoints: "rate limited to five requests per second per account" (docs/hubspot_api.md §10).
+SEARCH_MAX = 5
+SEARCH_INTERVAL_MS = 1000
 MAX_ENV = "HUBSPOT_RATE_LIMIT_MAX"
 INTERVAL_ENV = "HUBSPOT_RATE_LIMIT_INTERVAL_MS"
 
@@ -90,6 +100,19 @@ class RateLimiter:
             limiter = cls._registry.get(key)
             if limiter is None:
                 limiter = cls._registry[key] = cls(*defaults_from_env(), warm_up=True)
+            return limiter
+
+    @classmethod
+    def for_search(cls, token: str) -> RateLimiter:
+        """The process-wide limiter of `token`'s searches: HubSpot allows 5 search requests per second per
+        account, outside the ten-secondly window, and sends no rate-limit headers with them (docs/hubspot_api.md
+        §10), so the figures are fixed (`SEARCH_MAX` per `SEARCH_INTERVAL_MS`, no headroom needed: a slot is held
+        until a full second after its response)."""
+        key = "search:" + hashlib.sha256(token.encode("utf-8")).hexdigest()
+        with cls._registry_lock:
+            limiter = cls._registry.get(key)
+            if limiter is None:
+                limiter = cls._registry[key] = cls(SEARCH_MAX, SEARCH_INTERVAL_MS, headroom=0)
             return limiter
 
     # -- introspection ---------------------------------------------------------------------------------------

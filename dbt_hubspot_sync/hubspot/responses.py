@@ -10,6 +10,7 @@ per-record outcomes, and `_named_offenders` finds which records a whole-batch 40
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,10 @@ from .results import RecordFailure, UpdateOutcome
 
 # Codes that concern a property rather than a value: every row carrying the property would fail.
 PROPERTY_CODES = frozenset({"PROPERTY_DOESNT_EXIST", "READ_ONLY_VALUE"})
+# A portal's own write-validation rules, enforced from the 2026-09 API version (docs/hubspot_api.md §9): they
+# concern a record's values (a property required when another has some value), so they fail records, not the run.
+RULE_CODES = frozenset({"MISSING_CONDITIONAL_REQUIRED_PROPERTY", "MISSING_REQUIRED_PROPERTY"})
+_RULE_BASIS = re.compile(r"based on \[([^\]]*)\]")
 
 
 @dataclass
@@ -189,7 +194,8 @@ def _record_update_results(ids: list[str], resp: _Response, outcome: UpdateOutco
 def _named_offenders(
     batch: list[tuple[str, dict[str, str]]], body: Any, errors: list[_ValueError]
 ) -> dict[str, RecordFailure]:
-    """Records a 400 identifies: duplicate ids (context.ids) or a property value quoted in its message."""
+    """Records a 400 identifies: duplicate ids (context.ids), inputs named by their objectWriteTraceId or id in
+    an error's context (the record id is sent as the trace id), or a property value quoted in its message."""
     b = _as_dict(body)
     named: dict[str, RecordFailure] = {}
     message = _body_message(body, "")
@@ -198,6 +204,16 @@ def _named_offenders(
         for rid, _ in batch:
             if rid in ids:
                 named[rid] = RecordFailure("DUPLICATE_ID", message, 400)
+    sent = {rid for rid, _ in batch}
+    for item in [b, *(e for e in b.get("errors") or [] if isinstance(e, dict))]:
+        ctx = _as_dict(item.get("context"))
+        traced = _str_list(ctx.get("objectWriteTraceId")) + ([] if item is b else _str_list(ctx.get("ids")))
+        for rid in traced:
+            if rid in sent and rid not in named:
+                code = item.get("code") if isinstance(item.get("code"), str) else None
+                named[rid] = RecordFailure(
+                    code or _primary_code(body, 400), str(item.get("message") or message), 400
+                )
     for ve in errors:
         if not ve.code or not ve.message:
             continue
@@ -218,3 +234,25 @@ def _named_offenders(
                     named[rid] = RecordFailure(ve.code, ve.message, 400)
                     break
     return named
+
+
+def _rule_suspects(
+    batch: list[tuple[str, dict[str, str]]], errors: list[_ValueError]
+) -> dict[str, _ValueError]:
+    """Records that could have broken a portal rule a 400 reports (RULE_CODES), each with the error it may have
+    caused. HubSpot names the required property (context.propertyName) and, in the message, the properties the
+    rule is based on ("... required because of a conditional property rule based on [country]"), not the
+    record: a suspect leaves the required property without a value and, when the basis is known, sends one of
+    its properties."""
+    suspects: dict[str, _ValueError] = {}
+    for ve in errors:
+        if ve.code not in RULE_CODES or not ve.name:
+            continue
+        basis_match = _RULE_BASIS.search(ve.message)
+        basis = [p.strip() for p in basis_match.group(1).split(",") if p.strip()] if basis_match else []
+        for rid, props in batch:
+            if rid in suspects or str(props.get(ve.name) or "").strip():
+                continue
+            if not basis or any(p in props for p in basis):
+                suspects[rid] = ve
+    return suspects

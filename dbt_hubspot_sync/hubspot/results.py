@@ -10,8 +10,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
-__all__ = ["RecordFailure", "UpdateOutcome", "ListOutcome", "StatsSnapshot", "ClientStats"]
+__all__ = ["RecordFailure", "UpdateOutcome", "ListOutcome", "SearchResult", "StatsSnapshot", "ClientStats"]
 
 
 @dataclass(frozen=True)
@@ -44,11 +45,22 @@ class UpdateOutcome:
 
 @dataclass
 class ListOutcome:
-    """`added`: now members; `missing`: HubSpot has no such record; `already`: ignored (already members)."""
+    """Of the ids sent to a list: `added` (now members), `removed` (no longer members), `missing` (HubSpot has no
+    such record), `already` (asked to add, were members: ignored), `not_members` (asked to remove, were not)."""
 
     added: set[str] = field(default_factory=set)
     missing: set[str] = field(default_factory=set)
     already: set[str] = field(default_factory=set)
+    removed: set[str] = field(default_factory=set)
+    not_members: set[str] = field(default_factory=set)
+
+
+class SearchResult(NamedTuple):
+    """What `search_created` found: each contact's properties (with `hs_object_id`), and whether that is every
+    contact of the window (False: more than search can list, 10,000 per query, even after splitting the window)."""
+
+    contacts: list[dict[str, str | None]]
+    complete: bool
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,16 @@ the token (Retry-After, else the window) and ends the run at once when its polic
 `AuthError`. Retries and 429 waits together are capped per request and per run (the retry budget), so a HubSpot
 having a bad hour fails the remaining records quickly instead of being retried for hours. `_map_concurrently` runs
 chunks of a call on the client's one worker pool. `HubSpotClient` (`client`) builds the HubSpot calls on this.
+
+Search requests hold a slot of the token's second limiter instead (HubSpot limits search to 5 per second per
+account, exempt from the ten-secondly window, with no rate headers): its SECONDLY 429 pauses searches only. The
+transport knows its API version (`paths`, from `hubspot/paths.py`); `with_version` gives a view of the same
+transport (session, limiters, counters, retry budget, workers, Ctrl-C) that calls another version.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import random
@@ -18,23 +24,56 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from .. import __version__
 from .auth import DEFAULT_BASE_URL, _BearerAuth, _checked_base_url, _scrub
-from .errors import AuthError, DailyLimitError, InterruptedRunError, MissingTokenError, RetriesExhaustedError
+from .errors import (
+    AuthError,
+    DailyLimitError,
+    HubSpotError,
+    InterruptedRunError,
+    MissingTokenError,
+    RetriesExhaustedError,
+)
+from .paths import ApiVersion, Paths, resolve_version
 from .rate_limit import RateLimiter
-from .responses import _as_dict, _body_message, _missing_scopes, _rate_policy, _Response, _retry_after
+from .responses import (
+    _as_dict,
+    _body_message,
+    _missing_scopes,
+    _primary_code,
+    _rate_policy,
+    _Response,
+    _retry_after,
+)
 from .results import ClientStats
 
-__all__ = ["Transport", "MAX_RATE_LIMIT_PAUSE"]
+__all__ = ["Transport", "MAX_RATE_LIMIT_PAUSE", "chunks"]
 
 log = logging.getLogger(__name__)
 
 MAX_RATE_LIMIT_PAUSE = 600.0  # seconds: a longer Retry-After on a 429 is not waited out in one go
+
+_T = TypeVar("_T", bound="Transport")
+
+
+def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+class _Shared:
+    """What every version view of one transport shares: the run's retry budget, the worker pool, Ctrl-C."""
+
+    def __init__(self) -> None:
+        self.budget_lock = threading.Lock()
+        self.retries_spent = 0
+        self.pool: ThreadPoolExecutor | None = None
+        self.pool_lock = threading.Lock()
+        self.cancel: threading.Event | None = None
 
 
 class Transport:
@@ -59,6 +98,8 @@ class Transport:
         max_rate_limit_waits: int = 10,
         retry_budget: int = 100,
         retry_budget_ratio: float = 0.1,
+        api_version: str | None = None,
+        search_limiter: RateLimiter | None = None,
     ) -> None:
         if not token:
             raise MissingTokenError("no HubSpot access token given", call="init")
@@ -81,13 +122,14 @@ class Transport:
         self.retry_budget = retry_budget
         self.retry_budget_ratio = retry_budget_ratio
         self.limiter = limiter if limiter is not None else RateLimiter.for_token(token)
+        # Search's own limit (5 per second per account, docs/hubspot_api.md §10), shared process-wide per token.
+        self.search_limiter = search_limiter if search_limiter is not None else RateLimiter.for_search(token)
+        # The exposure's api_version, else HUBSPOT_API_VERSION, else the default (hubspot/paths.py).
+        self.api_version: ApiVersion = resolve_version(api_version)
+        self.paths = Paths(self.api_version)
         self.stats = ClientStats()
-        # Set by the runner on Ctrl-C: calls not yet sent are refused (InterruptedRunError); in-flight ones land.
-        self.cancel: threading.Event | None = None
-        self._budget_lock = threading.Lock()
-        self._retries_spent = 0
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
+        self._shared = _Shared()
+        self._owner = True  # a version view (with_version) closes nothing: the transport it views does
         self._session = requests.Session()
         # Room for two callers' requests at once (the engine overlaps one batch's updates with the next's lookups).
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=2 * self.concurrency, max_retries=0)
@@ -103,9 +145,32 @@ class Transport:
             }
         )
 
+    @property
+    def cancel(self) -> threading.Event | None:
+        """Set by the runner on Ctrl-C: calls not yet sent are refused (InterruptedRunError); in-flight ones land.
+        Shared by every version view of this transport."""
+        return self._shared.cancel
+
+    @cancel.setter
+    def cancel(self, event: threading.Event | None) -> None:
+        self._shared.cancel = event
+
+    def with_version(self: _T, api_version: str | None) -> _T:
+        """This transport calling `api_version` (None: HUBSPOT_API_VERSION, else the default): a view sharing the
+        session, both limiters, the counters, the retry budget, the workers and Ctrl-C; self when unchanged.
+        ValueError names a value that is not a version."""
+        version = resolve_version(api_version)
+        if version == self.api_version:
+            return self
+        view = copy.copy(self)
+        view.api_version, view.paths, view._owner = version, Paths(version), False
+        return view
+
     def close(self) -> None:
-        with self._pool_lock:
-            pool, self._pool = self._pool, None
+        if not self._owner:
+            return
+        with self._shared.pool_lock:
+            pool, self._shared.pool = self._shared.pool, None
         if pool is not None:
             pool.shutdown(wait=True)
         self._session.close()
@@ -113,13 +178,33 @@ class Transport:
     def _redact(self, text: str) -> str:
         return _scrub(text, self._token)
 
+    def _unexpected(self, call: str, resp: _Response, expected: str) -> HubSpotError:
+        return HubSpotError(
+            self._redact(
+                f"{call}: expected {expected}, got HTTP {resp.status} "
+                f"{_as_dict(resp.body).get('category') or ''}: {_body_message(resp.body, resp.text)}"
+            ),
+            call=call,
+            status=resp.status,
+            category=_as_dict(resp.body).get("category"),
+            code=_primary_code(resp.body, resp.status),
+        )
+
+    def _get_json(self, path: str, expected: str) -> Any:
+        call = f"GET {path}"
+        resp = self._request("GET", path)
+        if resp.status != 200 or resp.body is None:
+            raise self._unexpected(call, resp, expected)
+        return resp.body
+
     def _spend_retry(self) -> bool:
         """Take one retry from the run's budget; False when it is spent."""
-        with self._budget_lock:
+        shared = self._shared
+        with shared.budget_lock:
             allowed = self.retry_budget + self.retry_budget_ratio * self.stats.requests
-            if self._retries_spent + 1 > allowed:
+            if shared.retries_spent + 1 > allowed:
                 return False
-            self._retries_spent += 1
+            shared.retries_spent += 1
             return True
 
     def _backoff(self, attempt: int) -> float:
@@ -127,11 +212,23 @@ class Transport:
         delay = min(self.backoff_max, self.backoff_base * (2**attempt))
         return delay / 2 + random.uniform(0, delay / 2)
 
-    def _request(self, method: str, path: str, payload: Any = None) -> _Response:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        payload: Any = None,
+        *,
+        search: bool = False,
+        upload: Callable[[], tuple[Any, str]] | None = None,
+    ) -> _Response:
         """Send one call, retrying transient failures; returns any non-transient response (2xx/4xx).
 
-        Raises AuthError (401/403), DailyLimitError (429 DAILY), RetriesExhaustedError (retries ran out).
+        `search`: the call is a search, paced by the search limiter (and not the ten-secondly one), whose 429s
+        (SECONDLY) pause searches only. `upload`: the body is not JSON but what it returns, (data, Content-Type),
+        made afresh for each attempt (an import's multipart file, hubspot/imports.py). Raises AuthError (401/403),
+        DailyLimitError (429 DAILY), RetriesExhaustedError (retries ran out).
         """
+        limiter = self.search_limiter if search else self.limiter
         call = f"{method} {path}"
         url = self.base_url + path
         data = json.dumps(payload) if payload is not None else None
@@ -141,7 +238,7 @@ class Transport:
             # (code, status, detail) of a transient failure, when there is one
             failure: tuple[str, int | None, str] | None = None
             resp: requests.Response | None = None
-            with self.limiter.slot():
+            with limiter.slot():
                 if self.cancel is not None and self.cancel.is_set():
                     raise InterruptedRunError(
                         f"interrupted: {call} was not sent (the run was stopped with SIGINT)",
@@ -149,7 +246,11 @@ class Transport:
                         code="INTERRUPTED",
                     )
                 try:
-                    resp = self._session.request(method, url, data=data, timeout=self.timeout)
+                    headers = None
+                    if upload is not None:
+                        data, content_type = upload()
+                        headers = {"Content-Type": content_type}
+                    resp = self._session.request(method, url, data=data, headers=headers, timeout=self.timeout)
                 except requests.Timeout as exc:
                     failure = (
                         "TIMEOUT",
@@ -160,7 +261,7 @@ class Transport:
                     failure = ("CONNECTION_ERROR", None, f"connection failed ({type(exc).__name__})")
                 finally:
                     self.stats.add(requests=1)
-                if resp is not None:
+                if resp is not None and not search:
                     self.limiter.observe(resp.headers)  # before the slot is released: it counts in the window
             if resp is not None:
                 # HubSpot's JSON is UTF-8 (RFC 8259); decoding it ourselves skips requests' charset sniffing.
@@ -198,9 +299,10 @@ class Transport:
                         if pause is not None:
                             pause = min(pause, MAX_RATE_LIMIT_PAUSE)
                         else:
-                            pause = 1.0 if policy == "SECONDLY" else self.limiter.interval_s
-                        log.warning("%s: 429 %s, pausing all requests %.1f s", call, policy, pause)
-                        self.limiter.block_for(pause)
+                            pause = 1.0 if policy == "SECONDLY" else limiter.interval_s
+                        what = "searches" if search else "requests"
+                        log.warning("%s: 429 %s, pausing all %s %.1f s", call, policy, what, pause)
+                        limiter.block_for(pause)
                         continue  # a 429 does not consume the retry budget
                 elif status == 423 or status >= 500:
                     code = "HTTP_423" if status == 423 else "HTTP_5XX"
@@ -247,7 +349,7 @@ class Transport:
 
     def _budget_spent(self) -> str:
         return (
-            f"this run's retry budget is spent ({self._retries_spent} retries and 429 waits for "
+            f"this run's retry budget is spent ({self._shared.retries_spent} retries and 429 waits for "
             f"{self.stats.requests} requests)"
         )
 
@@ -277,9 +379,10 @@ class Transport:
     def _workers(self) -> ThreadPoolExecutor:
         """One pool for the client's life: threads are reused, not started per call (a million-row sync makes
         hundreds of calls). Two callers' chunks at once, as the engine overlaps two batches."""
-        with self._pool_lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(
+        shared = self._shared
+        with shared.pool_lock:
+            if shared.pool is None:
+                shared.pool = ThreadPoolExecutor(
                     max_workers=2 * self.concurrency, thread_name_prefix="hubspot"
                 )
-            return self._pool
+            return shared.pool
