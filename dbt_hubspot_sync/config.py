@@ -68,6 +68,8 @@ class SyncConfig(BaseModel):
     not_found_recheck_hours: float = Field(default=24.0, ge=0)
     # A data template of vars.hubspot_sync.templates merged between the vars defaults and the exposure's keys.
     template: str | None = None
+    # HubSpot's API version to call (hubspot/paths.py): wins over HUBSPOT_API_VERSION; neither: v3.
+    api_version: Literal["v3", "2026-03", "2026-09"] | None = None
 
     @field_validator("list_id", mode="before")
     @classmethod

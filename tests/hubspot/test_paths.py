@@ -93,3 +93,14 @@ def test_resolve_version_config_wins_over_env_which_wins_over_the_default() -> N
         resolve_version(None, {VERSION_ENV: "v4"})
     with pytest.raises(ValueError, match="api_version"):
         resolve_version("latest", {})
+
+
+def test_the_config_key_takes_exactly_the_versions_paths_knows() -> None:
+    from typing import get_args
+
+    from dbt_hubspot_sync.config import SyncConfig
+
+    annotation = SyncConfig.model_fields["api_version"].annotation
+    literal = next(a for a in get_args(annotation) if a is not type(None))
+    assert set(get_args(literal)) == set(VERSIONS)
+    assert SyncConfig.model_fields["api_version"].default is None  # unset: HUBSPOT_API_VERSION, else the default
