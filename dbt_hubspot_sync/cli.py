@@ -1,4 +1,4 @@
-"""`dbt-hubspot-sync`: sync | run | sandbox | runs | check.
+"""`dbt-hubspot-sync`: sync | run | sandbox | runs | check | report.
 
 Exit codes: 0 every run completed; 1 a run ended completed_with_errors or failed; 2 bad usage or config;
 `check`: the number of problems found (0: ready).
@@ -106,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--select", "-s", nargs="+", default=[], metavar="NAME", help="exposure names (default: all)"
     )
+
+    rep = sub.add_parser("report", help="a self-contained HTML report of the run log (viewed offline)")
+    _add_project_args(rep)
+    rep.add_argument("--select", "-s", nargs="+", default=[], metavar="NAME", help="only these exposures")
+    rep.add_argument("--output", "-o", metavar="PATH", help="default: target/hubspot_sync_report.html")
+    rep.add_argument("--limit", type=int, default=50, help="runs per exposure (default: 50)")
 
     sub.add_parser("sandbox", help="serve a local HubSpot-compatible API on 127.0.0.1", add_help=False)
     return parser
@@ -330,6 +336,22 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from .dbt_bridge import open_session
+    from .report import write_report
+
+    reporter: Reporter = args.reporter
+    with open_session(args.project_dir, args.profiles_dir, args.target, args.vars_yaml) as session:
+        result = write_report(session, select=args.select, output=args.output, limit=args.limit)
+    reporter.table(
+        "report",
+        ["path", "exposures", "runs"],
+        [[str(result.path), result.exposures, result.runs]],
+        f"Report written to {result.path} ({result.exposures} exposures, {result.runs} runs)",
+    )
+    return EXIT_OK
+
+
 def _clip(value: object, width: int) -> object:
     text = value if isinstance(value, str) else None
     if text is None or len(text) <= width:
@@ -344,7 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return sandbox_main(argv[1:])
     args = build_parser().parse_args(argv)
-    handlers = {"sync": cmd_sync, "run": cmd_run, "runs": cmd_runs, "check": cmd_check}
+    handlers = {"sync": cmd_sync, "run": cmd_run, "runs": cmd_runs, "check": cmd_check, "report": cmd_report}
     reporter = args.reporter = make_reporter(args.log_format)
     log_handler = install_log_handler(reporter)
     try:
