@@ -5,7 +5,7 @@ and the indexing lag. Facts and inferences: docs/hubspot_api.md §10.
   operators EQ, NEQ, LT, LTE, GT, GTE, BETWEEN, IN, NOT_IN, HAS_PROPERTY, NOT_HAS_PROPERTY, CONTAINS_TOKEN,
   NOT_CONTAINS_TOKEN (the spec's enum). `email` EQ also matches a contact's `hs_additional_emails` [OBS].
 - `limit` defaults to 10, at most 200; `after` is an offset; results stop at 10,000 (an `after` at or past it is a
-  400) while `total` counts every match.
+  400, though the last page still carries a cursor to it) while `total` counts every match.
 - Results lag writes by `search_lag_ms` (`SearchIndex`).
 """
 
@@ -262,7 +262,9 @@ def run_search(
         "total": len(hits),
         "results": [public(c, wanted) for c in hits[req.offset : end]],
     }
-    if end < min(len(hits), RESULT_CAP):
+    if end < len(hits):
+        # Past the 10,000th result the cursor still comes, and using it is the 400 [OBS: activepieces PR #10160,
+        # paging "unbounded" beyond 10k "will keep failing"].
         body["paging"] = {"next": {"after": str(end), "link": f"?after={end}"}}
     return body
 

@@ -16,10 +16,35 @@ from dbt_hubspot_sync.sandbox import Sandbox
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
 SPEC_DIR = SHARED / "hubspot-openapi"
+# Path prefix -> the official spec of that API family and version (longest prefixes first).
 SPEC_FILES = {
     "/crm/v3/objects/contacts": "contacts_v3.json",
     "/crm/v3/lists": "lists_v3.json",
     "/crm/v3/properties": "properties_v3.json",
+    "/crm/objects/2026-03/contacts": "contacts_2026-03.json",
+    "/crm/lists/2026-03": "lists_2026-03.json",
+    "/crm/properties/2026-03": "properties_2026-03.json",
+    "/crm/objects/2026-09/": "objects_2026-09.json",
+    "/crm/lists/2026-09": "lists_2026-09.json",
+    "/crm/properties/2026-09": "properties_2026-09.json",
+}
+# The versioned base of each family, for tests that run one scenario on every version.
+BASES = {
+    "v3": {
+        "contacts": "/crm/v3/objects/contacts",
+        "lists": "/crm/v3/lists",
+        "properties": "/crm/v3/properties",
+    },
+    "2026-03": {
+        "contacts": "/crm/objects/2026-03/contacts",
+        "lists": "/crm/lists/2026-03",
+        "properties": "/crm/properties/2026-03",
+    },
+    "2026-09": {
+        "contacts": "/crm/objects/2026-09/contacts",
+        "lists": "/crm/lists/2026-09",
+        "properties": "/crm/properties/2026-09",
+    },
 }
 TOKEN = "sandbox-token"
 
@@ -37,10 +62,12 @@ CREATE = "/crm/v3/objects/contacts/batch/create"
 
 
 class SpecChecker:
-    """Validates a sandbox response against the operation HubSpot's spec declares for it.
+    """Validates a sandbox response against the operation HubSpot's spec of its version declares for it (v3,
+    2026-03 and 2026-09 contacts, lists and properties specs).
 
     Paths without an operation in the specs (unknown paths, wrong methods) are checked against the spec's
-    standard `Error` schema, which every HubSpot error body follows."""
+    standard `Error` schema, which every HubSpot error body follows. `checked` records (method, path, status,
+    spec file) of each response checked."""
 
     def __init__(self) -> None:
         from openapi_core import OpenAPI
@@ -56,7 +83,7 @@ class SpecChecker:
         self.error_validator = OAS30Validator(
             {"$ref": "#/components/schemas/Error", "components": components}
         )
-        self.checked: list[tuple[str, str, int]] = []
+        self.checked: list[tuple[str, str, int, str | None]] = []
 
     def __call__(self, resp: requests.Response) -> None:
         from openapi_core.templating.paths.exceptions import PathError
@@ -68,7 +95,7 @@ class SpecChecker:
         if path.startswith("/__sandbox__/"):
             return  # admin endpoints are the sandbox's own
         prefix = next((p for p in SPEC_FILES if path.startswith(p)), None)
-        self.checked.append((req.method or "", path, resp.status_code))
+        self.checked.append((req.method or "", path, resp.status_code, SPEC_FILES.get(prefix or "")))
         if prefix is None or resp.status_code >= 400:
             # Every error in these specs is the `default` response: the `Error` schema under media type
             # `*/*`, which openapi-core does not parse as JSON; so the body is checked against `Error` here.
