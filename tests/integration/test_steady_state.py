@@ -5,13 +5,16 @@ updated by the second; one whose email changed is found by the full recheck and 
 
 from __future__ import annotations
 
+import csv
+
 import pytest
 
 from dbt_hubspot_sync.hubspot import RateLimiter
-from dbt_hubspot_sync.sandbox import Sandbox
+from dbt_hubspot_sync.sandbox import Sandbox, SandboxConfig
 
 from .helpers import (
     ADAPTERS,
+    CONTACTS_CSV,
     EXPOSURE,
     UPDATE,
     Built,
@@ -116,4 +119,86 @@ def test_remembered_misses_cost_no_lookup_on_a_resync(b: Built) -> None:
         log = record_log(b.example, again.run_id)
         assert {code for _, outcome, code, _ in log if outcome == "not_found"} == {"OBJECT_NOT_FOUND"}
         assert sb.stats()["requests"].get(UPDATE, {}).get("200", 0) > 0
+    assert_invariant(b.example)
+
+
+def a_remembered_miss(b: Built, run_id: str) -> str:
+    """A valid email the run found no contact for (now remembered in hubspot_sync_state)."""
+    [(email,)] = b.example.query(
+        "select email_clean from {schema}.hubspot_sync_record_log"
+        f" where run_id = '{run_id}' and outcome = 'not_found' order by email_clean limit 1"
+    )
+    assert b.example.query(
+        f"select count(*) from {{schema}}.hubspot_sync_state where email_clean = '{email}'"
+        " and properties_hash = 'not_found'"
+    ) == [(1,)]
+    return email
+
+
+def old_contacts() -> SandboxConfig:
+    """The example's contacts, created long before the sync ever ran (a fresh sandbox would stamp them now)."""
+    with open(CONTACTS_CSV, newline="", encoding="utf-8") as fh:
+        contacts = [dict(row, createdate="2024-01-01T00:00:00Z") for row in csv.DictReader(fh)]
+    return SandboxConfig(contacts=contacts)
+
+
+def holder_of(sb: Sandbox, email: str) -> dict | None:
+    return next((c for c in sb.contacts() if c["properties"].get("email") == email), None)
+
+
+def test_a_contact_created_in_hubspot_between_two_runs_is_updated_by_the_second(b: Built) -> None:
+    with Sandbox(sandbox_config()) as sb:
+        [first] = sync(b.example, sb)
+        email = a_remembered_miss(b, first.run_id)
+        sb.create_contact({"email": email})
+        [second] = sync(b.example, sb)
+        contact = holder_of(sb, email)
+        assert contact is not None and contact["properties"].get("amperity_id"), contact
+        assert second.counters.rows_updated == 1
+        assert second.counters.rows_not_found == first.counters.rows_not_found - 1
+        assert sb.stats()["contacts_created"] == 1  # the one the test made: the sync creates none
+    assert_invariant(b.example)
+
+
+def test_a_contact_created_inside_search_lag_is_caught_by_the_following_run(built) -> None:
+    b = built("duckdb")
+    with Sandbox(sandbox_config(search_lag_ms=600_000)) as sb:  # search sees writes ten minutes late
+        [first] = sync(b.example, sb)
+        email = a_remembered_miss(b, first.run_id)
+        sb.create_contact({"email": email})
+        [second] = sync(b.example, sb)
+        assert second.counters.rows_updated == 0  # not indexed yet: still a remembered miss
+        # The index catches up (as if the ten minutes had passed); the next run's window overlaps the last one's.
+        index = sb.app.store.index
+        index._pending = type(index._pending)((0.0, rid, snap) for _, rid, snap in index._pending)
+        [third] = sync(b.example, sb)
+        assert third.counters.rows_updated == 1
+        assert holder_of(sb, email)["properties"].get("amperity_id")
+    assert_invariant(b.example)
+
+
+@pytest.mark.parametrize("how", ["full_recheck", "full_refresh"])
+def test_a_contact_whose_email_changed_to_a_remembered_miss(built, how: str) -> None:
+    """Not a new contact: search cannot see it; the periodic full recheck and --full-refresh do."""
+    b = built("duckdb")
+    with Sandbox(old_contacts()) as sb:
+        [first] = sync(b.example, sb)
+        email = a_remembered_miss(b, first.run_id)
+        # A contact the model does not feed (never updated), whose email becomes one the model has.
+        other = next(c for c in sb.contacts() if not c["properties"].get("amperity_id"))
+        sb.change_email(other["id"], email)
+        [second] = sync(b.example, sb)
+        assert second.counters.rows_not_found == first.counters.rows_not_found  # trusted: not looked up
+        from dbt_hubspot_sync.runner import SyncOptions, run_sync
+
+        ex = b.example
+        options = SyncOptions(
+            project_dir=str(ex.project_dir), profiles_dir=str(ex.project_dir), target=ex.target,
+            select=[EXPOSURE],
+            vars_yaml="{hubspot_sync: {not_found_recheck_hours: 0}}" if how == "full_recheck" else None,
+            full_refresh=how == "full_refresh",
+        )
+        [third] = run_sync(options, client_factory=client_factory(sb))
+        assert third.counters.rows_not_found == first.counters.rows_not_found - 1
+        assert holder_of(sb, email)["properties"].get("amperity_id")
     assert_invariant(b.example)
