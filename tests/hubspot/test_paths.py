@@ -103,4 +103,6 @@ def test_the_config_key_takes_exactly_the_versions_paths_knows() -> None:
     annotation = SyncConfig.model_fields["api_version"].annotation
     literal = next(a for a in get_args(annotation) if a is not type(None))
     assert set(get_args(literal)) == set(VERSIONS)
-    assert SyncConfig.model_fields["api_version"].default is None  # unset: HUBSPOT_API_VERSION, else the default
+    assert (
+        SyncConfig.model_fields["api_version"].default is None
+    )  # unset: HUBSPOT_API_VERSION, else the default
