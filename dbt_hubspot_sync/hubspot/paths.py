@@ -109,6 +109,7 @@ OPERATIONS: Final[dict[str, Operation]] = {
     "memberships_add": Operation("PUT", "lists", _lists("/{listId}/memberships/add")),
     "memberships_remove": Operation("PUT", "lists", _lists("/{listId}/memberships/remove")),
     "memberships_add_and_remove": Operation("PUT", "lists", _lists("/{listId}/memberships/add-and-remove")),
+    "memberships_add_from": Operation("PUT", "lists", _lists("/{listId}/memberships/add-from/{sourceListId}")),
     "import_start": Operation("POST", "imports", _imports("")),
     "import_list": Operation("GET", "imports", _imports("")),
     "import_get": Operation("GET", "imports", _imports("/{importId}")),
@@ -171,6 +172,9 @@ class Paths:
 
     def memberships_add_and_remove(self, list_id: str) -> str:
         return self.path("memberships_add_and_remove", listId=list_id)
+
+    def memberships_add_from(self, list_id: str, source_list_id: str) -> str:
+        return self.path("memberships_add_from", listId=list_id, sourceListId=source_list_id)
 
     def imports(self) -> str:
         """POST: start an import; GET: the account's imports."""

@@ -57,6 +57,7 @@ def test_filled_paths_carry_their_version_and_no_placeholder(version: str) -> No
         paths.memberships_add("12"),
         paths.memberships_remove("12"),
         paths.memberships_add_and_remove("12"),
+        paths.memberships_add_from("12", "34"),
         paths.imports(),
         paths.import_get("9"),
         paths.import_errors("9"),
