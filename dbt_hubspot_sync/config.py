@@ -40,6 +40,19 @@ class NotifyConfig(BaseModel):
     when: Literal["problems", "always"] = "problems"  # problems: completed_with_errors or failed
 
 
+class ImportLimits(BaseModel):
+    """`import_limits:` the HubSpot account's import limits (HubSpot's paid tiers by default; free tools: file_bytes
+    20971520, daily_imports 50, daily_rows 500000). A run splits its files at the per-file ones and checks the day's
+    before it starts an import (engine/imports.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    file_rows: int = Field(default=1_048_576, ge=1, le=1_048_576)
+    file_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    daily_imports: int = Field(default=500, ge=0)
+    daily_rows: int = Field(default=80_000_000, ge=0)
+
+
 class SyncConfig(BaseModel):
     """What one exposure asks for. Unknown keys are errors, so typos never pass silently."""
 
@@ -70,6 +83,11 @@ class SyncConfig(BaseModel):
     template: str | None = None
     # HubSpot's API version to call (hubspot/paths.py): wins over HUBSPOT_API_VERSION; neither: v3.
     api_version: Literal["v3", "2026-03", "2026-09"] | None = None
+    # How rows reach HubSpot: batch calls, HubSpot's imports API (update-only CSV imports, for audiences of
+    # millions), or auto: imports when a run has at least import_threshold_rows rows to send (engine/imports.py).
+    push: Literal["batch", "import", "auto"] = "auto"
+    import_threshold_rows: int = Field(default=50_000, ge=1)
+    import_limits: ImportLimits = Field(default_factory=ImportLimits)
 
     @field_validator("list_id", mode="before")
     @classmethod
@@ -122,7 +140,8 @@ def parse_sync_config(exposure: str, meta_value: Any, defaults: dict[str, Any] |
         # Drop pydantic's union-branch tags ("list[str]") from the location: users know keys, not types.
         key = ".".join(str(p) for p in err["loc"] if "[" not in str(p)) or META_KEY
         if err["type"] == "extra_forbidden":
-            model = NotifyConfig if err["loc"][0] == "notify" and len(err["loc"]) > 1 else SyncConfig
+            nested = {"notify": NotifyConfig, "import_limits": ImportLimits}
+            model = nested.get(str(err["loc"][0]), SyncConfig) if len(err["loc"]) > 1 else SyncConfig
             allowed = ", ".join(model.model_fields)
             problem = f"unknown key; expected one of: {allowed}"
         elif err["loc"][0] == "properties" and not isinstance(merged.get("properties"), list):

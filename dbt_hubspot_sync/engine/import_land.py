@@ -1,0 +1,126 @@
+"""Landing one finished import: every row of its file gets its outcome from HubSpot's error pages, and the state
+is written for the rows it confirmed.
+
+A row is matched to its errors by the email in the error's row data (emails are unique in a run's files: rows are
+deduplicated by cleaned email), else by its line number (the header is line 1). No error: `updated`.
+`UPDATE_ONLY_IMPORT`: `not_found` (OBJECT_NOT_FOUND; the email is remembered as a miss as the batch path does).
+Any other error: `failed` with HubSpot's error type and message. A FAILED or CANCELED import fails every row
+(IMPORT_FAILED / IMPORT_CANCELED, with its file-wide error when HubSpot gives one): the next run resends them.
+With `list_id`, the list the import made of its contacts is added to the exposure's list in one request
+(memberships/add-from); as on the batch path, the state is written only once that succeeded.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..hubspot import HubSpotError
+from ..hubspot.imports import ImportRowError, ImportStatus
+from .import_files import SpoolFile, read_spooled
+from .outcomes import Stop, stop_from
+
+if TYPE_CHECKING:
+    from .imports import ImportPush
+
+STATE_CHUNK = 50_000  # state rows written per statement batch while a large import lands
+
+
+def land_import(
+    push: ImportPush, spooled: SpoolFile, status: ImportStatus, *, counted: bool, run_id: str | None = None
+) -> None:
+    """Record the outcome of `status` for the rows of `spooled`. `counted`: the rows are this run's (outcomes
+    counted and logged); else a crashed run's, recovered (only the state is written)."""
+    run = push.run
+    if status.state != "DONE":
+        if counted:
+            code = "IMPORT_CANCELED" if status.state == "CANCELED" else "IMPORT_FAILED"
+            why = next((e.message for e in _errors(push, status) if e.line == 0 and e.message), "")
+            ended = f"HubSpot import {status.id} ended {status.state}" + (f": {why}" if why else "")
+            detail = f"{ended}; the next run resends this row"
+            push._fail_files([spooled], Stop(code, detail))
+        return
+    by_email: dict[str, ImportRowError] = {}
+    by_line: dict[int, ImportRowError] = {}
+    for e in _errors(push, status):
+        if e.line == 0:
+            continue
+        key = e.row[0].strip().lower() if e.row else ""
+        if key:
+            by_email.setdefault(key, e)
+        else:
+            by_line.setdefault(e.line, e)
+    list_stop = _add_to_list(push, status)
+    exposure, owner = run.plan.exposure, run_id or run.run.run_id
+    synced: list[tuple[str, str | None, str]] = []
+    missing: list[str] = []
+    updated = 0
+    for i, c in enumerate(read_spooled(spooled)):
+        e = by_email.get(c.email.strip().lower()) or by_line.get(i + 2)
+        if e is None:
+            updated += 1
+            synced.append((c.email, c.known_id, c.digest))
+            if counted:
+                push.settle(c, "updated", None, f"HubSpot import {status.id}")
+        elif e.error_type == "UPDATE_ONLY_IMPORT":
+            missing.append(c.email)
+            if counted:
+                push.settle(
+                    c,
+                    "not_found",
+                    "OBJECT_NOT_FOUND",
+                    f"no HubSpot contact has this email (contacts are never created): update-only import {status.id}"
+                    " answered UPDATE_ONLY_IMPORT",
+                )
+        elif counted:
+            push.settle(c, "failed", e.error_type, e.message or f"HubSpot import {status.id}: {e.error_type}")
+        if len(synced) + len(missing) >= STATE_CHUNK:
+            _write_state(push, exposure, owner, synced, missing, list_stop)
+            synced, missing = [], []
+            run._flush_records()
+    _write_state(push, exposure, owner, synced, missing, list_stop)
+    if counted and run.plan.config.list_id and list_stop is None:
+        run.counters.list_added += updated  # members now, as the batch path counts added + already members
+    if list_stop is not None:
+        run._stopped = run._stopped or list_stop
+    run._flush_records()
+
+
+def _errors(push: ImportPush, status: ImportStatus) -> list[ImportRowError]:
+    return list(push.imports.errors(status.id))
+
+
+def _add_to_list(push: ImportPush, status: ImportStatus) -> Stop | None:
+    list_id = push.run.plan.config.list_id
+    if not list_id:
+        return None
+    if not status.list_ids:
+        return Stop(
+            "LIST_NOT_MADE",
+            f"HubSpot import {status.id} made no list of its contacts to add to list {list_id}",
+        )
+    try:
+        push.imports.add_from_list(list_id, status.list_ids[0])
+    except HubSpotError as exc:
+        return stop_from(exc)
+    return None
+
+
+def _write_state(
+    push: ImportPush,
+    exposure: str,
+    run_id: str,
+    synced: list[tuple[str, str | None, str]],
+    missing: list[str],
+    list_stop: Stop | None,
+) -> None:
+    state = push.run.state
+    if state is None:
+        return
+    if synced and list_stop is None:
+        state.record(exposure, run_id, synced)  # type: ignore[arg-type]
+    if missing:
+        remember = getattr(state, "remember_not_found", None)
+        if remember is not None:
+            remember(exposure, run_id, missing)
+        else:
+            state.forget(exposure, missing)

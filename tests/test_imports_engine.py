@@ -1,0 +1,274 @@
+"""The import path of a run (engine/imports.py) against the sandbox, on a DuckDB log: update-only imports (an
+unknown email never becomes a contact), one outcome per row from HubSpot's error pages, files split at the
+account's row limit, a FAILED import resent next run, the daily limits (auto falls back to batch calls, import
+stops), rows an import cannot apply sent by batch calls in the same run, list membership, and a run stopped
+while HubSpot processes its import, whose next run lands it instead of importing twice."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import Any
+
+import duckdb
+import pytest
+
+from dbt_hubspot_sync.engine import SyncRun
+from dbt_hubspot_sync.engine import imports as engine_imports
+from dbt_hubspot_sync.hubspot import HubSpotClient, RateLimiter
+from dbt_hubspot_sync.run_log import RunLog
+from dbt_hubspot_sync.sandbox import Sandbox, SandboxConfig
+from dbt_hubspot_sync.sandbox.imports import imports_of
+from dbt_hubspot_sync.state import SyncState
+from tests.helpers import SCHEMA, DuckTarget, create_log_tables, fetch_dicts, make_plan
+
+KNOWN = [f"k{i}@example.com" for i in range(6)]
+IMPORT_PATH = "/crm/v3/imports"
+UPDATE_PATH = "/crm/v3/objects/contacts/batch/update"
+
+
+def _extra_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute(f"alter table {SCHEMA}.hubspot_sync_runs add column if not exists import_ids varchar")
+    conn.execute(
+        f"create table if not exists {SCHEMA}.hubspot_sync_state (exposure_name varchar, email_clean varchar,"
+        " record_id varchar, properties_hash varchar, run_id varchar, synced_at timestamp)"
+    )
+    conn.execute(
+        f"create table if not exists {SCHEMA}.hubspot_sync_imports (exposure_name varchar, run_id varchar,"
+        " import_name varchar, import_id varchar, phase varchar, file_path varchar, file_rows bigint,"
+        " detail varchar, logged_at timestamp)"
+    )
+
+
+class World:
+    """A sandbox portal, a client on it and a DuckDB log with the state: runs SyncRuns of the `hs` exposure."""
+
+    def __init__(self, tmp_path: Any, **sandbox: Any) -> None:
+        contacts = [{"email": e, "firstname": "Old", "score": "0"} for e in KNOWN]
+        self.sb = Sandbox(SandboxConfig(contacts=contacts, rate_max=1000, **sandbox)).start()
+        imports_of(self.sb).cfg.rows_per_second = 1e6
+        self.client = HubSpotClient("sandbox-token", self.sb.url, limiter=RateLimiter(1000, 10_000))
+        self.conn = duckdb.connect(":memory:")
+        create_log_tables(self.conn)
+        _extra_tables(self.conn)
+        self.target = DuckTarget(self.conn)
+
+    def run(
+        self,
+        rows: list[tuple[Any, ...]],
+        meta: dict[str, Any] | None = None,
+        *,
+        expected: int | None = None,
+        cancel: threading.Event | None = None,
+        state_join: bool = True,
+    ) -> SyncRun:
+        plan = make_plan({"push": "import", **(meta or {})})
+        run = SyncRun(
+            plan,
+            RunLog(self.target, SCHEMA),
+            self.client,
+            trigger="cli",
+            state=SyncState(self.target, SCHEMA),
+            cancel=cancel,
+        )
+        run.announce()
+        run.start()
+        run.rows_expected = expected
+        run.feed([self._joined(r) if state_join else r for r in rows])
+        run.finish()
+        assert run.counters.holds(), run.counters
+        return run
+
+    def _joined(self, r: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The row with its hubspot_sync_state columns, as the rows query joins them."""
+        found = self.conn.execute(
+            f"select record_id, properties_hash from {SCHEMA}.hubspot_sync_state where email_clean = ?",
+            [r[1]],
+        ).fetchall()
+        return (*r[:3], *(found[0] if found else (None, None)), *r[5:])
+
+    def outcomes(self, run: SyncRun) -> dict[str, tuple[str, str | None]]:
+        rows = fetch_dicts(
+            self.conn, f"select * from {SCHEMA}.hubspot_sync_record_log where run_id = ?", [run.run.run_id]
+        )
+        return {r["email_clean"]: (r["outcome"], r["reason_code"]) for r in rows}
+
+    def runs_row(self, run: SyncRun) -> dict[str, Any]:
+        [row] = fetch_dicts(
+            self.conn, f"select * from {SCHEMA}.hubspot_sync_runs where run_id = ?", [run.run.run_id]
+        )
+        return row
+
+    def calls(self) -> Counter[str]:
+        return Counter(f"{e['method']} {e['path'].split('?')[0]}" for e in self.sb.requests_log())
+
+    def contact(self, email: str) -> dict[str, str]:
+        return next(c["properties"] for c in self.sb.contacts() if c["properties"]["email"] == email)
+
+    def close(self) -> None:
+        self.client.close()
+        self.sb.stop()
+        self.conn.close()
+
+
+@pytest.fixture
+def world(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("HUBSPOT_SYNC_SPOOL_DIR", str(tmp_path / "spool"))
+    monkeypatch.setattr(engine_imports, "POLL_FIRST_S", 0.02)
+    monkeypatch.setattr(engine_imports, "POLL_MAX_S", 0.05)
+    worlds: list[World] = []
+
+    def make(**sandbox: Any) -> World:
+        worlds.append(World(tmp_path, **sandbox))
+        return worlds[-1]
+
+    yield make
+    for w in worlds:
+        w.close()
+
+
+def r(email: str, first: Any = "New", score: Any = 7) -> tuple[Any, ...]:
+    return (email, email, 1, None, None, first, score)
+
+
+def test_update_only_import_never_creates_and_counts_every_row(world: Any) -> None:
+    w = world()
+    rows = [r(e) for e in KNOWN[:4]] + [r("stranger@example.com"), r("other@example.org")]
+    run = w.run(rows)
+    c = run.counters
+    assert (c.rows_read, c.rows_updated, c.rows_not_found, c.rows_failed) == (6, 4, 2, 0)
+    assert run.result.status == "completed"
+    assert w.outcomes(run) == {
+        "stranger@example.com": ("not_found", "OBJECT_NOT_FOUND"),
+        "other@example.org": ("not_found", "OBJECT_NOT_FOUND"),
+    }
+    assert w.contact("k0@example.com")["firstname"] == "New"
+    assert w.sb.stats()["contacts_created"] == 0 and len(w.sb.contacts()) == len(KNOWN)
+    assert w.calls()[f"POST {IMPORT_PATH}"] == 1 and w.calls()[f"POST {UPDATE_PATH}"] == 0
+    [import_id] = w.runs_row(run)["import_ids"].split(",")
+    assert any(e["path"].startswith(f"{IMPORT_PATH}/{import_id}/errors") for e in w.sb.requests_log())
+    # The state holds the confirmed rows only (no record id: an import names none); a rerun sends nothing.
+    state = w.conn.execute(f"select email_clean, record_id, properties_hash from {SCHEMA}.hubspot_sync_state")
+    rows_state = state.fetchall()
+    assert {e for e, _, h in rows_state if h != "not_found"} == set(KNOWN[:4])
+    assert all(rid is None for _, rid, _ in rows_state)
+    again = w.run(rows)
+    assert again.counters.rows_unchanged == 4 and again.counters.rows_updated == 0
+    assert again.counters.rows_not_found == 2
+
+
+def test_rejected_rows_fail_with_hubspots_error_type_and_message(world: Any) -> None:
+    w = world(number_properties=("score",))
+    run = w.run([r(KNOWN[0]), r(KNOWN[1], score="lots"), r("nobody@example.com")])
+    assert w.outcomes(run) == {
+        "k1@example.com": ("failed", "COULD_NOT_PARSE_NUMBER"),
+        "nobody@example.com": ("not_found", "OBJECT_NOT_FOUND"),
+    }
+    detail = w.conn.execute(
+        f"select detail from {SCHEMA}.hubspot_sync_record_log where email_clean = 'k1@example.com'"
+    ).fetchone()[0]
+    assert "score" in detail and "number" in detail
+    assert run.result.status == "completed_with_errors"
+    assert w.contact("k1@example.com")["firstname"] == "Old"  # HubSpot applied nothing of that row
+    assert w.contact("k0@example.com")["firstname"] == "New"
+
+
+def test_files_are_split_at_the_row_limit(world: Any) -> None:
+    w = world()
+    rows = [r(e) for e in KNOWN] + [r("x@example.com")]
+    run = w.run(rows, {"import_limits": {"file_rows": 3}})
+    assert w.calls()[f"POST {IMPORT_PATH}"] == 3  # 3 + 3 + 1 rows
+    assert len(w.runs_row(run)["import_ids"].split(",")) == 3
+    assert (run.counters.rows_updated, run.counters.rows_not_found) == (6, 1)
+    assert {imports_of(w.sb).get(int(i)).rows for i in w.runs_row(run)["import_ids"].split(",")} == {3, 1}
+
+
+def test_a_failed_import_fails_its_rows_and_the_next_run_resends_them(world: Any) -> None:
+    w = world()
+    imports_of(w.sb).cfg.fail_next = 1
+    rows = [r(e) for e in KNOWN[:3]]
+    first = w.run(rows)
+    assert first.counters.rows_failed == 3 and first.result.status == "completed_with_errors"
+    assert set(w.outcomes(first).values()) == {("failed", "IMPORT_FAILED")}
+    assert w.contact("k0@example.com")["firstname"] == "Old"
+    second = w.run(rows)
+    assert second.counters.rows_updated == 3 and w.contact("k0@example.com")["firstname"] == "New"
+
+
+def test_over_the_daily_limits_auto_falls_back_to_batch_calls(world: Any) -> None:
+    w = world()
+    rows = [r(e) for e in KNOWN[:3]]
+    run = w.run(
+        rows, {"push": "auto", "import_threshold_rows": 2, "import_limits": {"daily_imports": 0}}, expected=3
+    )
+    assert run.counters.rows_updated == 3 and run.result.status == "completed"
+    assert w.calls()[f"POST {IMPORT_PATH}"] == 0 and w.calls()[f"POST {UPDATE_PATH}"] == 1
+
+
+def test_over_the_daily_limits_push_import_stops_with_a_clear_message(world: Any) -> None:
+    w = world()
+    w.run([r(KNOWN[0])], {"import_limits": {"daily_rows": 3}})  # 1 row imported today
+    run = w.run([r(e) for e in KNOWN[1:4]], {"import_limits": {"daily_rows": 3}})
+    assert run.result.status == "failed" and run.result.error.startswith("import_limit:")
+    assert "1 rows in the last 24 hours" in run.result.error
+    assert set(w.outcomes(run).values()) == {("failed", "IMPORT_LIMIT")}
+    assert w.calls()[f"POST {IMPORT_PATH}"] == 1
+
+
+def test_auto_below_the_threshold_uses_batch_calls(world: Any) -> None:
+    w = world()
+    run = w.run([r(e) for e in KNOWN[:3]], {"push": "auto"})  # threshold 50,000
+    assert run.counters.rows_updated == 3 and w.calls()[f"POST {IMPORT_PATH}"] == 0
+
+
+def test_rows_an_import_cannot_apply_go_through_batch_calls(world: Any) -> None:
+    w = world()
+    meta = {"null_as_empty": True}
+    run = w.run([r(KNOWN[0], first=None), r(KNOWN[1]), r(KNOWN[2])], meta)
+    assert run.counters.rows_updated == 3
+    assert "firstname" not in w.contact("k0@example.com")  # cleared, by batch/update
+    assert w.contact("k1@example.com")["firstname"] == "New"
+    assert w.calls()[f"POST {IMPORT_PATH}"] == 1 and w.calls()[f"POST {UPDATE_PATH}"] == 1
+    [imported] = imports_of(w.sb).jobs.values()
+    assert imported.rows == 2
+
+
+def test_lifecycle_stage_changes_go_through_batch_calls(world: Any) -> None:
+    w = world()
+    meta = {"properties": {"firstname": "lifecyclestage", "score": "score"}}
+    run = w.run([r(KNOWN[0], first="subscriber"), r(KNOWN[1], first=None)], meta)
+    assert run.counters.rows_updated == 2
+    assert w.contact("k0@example.com")["lifecyclestage"] == "subscriber"
+    assert w.calls()[f"POST {UPDATE_PATH}"] == 1 and w.calls()[f"POST {IMPORT_PATH}"] == 1
+
+
+def test_imported_contacts_join_the_list(world: Any) -> None:
+    w = world()
+    list_id = w.sb.app.store.create_list("audience", "0-1", "MANUAL")["listId"]
+    run = w.run([r(e) for e in KNOWN[:3]] + [r("nobody@example.com")], {"list_id": list_id})
+    assert sorted(w.sb.list_members(list_id)) == ["1", "2", "3"]
+    assert run.counters.list_added == 3 and run.counters.rows_not_found == 1
+    assert any("/memberships/add-from/" in e["path"] for e in w.sb.requests_log())
+
+
+def test_a_run_stopped_while_its_import_processes_is_landed_by_the_next(world: Any) -> None:
+    w = world()
+    imports_of(w.sb).cfg.rows_per_second = 20  # 6 rows: ~0.3 s at HubSpot
+    cancel = threading.Event()
+    timer = threading.Timer(0.1, cancel.set)
+    timer.start()
+    rows = [r(e) for e in KNOWN]
+    first = w.run(rows, cancel=cancel)
+    timer.join()
+    assert first.result.status == "failed"
+    assert set(w.outcomes(first).values()) == {("failed", "IMPORT_PENDING")}
+    assert imports_of(w.sb).wait_idle(10)
+    second = w.run(rows)  # lands the first run's import: its rows are unchanged, nothing is imported again
+    assert second.counters.rows_unchanged == 6 and second.counters.rows_updated == 0
+    assert w.calls()[f"POST {IMPORT_PATH}"] == 1
+    phases = w.conn.execute(
+        f"select phase, detail from {SCHEMA}.hubspot_sync_imports order by logged_at"
+    ).fetchall()
+    assert [p for p, _ in phases] == ["starting", "started", "landed"] and phases[-1][1].startswith(
+        "recovered"
+    )
