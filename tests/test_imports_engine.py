@@ -272,3 +272,16 @@ def test_a_run_stopped_while_its_import_processes_is_landed_by_the_next(world: A
     assert [p for p, _ in phases] == ["starting", "started", "landed"] and phases[-1][1].startswith(
         "recovered"
     )
+
+
+def test_without_the_crm_import_scope_auto_uses_batch_calls_and_import_stops(world: Any) -> None:
+    w = world()
+    w.sb.add_token("no-import", {"crm.objects.contacts.read", "crm.objects.contacts.write"})
+    w.client = HubSpotClient("no-import", w.sb.url, limiter=RateLimiter(1000, 10_000))
+    rows = [r(e) for e in KNOWN[:3]]
+    auto = w.run(rows, {"push": "auto", "import_threshold_rows": 2}, expected=3)
+    assert auto.result.status == "completed" and auto.counters.rows_updated == 3
+    assert w.calls()[f"POST {UPDATE_PATH}"] == 1
+    stopped = w.run([r(e, first="Newer") for e in KNOWN[:3]])
+    assert stopped.result.status == "failed" and "crm.import" in stopped.result.error
+    assert set(w.outcomes(stopped).values()) == {("failed", "MISSING_SCOPES")}

@@ -210,7 +210,7 @@ class ImportPush:
                 continue
             except AuthError as exc:
                 self.log.step(run.run.run_id, name, "landed", detail=f"refused: {exc}")
-                self._refused([spooled], exc.code or "MISSING_SCOPES", str(exc), enqueue, stop=True)
+                self._refused([spooled], exc.code or "MISSING_SCOPES", str(exc), enqueue)
                 continue
             except HubSpotError as exc:
                 # Not known to have started: the next run looks for it by name before sending these rows again.
@@ -301,10 +301,9 @@ class ImportPush:
         code: str,
         message: str,
         enqueue: Callable[[Candidate], None],
-        stop: bool = False,
     ) -> None:
         """`auto`: the rows go through the batch path instead; `import`: they fail and the run stops."""
-        if self.mode == "auto" and not stop:
+        if self.mode == "auto":
             log.warning(
                 "exposure %s: %s; sending these rows with batch calls instead",
                 self.run.plan.exposure,
