@@ -89,6 +89,8 @@ class RateLimiter:
         # Until a response's headers told how much of the window is left (another process or integration may
         # have spent it), one request at a time: a new process never bursts into a window it cannot see.
         self._informed = not warm_up
+        self.daily_remaining: int | None = None  # from X-HubSpot-RateLimit-Daily-Remaining, once seen
+        self.daily_max: int | None = None
         self._blind_responses = 0
 
     # -- registry -------------------------------------------------------------------------------------------
@@ -207,8 +209,17 @@ class RateLimiter:
             self._blocked_until = max(self._blocked_until, self._clock() + max(0.0, seconds))
             self._cond.notify_all()
 
-    def observe(self, headers: Mapping[str, str]) -> None:
-        """Retune from a response's X-HubSpot-RateLimit-* headers (absent or garbled headers are ignored)."""
+    def observe(self, headers: Mapping[str, str], slot: int | None = None) -> None:
+        """Retune from a response's X-HubSpot-RateLimit-* headers (absent or garbled headers are ignored).
+
+        `slot`: the request the headers answer. HubSpot counted the window when that request arrived: our
+        requests sent after it (higher slot ids, still in flight) were not in its count, so only ours up to it
+        are subtracted from the server's count to tell what other consumers of the token use."""
+        daily_h = _int_header(headers, "X-HubSpot-RateLimit-Daily-Remaining")
+        if daily_h is not None:
+            # The portal's requests left today (the guards estimate a run against it: guards.py).
+            self.daily_remaining = max(0, daily_h)
+            self.daily_max = _int_header(headers, "X-HubSpot-RateLimit-Daily")
         max_h = _int_header(headers, "X-HubSpot-RateLimit-Max")
         interval_h = _int_header(headers, "X-HubSpot-RateLimit-Interval-Milliseconds")
         remaining_h = _int_header(headers, "X-HubSpot-RateLimit-Remaining")
@@ -222,8 +233,9 @@ class RateLimiter:
                 # The server's count of the window minus ours (in flight + recent) is what others use.
                 self._purge(now)
                 server_used = self._max - max(0, remaining_h)
+                ours = len(self._slots) if slot is None else sum(1 for sid in self._slots if sid <= slot)
                 # Latest report wins; it lapses after one interval, so a wrong estimate cannot stall us.
-                self._external = max(0, server_used - len(self._slots))
+                self._external = max(0, server_used - ours)
                 self._external_until = now + self._interval
                 self._informed = True
             self._cond.notify_all()

@@ -238,7 +238,7 @@ class Transport:
             # (code, status, detail) of a transient failure, when there is one
             failure: tuple[str, int | None, str] | None = None
             resp: requests.Response | None = None
-            with limiter.slot():
+            with limiter.slot() as slot:
                 if self.cancel is not None and self.cancel.is_set():
                     raise InterruptedRunError(
                         f"interrupted: {call} was not sent (the run was stopped with SIGINT)",
@@ -262,7 +262,9 @@ class Transport:
                 finally:
                     self.stats.add(requests=1)
                 if resp is not None and not search:
-                    self.limiter.observe(resp.headers)  # before the slot is released: it counts in the window
+                    # Before the slot is released (it counts in the window); `slot` tells which of our own requests
+                    # HubSpot had counted when it wrote these headers.
+                    self.limiter.observe(resp.headers, slot=slot)
             if resp is not None:
                 # HubSpot's JSON is UTF-8 (RFC 8259); decoding it ourselves skips requests' charset sniffing.
                 text = resp.content.decode("utf-8", "replace")

@@ -55,3 +55,17 @@ def test_the_process_wide_limiter_warms_up() -> None:
         assert sid is not None and limiter.try_acquire() == (None, math.inf)
     finally:
         limiter.release(sid)
+
+
+def test_requests_still_in_flight_are_not_subtracted_from_the_servers_count() -> None:
+    """HubSpot counted its window when the answered request arrived: our requests sent after it were not in it.
+    (Subtracting them made a second process's limiter believe the window was empty: 429s back to back.)"""
+    limiter = RateLimiter(100, 10_000, clock=Clock())
+    held = [limiter.try_acquire()[0] for _ in range(16)]  # 16 requests in flight
+    assert all(h is not None for h in held)
+    # The first one's answer: 22 requests of another process + this one in HubSpot's window.
+    limiter.observe({"X-HubSpot-RateLimit-Max": "100", "X-HubSpot-RateLimit-Remaining": "77"}, slot=held[0])
+    more = 0
+    while limiter.try_acquire()[0] is not None:
+        more += 1
+    assert more == 99 - 22 - 16  # 61: the other process's 22 stay counted
