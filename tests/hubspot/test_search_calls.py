@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from dbt_hubspot_sync.hubspot import SEARCH_CAP, HubSpotError, RateLimiter
+from dbt_hubspot_sync.hubspot import SEARCH_CAP, HubSpotClient, HubSpotError, RateLimiter
 
 from .helpers import Reply, Req, client_for, contact, sandbox, sb_client
 
@@ -148,3 +148,13 @@ def test_an_unexpected_answer_raises(fake: Any) -> None:
     with client_for(srv, search_limiter=RateLimiter(10, 1000)) as client, pytest.raises(HubSpotError) as exc:
         client.search_created(0, 10)
     assert exc.value.status == 400 and "bad filter" in str(exc.value) and exc.value.call == f"POST {SEARCH}"
+
+
+def test_each_token_has_one_search_limiter_apart_from_its_ten_secondly_one() -> None:
+    token = "pat-search-limiter-test-token"
+    search = RateLimiter.for_search(token)
+    assert search is RateLimiter.for_search(token) and search is not RateLimiter.for_token(token)
+    assert (search.max_requests, search.interval_s, search.allowed) == (5, 1.0, 5)
+    client = HubSpotClient(token, "https://api.hubapi.com")
+    assert client.search_limiter is search and client.limiter is RateLimiter.for_token(token)
+    client.close()
