@@ -109,7 +109,9 @@ OPERATIONS: Final[dict[str, Operation]] = {
     "memberships_add": Operation("PUT", "lists", _lists("/{listId}/memberships/add")),
     "memberships_remove": Operation("PUT", "lists", _lists("/{listId}/memberships/remove")),
     "memberships_add_and_remove": Operation("PUT", "lists", _lists("/{listId}/memberships/add-and-remove")),
-    "memberships_add_from": Operation("PUT", "lists", _lists("/{listId}/memberships/add-from/{sourceListId}")),
+    "memberships_add_from": Operation(
+        "PUT", "lists", _lists("/{listId}/memberships/add-from/{sourceListId}")
+    ),
     "import_start": Operation("POST", "imports", _imports("")),
     "import_list": Operation("GET", "imports", _imports("")),
     "import_get": Operation("GET", "imports", _imports("/{importId}")),

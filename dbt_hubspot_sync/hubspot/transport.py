@@ -250,7 +250,9 @@ class Transport:
                     if upload is not None:
                         data, content_type = upload()
                         headers = {"Content-Type": content_type}
-                    resp = self._session.request(method, url, data=data, headers=headers, timeout=self.timeout)
+                    resp = self._session.request(
+                        method, url, data=data, headers=headers, timeout=self.timeout
+                    )
                 except requests.Timeout as exc:
                     failure = (
                         "TIMEOUT",
