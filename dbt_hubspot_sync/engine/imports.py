@@ -80,7 +80,7 @@ class ImportPush:
             self.limits.file_bytes,
         )
         self.import_ids: list[str] = []
-        self.pending: list[SpoolFile] = []  # files of imports still processing when the run stopped: kept
+        self.pending: list[SpoolFile] = []  # files of imports started and not landed: kept for the next run
         self.settled = 0
 
     @property
@@ -96,43 +96,60 @@ class ImportPush:
         if not self.folder.is_dir():
             return
         for logged in self.log.unlanded():
-            status = self._find(logged)
-            if status is None:
-                self.log.step(
-                    self.run.run.run_id, logged.name, "landed", detail="never started: its rows are resent"
-                )
-                continue
-            status = self._wait([status])[0]
-            if not status.finished:
+            try:
+                self._recover_one(logged)
+            except HubSpotError as exc:
+                # Not knowing its outcome, resending its rows could import them twice: this run sends nothing.
                 self.run._stopped = Stop(
                     "IMPORT_PENDING",
-                    f"HubSpot import {status.id} of run {logged.run_id} is still {status.state}: this run waits for"
-                    " it rather than sending its rows twice; run again once it finished",
+                    f"the outcome of import {logged.import_id or logged.name!r} of run {logged.run_id} could not"
+                    f" be read ({exc}); this run sends nothing rather than import its rows twice: run again",
                 )
+            if self.run._stopped is not None:
                 return
-            spooled = SpoolFile(Path(logged.file_path))
-            if spooled.csv_path.is_file() and spooled.meta_path.is_file():
-                land_import(self, spooled, status, counted=False, run_id=logged.run_id)
-                detail = f"recovered: {status.state}"
-            else:  # its files are gone (another host, a reboot): the rows are resent, HubSpot converges
-                detail = f"recovered without its files ({status.state}): its rows are resent"
-            self.log.step(self.run.run.run_id, logged.name, "landed", import_id=status.id, detail=detail)
-            spooled.csv_path.unlink(missing_ok=True)
-            spooled.meta_path.unlink(missing_ok=True)
-            with contextlib.suppress(OSError):
-                spooled.csv_path.parent.rmdir()  # the killed run's folder, once empty
-            log.info(
-                "exposure %s: landed import %s left by run %s",
-                self.run.plan.exposure,
-                status.id,
-                logged.run_id,
+        shutil.rmtree(self.folder, ignore_errors=True)  # what is left was landed: the files of no import
+
+    def _recover_one(self, logged: LoggedImport) -> None:
+        status = self._find(logged)
+        if status is None:
+            self.log.step(
+                self.run.run.run_id, logged.name, "landed", detail="never started: its rows are resent"
             )
-        if self.run._stopped is None:
-            shutil.rmtree(self.folder, ignore_errors=True)  # what is left was landed: the files of no import
+            return
+        status = self._wait([status])[0]
+        if not status.finished:
+            self.run._stopped = Stop(
+                "IMPORT_PENDING",
+                f"HubSpot import {status.id} of run {logged.run_id} is still {status.state}: this run waits for"
+                " it rather than sending its rows twice; run again once it finished",
+            )
+            return
+        spooled = SpoolFile(Path(logged.file_path))
+        if spooled.csv_path.is_file() and spooled.meta_path.is_file():
+            land_import(self, spooled, status, counted=False, run_id=logged.run_id)
+            detail = f"recovered: {status.state}"
+        else:  # its files are gone (another host, a reboot): the rows are resent, HubSpot converges
+            detail = f"recovered without its files ({status.state}): its rows are resent"
+        self.log.step(self.run.run.run_id, logged.name, "landed", import_id=status.id, detail=detail)
+        spooled.csv_path.unlink(missing_ok=True)
+        spooled.meta_path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            spooled.csv_path.parent.rmdir()  # the killed run's folder, once empty
+        log.info(
+            "exposure %s: landed import %s left by run %s",
+            self.run.plan.exposure,
+            status.id,
+            logged.run_id,
+        )
 
     def _find(self, logged: LoggedImport) -> ImportStatus | None:
         if logged.import_id:
-            return self.imports.status(logged.import_id)
+            try:
+                return self.imports.status(logged.import_id)
+            except HubSpotError as exc:
+                if exc.status == 404:
+                    return None  # HubSpot has no such import (any more): its rows are resent
+                raise
         return next((s for s in self.imports.recent() if s.name == logged.name), None)
 
     # -- while rows stream ---------------------------------------------------------------------------------
@@ -228,6 +245,7 @@ class ImportPush:
                 file_rows=spooled.rows,
             )
             self.import_ids.append(status.id)
+            self.pending.append(spooled)  # kept until landed: a crash leaves it to the next run
             started.append((spooled, status))
             log.info(
                 "exposure %s: HubSpot import %s started (%d rows)", run.plan.exposure, status.id, spooled.rows
@@ -268,11 +286,10 @@ class ImportPush:
                 " outcome (its rows are not imported again)",
             )
             self._fail_files([spooled], pending)  # left unlanded in hubspot_sync_imports: recovered next run
-            self.pending.append(spooled)
             return
         land_import(self, spooled, status, counted=True)
-        name = status.name
-        self.log.step(run.run.run_id, name, "landed", import_id=status.id, detail=status.state)
+        self.log.step(run.run.run_id, status.name, "landed", import_id=status.id, detail=status.state)
+        self.pending.remove(spooled)
 
     # -- helpers ---------------------------------------------------------------------------------------------
     def _limit_problem(self) -> str | None:
