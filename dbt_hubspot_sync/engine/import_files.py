@@ -16,6 +16,7 @@ warehouses too.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import shutil
@@ -79,12 +80,14 @@ class Spool:
 
     def add(self, c: Candidate) -> None:
         line = _csv_line([c.email, *(c.properties.get(p, "") for p in self.properties)])
-        size = len(line.encode("utf-8"))
+        size = len(line) if line.isascii() else len(line.encode("utf-8"))
         current = self.files[-1] if self.files else None
         if current is None or current.rows >= self.max_rows or current.bytes + size > self.max_bytes:
             current = self._roll()
         self._csv.write(line)
-        self._meta.write(json.dumps([c.email, c.email_raw, c.known_id, c.digest]) + "\n")
+        # The sidecar: hash, known record id, and the raw email when it is not the cleaned one (JSON).
+        raw = "" if c.email_raw == c.email else json.dumps(c.email_raw)
+        self._meta.write(f"{c.digest}\t{c.known_id or ''}\t{raw}\n")
         current.rows += 1
         current.bytes += size
 
@@ -130,14 +133,17 @@ def read_spooled(spooled: SpoolFile | Path, properties: Sequence[str] | None = N
         header = next(reader)
         names = header[1:]
         for cells, line in zip(reader, meta):
-            email, raw, known_id, digest = json.loads(line)
+            digest, known_id, raw = line.rstrip("\n").split("\t", 2)
+            email = cells[0]
             props = {n: v for n, v in zip(names, cells[1:]) if v != ""}
-            yield Candidate(raw, email, props, digest, known_id)
+            yield Candidate(json.loads(raw) if raw else email, email, props, digest, known_id or None)
 
 
 def _csv_line(cells: Sequence[str]) -> str:
-    import io
-
+    """One CSV line (RFC 4180 quoting only where a cell needs it)."""
+    line = ",".join(cells)
+    if line.count(",") == len(cells) - 1 and '"' not in line and "\n" not in line and "\r" not in line:
+        return line + "\n"
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerow(cells)
     return out.getvalue()
