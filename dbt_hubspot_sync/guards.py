@@ -1,0 +1,78 @@
+"""Guards: a run that would spend too much of the portal's day, or change too much of its audience, is refused
+before it sends anything. `--force` overrides them for one run.
+
+- `max_daily_share` (default 0.5): the run's estimated requests against the portal's requests left today, as
+  HubSpot's `X-HubSpot-RateLimit-Daily-Remaining` header said on the run's first call.
+- `max_change_share` (default: off): the contacts the run would change against the audience's known contacts
+  (those the sync state holds): a broken model must not rewrite every contact.
+
+The estimate reads the relation once more before the push, classifying every row as the run will
+(engine/classify.py); its request count is an upper bound (every lookup finds its contact). Refusals end the
+run `failed` with the reason (`guard_daily_budget: ...`, `guard_change_share: ...`), nothing sent, exit 1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .engine.classify import classify
+from .engine.outcomes import Candidate
+from .hubspot import BATCH_SIZE
+from .plan import SyncPlan
+
+
+@dataclass
+class Estimate:
+    rows: int = 0
+    known: int = 0  # rows of contacts the sync state knows (their record id)
+    changed_known: int = 0  # ... whose values changed: updated by id
+    unknown: int = 0  # rows to look up (and update when found)
+
+    def requests(self, plan: SyncPlan) -> int:
+        """At most: the lookups, the updates, and the list adds (100 records a request each)."""
+        sent = self.changed_known + self.unknown
+        per_call = math.ceil(sent / BATCH_SIZE)
+        return math.ceil(self.unknown / BATCH_SIZE) + per_call * (2 if plan.config.list_id else 1)
+
+
+def estimate(chunks: Iterable[Sequence[Sequence[Any]]], plan: SyncPlan, *, trust_not_found: bool) -> Estimate:
+    est = Estimate()
+    for rows in chunks:
+        for row in rows:
+            est.rows += 1
+            # A contact the state knows, counted once (its duplicate rows are not sent).
+            est.known += row[3] is not None and (row[2] is None or int(row[2]) <= 1)
+            got = classify(row, plan, trust_not_found=trust_not_found)
+            if isinstance(got, Candidate):
+                if got.known_id is not None:
+                    est.changed_known += 1
+                else:
+                    est.unknown += 1
+    return est
+
+
+def refusal(plan: SyncPlan, est: Estimate, daily_remaining: int | None) -> str | None:
+    """Why the run may not go (naming what was measured), or None."""
+    cfg = plan.config
+    requests = est.requests(plan)
+    if cfg.max_daily_share is not None and daily_remaining is not None:
+        allowed = cfg.max_daily_share * daily_remaining
+        if requests > allowed:
+            return (
+                f"guard_daily_budget: the run would send up to {requests:,} requests, more than max_daily_share"
+                f" {cfg.max_daily_share:.0%} of the {daily_remaining:,} the portal has left today"
+                " (X-HubSpot-RateLimit-Daily-Remaining); nothing was sent. Run later, raise max_daily_share,"
+                " or --force"
+            )
+    if cfg.max_change_share is not None and est.known:
+        share = est.changed_known / est.known
+        if share > cfg.max_change_share:
+            return (
+                f"guard_change_share: the run would change {est.changed_known:,} of the {est.known:,} known"
+                f" contacts ({share:.0%}), more than max_change_share {cfg.max_change_share:.0%}; nothing was"
+                " sent. Check the model (a broken join rewrites every contact), or --force if it is intended"
+            )
+    return None
