@@ -2,6 +2,12 @@
 
 Writes go through anything with the small `SqlTarget` surface: dbt's adapter connection (`dbt_bridge.Warehouse`)
 or, inside a DuckDB post-hook, a separate DuckDB connection (so the hook's own connection is never re-entered).
+
+Append-only targets (`target.append_only`: Spark and Databricks, whose built-in table formats have no UPDATE or
+DELETE) keep the same tables' meaning without changing a row: a run's status change is a new row of
+`hubspot_sync_run_events` (the previous row copied, the changed columns set), and `hubspot_sync_runs` is a view
+of each run's latest event (macros/log_tables_ddl.sql: a finished status wins over `running`, which wins over
+`waiting`, then the latest). Readers read `hubspot_sync_runs` either way.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Any, Protocol
 from . import __version__
 
 RUNS_TABLE = "hubspot_sync_runs"
+RUN_EVENTS_TABLE = "hubspot_sync_run_events"  # append-only targets: the rows behind the hubspot_sync_runs view
 RECORDS_TABLE = "hubspot_sync_record_log"
 # A run still `running` after this long was killed: the next run marks it failed. (A run whose process is known
 # to be gone, on the same host, is stale at once.)
@@ -49,8 +56,23 @@ class SqlTarget(Protocol):
     # one statement of a few column arrays, about 10x faster than multi-row VALUES.
     array_params: bool
 
+    # (optional) True where UPDATE and DELETE are unavailable: the log tables are append-only (see above).
+    # append_only: bool
+
     def relation(self, schema: str, identifier: str) -> str: ...
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]: ...
+
+
+def append_only(target: SqlTarget) -> bool:
+    """Whether `target` writes the log tables append-only (Spark, Databricks); False unless it says so. A wrapper
+    (the pipeline's guarded target) answers for the target it wraps (`_target`)."""
+    seen: Any = target
+    while seen is not None:
+        flag = getattr(seen, "append_only", None)
+        if flag is not None:
+            return bool(flag)
+        seen = getattr(seen, "_target", None)
+    return False
 
 
 # Rows per statement. Multi-row VALUES: one statement of 500 rows costs what ~5 single-row ones do, and
@@ -122,6 +144,7 @@ class Counters:
     rate_limited: int = 0
     list_added: int = 0
     list_missing: int = 0
+    list_removed: int = 0  # list_mode mirror: members that left the audience, removed (a dry run: would be)
 
     def outcomes(self) -> int:
         return (
@@ -182,8 +205,10 @@ RUN_COLUMNS = (
 class RunLog:
     def __init__(self, target: SqlTarget, schema: str) -> None:
         self.target = target
-        self.runs = target.relation(schema, RUNS_TABLE)
+        self.runs = target.relation(schema, RUNS_TABLE)  # what readers read (a view on append-only targets)
         self.records = target.relation(schema, RECORDS_TABLE)
+        self.append_only = append_only(target)
+        self.run_events = target.relation(schema, RUN_EVENTS_TABLE) if self.append_only else None
         self._p = target.placeholder
 
     def _marks(self, n: int) -> str:
@@ -195,24 +220,43 @@ class RunLog:
         run.started_at = run.started_at or utcnow()
         values = asdict(run)
         values.update(asdict(counters or Counters()))
+        params = [values[c] for c in RUN_COLUMNS]
+        if self.run_events is not None:
+            self.target.execute(
+                f"insert into {self.run_events} ({', '.join(RUN_COLUMNS)}, event_at)"
+                f" values ({self._marks(len(RUN_COLUMNS) + 1)})",
+                [*params, utcnow()],
+            )
+            return
         self.target.execute(
             f"insert into {self.runs} ({', '.join(RUN_COLUMNS)}) values ({self._marks(len(RUN_COLUMNS))})",
-            [values[c] for c in RUN_COLUMNS],
+            params,
         )
 
     def set_running(self, run_id: str) -> datetime:
         started = utcnow()
-        self.target.execute(
-            f"update {self.runs} set status = 'running', started_at = {self._p} where run_id = {self._p}",
-            [started, run_id],
-        )
+        self._change(run_id, {"status": "running", "started_at": started})
         return started
 
     def finish_run(self, run_id: str, status: str, counters: Counters, error: str | None) -> None:
-        cols = [f.name for f in fields(Counters)]
-        sets = ", ".join(f"{c} = {self._p}" for c in ["status", "finished_at", "error", *cols])
-        values = [status, utcnow(), error, *(getattr(counters, c) for c in cols)]
-        self.target.execute(f"update {self.runs} set {sets} where run_id = {self._p}", [*values, run_id])
+        values: dict[str, Any] = {"status": status, "finished_at": utcnow(), "error": error}
+        values.update(asdict(counters))
+        self._change(run_id, values)
+
+    def _change(self, run_id: str, values: dict[str, Any]) -> None:
+        """Set some columns of one run: an UPDATE of its row, or on an append-only target a new event that
+        copies the run's latest state with these columns changed."""
+        p = self._p
+        if self.run_events is None:
+            sets = ", ".join(f"{c} = {p}" for c in values)
+            self.target.execute(f"update {self.runs} set {sets} where run_id = {p}", [*values.values(), run_id])
+            return
+        select = ", ".join(p if c in values else c for c in RUN_COLUMNS)
+        self.target.execute(
+            f"insert into {self.run_events} ({', '.join(RUN_COLUMNS)}, event_at)"
+            f" select {select}, {p} from {self.runs} where run_id = {p}",
+            [*(values[c] for c in RUN_COLUMNS if c in values), utcnow(), run_id],
+        )
 
     def log_records(self, run_id: str, exposure: str, rows: Sequence[RecordRow]) -> None:
         insert_rows(
@@ -245,11 +289,7 @@ class RunLog:
             elif started_at is not None and started_at < cutoff:
                 stale.append((run_id, "stale: the process running it stopped before it finished"))
         for run_id, reason in stale:
-            self.target.execute(
-                f"update {self.runs} set status = 'failed', finished_at = {self._p}, error = {self._p}"
-                f" where run_id = {self._p}",
-                [utcnow(), reason, run_id],
-            )
+            self._change(run_id, {"status": "failed", "finished_at": utcnow(), "error": reason})
         return len(stale)
 
     def recent_runs(self, limit: int = 20, exposures: Sequence[str] = ()) -> tuple[list[str], list[tuple]]:

@@ -10,6 +10,8 @@ concurrently are ordered by the pair, so exactly one pusher of an exposure sends
 A ticket is live while its run's row in `hubspot_sync_runs` is `waiting` or `running`: finishing the run (any end
 state) releases it, and a run killed before finishing is released by the stale-run rule
 (`RunLog.fail_stale_runs`: at once when its process is gone from this host, else after `STALE_AFTER`).
+`release()` deletes the run's queue rows; on an append-only target (Spark, Databricks: no DELETE) it adds a
+`released` row instead, which ends the run's ticket just the same.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .errors import SyncError
-from .run_log import RUNS_TABLE, RunLog, SqlTarget, utcnow
+from .run_log import RUNS_TABLE, RunLog, SqlTarget, append_only, utcnow
 
 WRITERS_TABLE = "hubspot_sync_writers"
 # Choosing takes two statements; a `choosing` row older than this belongs to a pusher that died in between.
@@ -72,6 +74,7 @@ class WriterLease:
         self.runs = target.relation(schema, RUNS_TABLE)
         self._log = RunLog(target, schema)
         self._p = target.placeholder
+        self._append_only = append_only(target)
         self._sleep, self._clock = sleep, clock
 
     def acquire(self, wait_seconds: float, *, on_wait: Callable[[Holder], None] | None = None) -> None:
@@ -96,6 +99,9 @@ class WriterLease:
 
     def release(self) -> None:
         """Drop this run's queue rows (its end state releases them anyway; this keeps the table small)."""
+        if self._append_only:
+            self._insert("released", None)
+            return
         self.target.execute(
             f"delete from {self.table} where exposure_name = {self._p} and run_id = {self._p}",
             [self.exposure, self.run_id],
@@ -121,7 +127,10 @@ class WriterLease:
         )
         live: dict[str, tuple[bool, int | None, Holder]] = {}
         stale_choice = utcnow() - CHOOSING_TIMEOUT
+        released = {r[0] for r in rows if r[1] == "released"}
         for run_id, phase, ticket, created_at, runner, started_at, status in rows:
+            if run_id in released:
+                continue
             choosing, current, holder = live.get(run_id, (False, None, None))
             holder = Holder(str(run_id), runner, started_at, str(status))
             if phase == "ticket":

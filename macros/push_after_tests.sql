@@ -34,6 +34,37 @@
   {{ return('') }}
 {% endmacro %}
 
+{#- Spark and Databricks: no UPDATE on Spark's own table formats: the kept statuses are a `gate_results` row of
+    hubspot_sync_pending_events (pending.py reads the latest one); no `target.database`. -#}
+{% macro spark__push_after_tests(results) %}
+  {%- if not execute -%}{{ return('') }}{%- endif -%}
+  {%- set built = [] -%}
+  {%- for r in results if r.node.resource_type in ('model', 'seed', 'snapshot') and (r.status | string) == 'success' -%}
+    {%- if dbt_hubspot_sync._automatic_syncs_for(r.node.unique_id) -%}{%- do built.append(r.node.unique_id) -%}{%- endif -%}
+  {%- endfor -%}
+  {%- if not built -%}{{ return('') }}{%- endif -%}
+  {%- set statuses = {} -%}
+  {%- for r in results -%}{%- do statuses.update({r.node.unique_id: r.status | string}) -%}{%- endfor -%}
+  {%- set schema = dbt_hubspot_sync.log_schema() -%}
+  {%- set pending = api.Relation.create(schema=schema, identifier='hubspot_sync_pending_builds') -%}
+  {%- set events = api.Relation.create(schema=schema, identifier='hubspot_sync_pending_events') -%}
+  {%- set rows = run_query("select pending_id, gate_tests from " ~ pending ~ " where invocation_id = "
+                           ~ dbt_hubspot_sync._sql_string(invocation_id)) -%}
+  {%- set values = [] -%}
+  {%- for row in rows if row[1] and row[1] != '[]' -%}
+    {%- set kept = {} -%}
+    {%- for t in fromjson(row[1]) if t in statuses -%}{%- do kept.update({t: statuses[t]}) -%}{%- endfor -%}
+    {%- do values.append('(' ~ dbt_hubspot_sync._sql_string(row[0]) ~ ", 'gate_results', "
+                         ~ dbt_hubspot_sync._sql_json(kept) ~ ', ' ~ dbt.current_timestamp() ~ ')') -%}
+  {%- endfor -%}
+  {%- if values -%}
+    {%- call statement('hubspot_sync_gate_results') -%}
+      insert into {{ events }} (pending_id, event, detail, event_at) values {{ values | join(', ') }}
+    {%- endcall -%}
+  {%- endif -%}
+  {{ return('') }}
+{% endmacro %}
+
 {% macro duckdb__push_after_tests(results) %}
   {%- if not execute or results | length == 0 -%}{{ return('') }}{%- endif -%}
   {%- set statuses = {} -%}

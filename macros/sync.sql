@@ -15,7 +15,16 @@
 {% macro default__sync() %}
   {%- set syncs = dbt_hubspot_sync._model_syncs() -%}
   {%- if syncs | length == 0 -%}{{ return('') }}{%- endif %}
-{{ dbt_hubspot_sync._record_pending(syncs) }}
+{{ dbt_hubspot_sync._record_pending(syncs, target.database) }}
+{% endmacro %}
+
+{#- Spark and Databricks: no transactions (the hook runs once the model's table is written, so the row still exists
+    only if the model was built), no `target.database` (the schema is the database), one statement per hook, and
+    the row goes to hubspot_sync_pending_builds (hubspot_sync_pending is a view there: log_tables_ddl). -#}
+{% macro spark__sync() %}
+  {%- set syncs = dbt_hubspot_sync._model_syncs() -%}
+  {%- if syncs | length == 0 -%}{{ return('') }}{%- endif %}
+{{ dbt_hubspot_sync._record_pending(syncs, none, 'hubspot_sync_pending_builds') }}
 {% endmacro %}
 
 {% macro duckdb__sync() %}
@@ -26,7 +35,7 @@
   {%- do log("dbt_hubspot_sync: the push of " ~ (deferred | map(attribute='name') | join(', ')) ~ " waits for "
              ~ (deferred[0].gate_tests | length) ~ " test(s) of " ~ model.name ~ " (gate: tests; pushed at on-run-end"
              ~ " if they pass)", info=True) -%}
-{{ dbt_hubspot_sync._record_pending(deferred) }}
+{{ dbt_hubspot_sync._record_pending(deferred, target.database) }}
 {%- endif %}
 {{ dbt_hubspot_sync._duckdb_push_sql(this, model, syncs | rejectattr('gate_tests') | list) | join(';\n') }}
 {% endmacro %}
@@ -53,17 +62,20 @@
   {{ return(found | sort) }}
 {% endmacro %}
 
-{#- Inserts the pending syncs of this model build (in the hook, so inside the model's transaction). -#}
-{% macro _record_pending(syncs) %}
+{#- Inserts the pending syncs of this model build (in the hook, so inside the model's transaction where there is
+    one): one statement, literals in the adapter's syntax (_sql_string). -#}
+{% macro _record_pending(syncs, database, identifier='hubspot_sync_pending') %}
 {%- set schema = dbt_hubspot_sync.log_schema() -%}
-{%- set pending = api.Relation.create(database=target.database, schema=schema, identifier='hubspot_sync_pending') -%}
-{%- if adapter.get_relation(database=pending.database, schema=schema, identifier='hubspot_sync_pending') is none -%}
+{%- set pending = api.Relation.create(database=database, schema=schema, identifier=identifier) -%}
+{%- if adapter.get_relation(database=database, schema=schema, identifier=identifier) is none -%}
   {%- do dbt_hubspot_sync.create_log_tables(schema) -%}
 {%- endif -%}
-{%- for s in syncs %}
+{%- set q = dbt_hubspot_sync._sql_string %}
 insert into {{ pending }} (pending_id, exposure_name, model_unique_id, relation, invocation_id, created_at, gate_tests)
-values ('{{ invocation_id }}:{{ s.name }}', '{{ s.name }}', '{{ model.unique_id }}',
-        '{{ this | string | replace("'", "''") }}', '{{ invocation_id }}', {{ dbt.current_timestamp() }},
-        {{ dbt_hubspot_sync._sql_json(s.gate_tests) }});
+values
+{%- for s in syncs %}
+  ({{ q(invocation_id ~ ':' ~ s.name) }}, {{ q(s.name) }}, {{ q(model.unique_id) }}, {{ q(this | string) }},
+   {{ q(invocation_id) }}, {{ dbt.current_timestamp() }}, {{ dbt_hubspot_sync._sql_json(s.gate_tests) }})
+  {%- if not loop.last %},{% else %};{% endif %}
 {%- endfor %}
 {% endmacro %}

@@ -46,7 +46,7 @@ from (
 ) as r
 {%- if state_relation %}
 left join {{ state_relation }} as st
-    on st.exposure_name = '{{ exposure | replace("'", "''") }}'
+    on st.exposure_name = {{ dbt_hubspot_sync._sql_string(exposure) }}
     and st.email_clean = r.hubspot_sync__email_clean
 {%- endif %}
 {% endmacro %}

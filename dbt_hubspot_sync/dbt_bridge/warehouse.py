@@ -8,6 +8,7 @@ from typing import Any
 
 from ..errors import SyncError, WarehouseError
 from .project import Model, Project
+from .spark import SPARK_TYPES, bind_literals, spark_cursor
 
 PACKAGE = "dbt_hubspot_sync"
 
@@ -19,10 +20,15 @@ class Warehouse:
         self._adapter = adapter
         self.project = project
         self.type = adapter.type()
-        # DB-API placeholder style of the driver behind the adapter.
+        # DB-API placeholder style of the driver behind the adapter (Spark: bound here, see below).
         self.placeholder = "?" if self.type in ("duckdb", "sqlite", "databricks", "spark") else "%s"
         # Drivers known to bind a Python list as a SQL array (run_log.insert_rows writes column arrays).
         self.array_params = self.type in ("duckdb", "postgres")
+        # Spark and Databricks: parameters become literals here (bind_literals; the drivers would %-format
+        # them), statements run on cursors of their own (dbt_bridge/spark.py), and the log tables are
+        # append-only (Spark's built-in table formats have no UPDATE or DELETE; run_log.py, state.py, ...).
+        self.spark = self.type in SPARK_TYPES
+        self.append_only = self.spark
 
     def quote(self, identifier: str) -> str:
         return self._adapter.quote(identifier)
@@ -98,6 +104,18 @@ class Warehouse:
         return self._adapter.connections.get_thread_connection().handle
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
+        if self.spark:
+            # A cursor of its own under dbt-spark's wrapper (whose `close()` would close the connection).
+            cur = spark_cursor(self._handle())
+            try:
+                cur.execute(bind_literals(sql, params, self.placeholder))
+                try:
+                    rows = cur.fetchall() if cur.description else []
+                except Exception:  # statements without a result set
+                    rows = []
+            finally:
+                cur.close()
+            return rows
         cur = self._handle().cursor()
         cur.execute(sql, params) if params is not None else cur.execute(sql)
         try:
@@ -126,6 +144,9 @@ class Warehouse:
             # Server-side cursor, held over commits (log writes commit while we read).
             cur = handle.cursor(name="dbt_hubspot_sync_read", withhold=True)
             cur.itersize = chunk_size
+        elif self.spark:
+            # Its own cursor: fetched from the server in chunks while the log writes use others.
+            cur = spark_cursor(handle)
         else:
             cur = handle.cursor()
         try:

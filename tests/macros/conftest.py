@@ -1,4 +1,5 @@
-"""A throwaway dbt project that installs this repository as a package, on DuckDB or PostgreSQL.
+"""A throwaway dbt project that installs this repository as a package, on DuckDB or PostgreSQL (`dbt_project`),
+or also on Spark through its Thrift server (`dbt_project_with_spark`, for the macro tests with a Spark case).
 
 Used by the macro tests: they run the real macros through real dbt (`dbtRunner`), not a Jinja imitation.
 """
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.spark.warehouse import SPARK_SKIP_REASON, spark_connect, spark_profile, spark_settings
 from tests.warehouses import pg_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -34,11 +36,16 @@ class DbtProject:
         conn = self.connect()
         try:
             cur = conn.cursor()
-            if many is not None:
+            if many is not None and self.adapter == "spark":
+                # One statement of many rows (PyHive's executemany is a statement per row: seconds each).
+                head, _, marks = sql.rpartition(" values ")
+                cur.execute(f"{head} values {', '.join([marks] * len(many))}", [v for row in many for v in row])
+            elif many is not None:
                 cur.executemany(sql, many)
             else:
                 cur.execute(sql, params)
-            conn.commit()
+            if self.adapter != "spark":
+                conn.commit()
         finally:
             conn.close()
 
@@ -53,7 +60,7 @@ class DbtProject:
 
     @property
     def placeholder(self) -> str:
-        return "?" if self.adapter == "duckdb" else "%s"
+        return "?" if self.adapter == "duckdb" else "%s"  # (PyHive, on Spark: %s too)
 
     def write_model(self, name: str, sql: str) -> None:
         (self.project_dir / "models" / f"{name}.sql").write_text(sql, encoding="utf-8")
@@ -74,6 +81,8 @@ class DbtProject:
 
 
 def _profile(adapter: str, tmp: Path, schema: str) -> dict[str, Any]:
+    if adapter == "spark":
+        return spark_profile(schema, threads=1)
     if adapter == "duckdb":
         return {"type": "duckdb", "path": str(tmp / "warehouse.duckdb"), "schema": schema, "threads": 1}
     pg = pg_settings()
@@ -95,7 +104,22 @@ def dbt_project(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DbtProject]:
     """A fresh project with `deps` already run; one per test module and adapter (dbt runs cost seconds)."""
-    adapter: str = request.param
+    yield from _project(request.param, tmp_path_factory)
+
+
+@pytest.fixture(
+    scope="module", params=["duckdb", "postgres", pytest.param("spark", marks=[pytest.mark.spark])]
+)
+def dbt_project_with_spark(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DbtProject]:
+    """`dbt_project`, and on Spark too (skipped without a Spark Thrift server)."""
+    yield from _project(request.param, tmp_path_factory)
+
+
+def _project(adapter: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DbtProject]:
+    if adapter == "spark" and spark_settings() is None:
+        pytest.skip(SPARK_SKIP_REASON)
     if adapter == "postgres" and pg_settings() is None:
         pytest.skip(
             "PostgreSQL macro tests need DBT_HUBSPOT_SYNC_PG_HOST/PORT/USER/PASSWORD/DBNAME "
@@ -128,6 +152,8 @@ def dbt_project(
 
         def connect() -> Any:
             return duckdb.connect(str(tmp / "warehouse.duckdb"))
+    elif adapter == "spark":
+        connect = spark_connect
     else:
         import psycopg2
 
@@ -146,9 +172,13 @@ def dbt_project(
     project = DbtProject(adapter=adapter, project_dir=tmp, schema=schema, connect=connect)
     if adapter == "postgres":
         project.execute(f'create schema "{schema}"')
+    if adapter == "spark":
+        project.execute(f"create schema if not exists {schema}")
     project.dbt("deps")
     try:
         yield project
     finally:
         if adapter == "postgres":
             project.execute(f'drop schema if exists "{schema}" cascade')
+        if adapter == "spark":
+            project.execute(f"drop schema if exists {schema} cascade")

@@ -1,4 +1,4 @@
-"""The real clean_email macro, compiled and run by real dbt, against messy.tsv.
+"""The real clean_email macro, compiled and run by real dbt, against messy.tsv: on DuckDB, PostgreSQL and Spark.
 
 (hubspot_property_name is pinned to its Python home in test_rules_pinned.py.)
 """
@@ -43,8 +43,9 @@ def _messy_rows() -> list[tuple[str, str, str]]:
 
 
 @pytest.fixture(scope="module")
-def cleaned(dbt_project) -> dict[int, tuple[str | None, str | None, str, str | None]]:
-    """id -> (raw, expected, note, cleaned by the macro)."""
+def cleaned(dbt_project_with_spark) -> dict[int, tuple[str | None, str | None, str, str | None]]:
+    """id -> (raw, expected, note, cleaned by the macro), on DuckDB, PostgreSQL and Spark."""
+    dbt_project = dbt_project_with_spark
     cases = [*_messy_rows(), *EXTRA_ROWS]
     p = dbt_project.placeholder
     dbt_project.execute(f"create table {dbt_project.schema}.raw_emails (id integer, raw varchar(1000))")
