@@ -38,7 +38,12 @@ create table if not exists {schema}.hubspot_sync_runs (
     rows_read bigint, rows_invalid bigint, rows_duplicate bigint, rows_unchanged bigint,
     rows_updated bigint, rows_not_found bigint, rows_failed bigint,
     requests bigint, retries bigint, rate_limited bigint, list_added bigint, list_missing bigint,
-    error varchar, tool_version varchar, runner varchar
+    list_removed bigint, error varchar, tool_version varchar, runner varchar
+)
+"""
+LIST_MEMBERS_DDL = """
+create table if not exists {schema}.hubspot_sync_list_members (
+    exposure_name varchar, list_id varchar, record_id varchar, event varchar, run_id varchar, event_at timestamp
 )
 """
 RECORDS_DDL = """
@@ -76,6 +81,7 @@ def create_log_tables(conn: duckdb.DuckDBPyConnection, schema: str = SCHEMA) -> 
     conn.execute(f"create schema if not exists {schema}")
     conn.execute(RUNS_DDL.format(schema=schema))
     conn.execute(RECORDS_DDL.format(schema=schema))
+    conn.execute(LIST_MEMBERS_DDL.format(schema=schema))
 
 
 def fetch_dicts(

@@ -26,4 +26,6 @@ def test_tables_of_an_earlier_version_gain_the_new_columns(dbt_project) -> None:
             ensure_log_tables(session.warehouse, [schema])
     assert {"run_id", "status", "runner"} <= _columns(dbt_project, schema, "hubspot_sync_runs")
     assert {"pending_id", "gate_tests"} <= _columns(dbt_project, schema, "hubspot_sync_pending")
+    assert "list_removed" in _columns(dbt_project, schema, "hubspot_sync_runs")  # list mirroring's counter
+    assert "record_id" in _columns(dbt_project, schema, "hubspot_sync_list_members")  # created whole
     assert "properties_hash" in _columns(dbt_project, schema, "hubspot_sync_state")  # created whole
