@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from .errors import ConfigError
 
@@ -62,6 +62,10 @@ class SyncConfig(BaseModel):
     # A list of columns (property names derived from them) or {column: property}; None = every column but email.
     properties: list[str] | dict[str, str] | None = None
     list_id: str | None = None
+    # With list_id: add the updated contacts (add), or also remove the contacts that left the audience (mirror):
+    # those the sync added, or with mirror_all every member not in the audience (list_mirror.py).
+    list_mode: Literal["add", "mirror"] = "add"
+    mirror_all: bool = False
     workflow: Workflow = DEFAULT_WORKFLOW
     log_records: Literal["rejected", "all"] = "rejected"
     # Send SQL NULL as "" (clears the HubSpot property); default: leave the property untouched.
@@ -79,6 +83,9 @@ class SyncConfig(BaseModel):
     # Misses are remembered and rechecked through HubSpot's search for new contacts; every this many hours all
     # of them are looked up again (an existing contact's email may have changed to one of them). 0: every run.
     not_found_recheck_hours: float = Field(default=24.0, ge=0)
+    # Guards (guards.py), checked before a run sends anything; `--force` overrides them for one run.
+    max_daily_share: float | None = Field(default=0.5, gt=0, le=1)
+    max_change_share: float | None = Field(default=None, gt=0, le=1)
     # A data template of vars.hubspot_sync.templates merged between the vars defaults and the exposure's keys.
     template: str | None = None
     # HubSpot's API version to call (hubspot/paths.py): wins over HUBSPOT_API_VERSION; neither: v3.
@@ -94,6 +101,13 @@ class SyncConfig(BaseModel):
     def _list_id_as_text(cls, v: Any) -> Any:
         # YAML turns `list_id: 123` into an int; HubSpot ids are strings.
         return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    @field_validator("mirror_all")
+    @classmethod
+    def _mirror_all_needs_mirror(cls, v: bool, info: ValidationInfo) -> bool:
+        if v and info.data.get("list_mode", "add") != "mirror":
+            raise ValueError("mirror_all: true removes members only with list_mode: mirror (set it)")
+        return v
 
 
 def log_schema_for(hubspot_vars: Mapping[str, Any] | None, target_schema: str) -> str:

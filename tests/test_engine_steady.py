@@ -71,3 +71,10 @@ def test_a_dry_run_is_a_diff_old_to_new(h: Harness) -> None:
     assert records["c1@example.com"]["outcome"] == "updated"
     assert records["c1@example.com"]["detail"] == "dry run: would update contact 101: firstname: 'Ann' → 'Anne'"
     assert records["c2@example.com"]["detail"] == "dry run: would update contact 102: firstname: 'Bo' → 'Bob'"
+
+
+def test_contacts_that_already_hold_the_values_still_join_the_list(h: Harness) -> None:
+    h.client.values = {"101": {"firstname": "Ann", "score": "1"}}
+    result = h.sync([row("c1@example.com", "Ann", 1)], {"list_id": "9"})
+    assert h.client.updates == [] and h.client.list_adds == [("9", ["101"])]
+    assert (result.counters.rows_unchanged, result.counters.list_added) == (1, 1)

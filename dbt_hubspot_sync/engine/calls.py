@@ -101,23 +101,26 @@ def talk(
             del pushed.by_id[rid]
         elif dry_run:
             pushed.changes[rid] = changes
-    if dry_run or not pushed.by_id:
+    if dry_run or (not pushed.by_id and not (list_id and pushed.already)):
         return pushed
     if client is None:  # SyncRun refuses a real run without a client; never reached
         raise RuntimeError("a HubSpot client is needed unless dry_run")
     if halt.check() is not None:
         pushed.read_stop = halt.stop
         return pushed
-    try:
-        pushed.outcome = client.update([(rid, c.properties) for rid, c in pushed.by_id.items()])
-        relookup_stale(client, pushed, pushed.outcome)
-    except HubSpotError as exc:
-        pushed.stop = halt.stop = stop_from(exc)
-        pushed.outcome = pushed.outcome or exc.outcome_so_far or UpdateOutcome()
-    if list_id and pushed.outcome.updated:
-        # Contacts updated before an error still join the list.
+    if pushed.by_id:
         try:
-            pushed.listed = client.add_to_list(list_id, sorted(pushed.outcome.updated))
+            pushed.outcome = client.update([(rid, c.properties) for rid, c in pushed.by_id.items()])
+            relookup_stale(client, pushed, pushed.outcome)
+        except HubSpotError as exc:
+            pushed.stop = halt.stop = stop_from(exc)
+            pushed.outcome = pushed.outcome or exc.outcome_so_far
+    pushed.outcome = pushed.outcome or UpdateOutcome()
+    # Contacts updated before an error still join the list; so do those that already held the values.
+    members = set(pushed.outcome.updated) | {rid for _c, rid in pushed.already}
+    if list_id and members:
+        try:
+            pushed.listed = client.add_to_list(list_id, sorted(members))
         except HubSpotError as exc:
             pushed.list_stop = halt.stop = stop_from(exc)
     return pushed

@@ -15,13 +15,14 @@ from dataclasses import asdict
 from typing import Any
 
 from ..hubspot import HubSpotClient, RecordFailure, UpdateOutcome
+from ..list_mirror import mirror_for
 from ..notify import notify_run_end
 from ..plan import SyncPlan
-from ..properties import properties_hash, to_hubspot_value
 from ..run_log import Counters, RecordRow, RunLog, RunRow
-from ..state import NOT_FOUND, SyncState
-from ..validation import validate_email
+from ..state import SyncState
 from .calls import Halt, Pushed, talk
+from .classify import classify
+from .imports import import_push_for
 from .outcomes import (
     INTERRUPTED,
     OUTCOME_COUNTERS,
@@ -29,7 +30,6 @@ from .outcomes import (
     RunResult,
     Stop,
     invariant_problem,
-    option_problem,
 )
 
 log = logging.getLogger(__package__)  # "dbt_hubspot_sync.engine", as before the package split
@@ -40,10 +40,6 @@ PUSH_SIZE = 4000
 IN_FLIGHT = 2
 # Record-log rows held before a write (memory stays bounded; the end of the run writes the rest).
 RECORDS_PER_WRITE = 10_000
-REMEMBERED_MISS = (
-    "no HubSpot contact had this email at its last lookup (remembered in hubspot_sync_state; HubSpot's search"
-    " for new contacts and the periodic full recheck find it once it exists)"
-)
 
 
 class SyncRun:
@@ -95,6 +91,8 @@ class SyncRun:
         self.result: RunResult | None = None
         # Set by the runner's SIGINT handler: stop sending, let in-flight calls finish, end `failed`.
         self._cancel = cancel
+        self._imports = import_push_for(self)  # the import path, the batch push's sibling (engine/imports.py)
+        self._mirror = mirror_for(self)  # with list_id: the list's side (list_mirror.py)
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def announce(self) -> None:
@@ -106,6 +104,8 @@ class SyncRun:
         self.run.started_at = self.log.set_running(self.run.run_id)
         # One client serves every exposure of the process: count this run's requests from here.
         self._stats_at_start = self.client.stats.snapshot() if self.client else None
+        if self._imports is not None:
+            self._imports.recover()  # before any row: land the imports a killed run left processing
         self.status = "running"
         self._report()
 
@@ -121,66 +121,35 @@ class SyncRun:
 
     def feed(self, rows: Iterable[Sequence[Any]]) -> None:
         """Classify a chunk of rows; push when the buffer is full. After a stop, rows are failed, not sent."""
-        null_as_empty = self.plan.config.null_as_empty
-        names = self.plan.properties
+        plan, trust = self.plan, self.trust_not_found
         for row in rows:
             if self._cancel is not None and self._stopped is None and self._cancel.is_set():
                 self._interrupt()
             self.counters.rows_read += 1
-            raw, clean, rank, known_id, known_hash = row[0], row[1], row[2], row[3], row[4]
-            verdict = validate_email(clean)
-            if not verdict.ok:
-                self._outcome("invalid", raw, clean, verdict.reason, verdict.detail)
+            got = classify(row, plan, trust_not_found=trust)
+            if self._mirror is not None:
+                self._mirror.row(row, got)  # list_mode mirror: the run's audience
+            if isinstance(got, Candidate):
+                if self._stopped is not None:
+                    stop = self._stopped
+                    self._outcome("failed", row[0], row[1], stop.code, stop.message, stop.http_status)
+                elif self._imports is None or not self._imports.take(got):  # else spooled for an import
+                    self._enqueue(got)
                 continue
-            if rank is not None and int(rank) > 1:
-                self._outcome(
-                    "duplicate",
-                    raw,
-                    clean,
-                    "DUPLICATE_EMAIL",
-                    "another row with the same cleaned email is sent instead",
-                )
+            outcome, code, detail = got
+            if self._stopped is not None and outcome not in ("invalid", "duplicate"):
+                stop = self._stopped  # after a stop, every row that would be sent or looked up fails
+                outcome, code, detail = "failed", stop.code, stop.message
+                self._outcome(outcome, row[0], row[1], code, detail, stop.http_status)
                 continue
-            if self._stopped is not None:
-                self._outcome(
-                    "failed", raw, clean, self._stopped.code, self._stopped.message, self._stopped.http_status
-                )
-                continue
-            if known_id is None and known_hash == NOT_FOUND and self.trust_not_found:
-                self._outcome("not_found", raw, clean, "OBJECT_NOT_FOUND", REMEMBERED_MISS)
-                continue
-            try:
-                props = {}
-                for name, value in zip(names, row[5:]):
-                    text = to_hubspot_value(value, null_as_empty=null_as_empty)
-                    if text is not None:
-                        props[name] = text
-            except (TypeError, ValueError) as exc:
-                self._outcome("failed", raw, clean, "INVALID_VALUE", str(exc))
-                continue
-            if not props:
-                self._outcome(
-                    "unchanged", raw, clean, "NO_PROPERTIES", "every property is NULL; nothing to send"
-                )
-                continue
-            bad_option = option_problem(props, self.plan.enumerations)
-            if bad_option:
-                self._outcome("failed", raw, clean, "INVALID_OPTION", bad_option)
-                continue
-            digest = properties_hash(props)
-            if known_id and known_hash == digest:
-                self._outcome(
-                    "unchanged",
-                    raw,
-                    clean,
-                    "UNCHANGED",
-                    f"contact {known_id} already has these values (hubspot_sync_state)",
-                )
-                continue
-            self._buffer.append(Candidate(raw, clean, props, digest, known_id or None))
-            if len(self._buffer) >= self.push_size:
-                self._push()
+            self._outcome(outcome, row[0], row[1], code, detail)
         self._flush_records()
+
+    def _enqueue(self, c: Candidate) -> None:
+        """A candidate for the batch path: pushed when the buffer is full."""
+        self._buffer.append(c)
+        if len(self._buffer) >= self.push_size:
+            self._push()
 
     def finish(self, error: str | None = None) -> RunResult:
         """Push what is buffered, write the end state. `error`: the caller's failure (e.g. the read broke)."""
@@ -188,6 +157,8 @@ class SyncRun:
             self._stopped = Stop("RUN_FAILED", error)
         if self._cancel is not None and self._stopped is None and self._cancel.is_set():
             self._interrupt()
+        if self._imports is not None:
+            self._imports.finish(self._enqueue)  # import what was spooled, or hand it to the batch path
         self._push(drain=True)
         self._flush_records(force=True)
         if self.client is not None and self._stats_at_start is not None:
@@ -203,6 +174,8 @@ class SyncRun:
             status, message = "completed_with_errors", None
         else:
             status, message = "completed", None
+        if self._mirror is not None:  # list_mode mirror: who left the audience leaves the list
+            status, message = self._mirror.finish(status, message)
         if self.dry_run:
             note = "dry run: nothing was written to HubSpot (rows_updated counts would-update rows)"
             message = f"{note}; {message}" if message else note
@@ -218,7 +191,13 @@ class SyncRun:
             notify_run_end(self.plan.config.notify, self.run, status, asdict(self.counters), message)
         self.status = status
         self.result = RunResult(
-            self.run.run_id, self.plan.exposure, status, self.counters, message, self.dry_run, dict(self.changes)
+            self.run.run_id,
+            self.plan.exposure,
+            status,
+            self.counters,
+            message,
+            self.dry_run,
+            dict(self.changes),
         )
         self._report()
         return self.result
@@ -231,6 +210,8 @@ class SyncRun:
         self._offline, self.state = True, None
         self._stopped = self._halt.stop = self._stopped or Stop("WAREHOUSE_LOST", reason)
         self._push(drain=True)
+        if self._imports is not None:
+            self._imports.abandon()
         self._records = []
         if self.client is not None and self._stats_at_start is not None:
             delta = self.client.stats.snapshot() - self._stats_at_start
@@ -239,7 +220,9 @@ class SyncRun:
         broken = invariant_problem(self.counters)
         message = f"{reason}; {broken}" if broken else reason
         self.status = "failed"
-        self.result = RunResult(self.run.run_id, self.plan.exposure, "failed", self.counters, message, self.dry_run)
+        self.result = RunResult(
+            self.run.run_id, self.plan.exposure, "failed", self.counters, message, self.dry_run
+        )
         self._report()
         return self.result
 
@@ -271,7 +254,11 @@ class SyncRun:
         if self.dry_run:
             detail = f"dry run: {detail}" if detail else "dry run"
         # A dry run logs its would-updates too: their details are the diff old → new users review.
-        if outcome not in ("updated", "unchanged") or self._log_all or (self.dry_run and outcome == "updated"):
+        if (
+            outcome not in ("updated", "unchanged")
+            or self._log_all
+            or (self.dry_run and outcome == "updated")
+        ):
             raw_text = None if raw is None else str(raw)
             self._records.append(RecordRow(raw_text, clean, outcome, code, detail, http_status))
 
@@ -348,6 +335,8 @@ class SyncRun:
             self._stopped = self._stopped or pushed.read_stop
             self._fail_all(pushed.batch, pushed.read_stop)
             return
+        if self._mirror is not None:
+            self._mirror.landed(pushed)  # the batch's record ids (audience), the ids HubSpot added (recorded)
         for c in pushed.missing:
             self._settle(
                 c,
@@ -356,8 +345,12 @@ class SyncRun:
                 "no HubSpot contact has this email (contacts are never created)",
             )
         if self.state is not None and pushed.missing:
-            self.state.remember_not_found(self.plan.exposure, self.run.run_id, [c.email for c in pushed.missing])
-        first = {rid: c.email for c, rid in pushed.already} | {rid: c.email for rid, c in pushed.by_id.items()}
+            self.state.remember_not_found(
+                self.plan.exposure, self.run.run_id, [c.email for c in pushed.missing]
+            )
+        first = {rid: c.email for c, rid in pushed.already} | {
+            rid: c.email for rid, c in pushed.by_id.items()
+        }
         for c, rid in pushed.doubles:
             self._settle(
                 c,
@@ -367,7 +360,8 @@ class SyncRun:
             )
         for c, rid in pushed.already:
             self._settle(c, "unchanged", "ALREADY_IN_HUBSPOT", f"contact {rid} already has these values")
-        if self.state is not None and pushed.already:
+        # Known from now on (the state), once the list, if any, holds them too: else the next run adds them.
+        if self.state is not None and pushed.already and pushed.list_stop is None:
             synced = [(c.email, rid, c.digest) for c, rid in pushed.already]
             self.state.record(self.plan.exposure, self.run.run_id, synced)
         if self.dry_run:
