@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--full-refresh", action="store_true", help="ignore the sync state: resend every row")
     s.add_argument(
+        "--force", action="store_true", help="for this run, ignore the guards max_daily_share and max_change_share"
+    )
+    s.add_argument(
         "--pending",
         action="store_true",
         help="push only what post-hooks left pending (each model build exactly once)",
@@ -78,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME",
         help="only these exposures (default: every workflow: automatic exposure)",
+    )
+    d.add_argument(
+        "--force", action="store_true", help="for this run, ignore the guards max_daily_share and max_change_share"
     )
     d.add_argument(
         "dbt_args", nargs=argparse.REMAINDER, help="the dbt command, e.g. -- run --select my_model"
@@ -173,6 +179,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         args,
         dry_run=args.dry_run,
         full_refresh=args.full_refresh,
+        force=args.force,
         count_rows=isinstance(reporter, TerminalReporter),
     )
     try:
@@ -200,7 +207,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.log_format == "json" and not any(a.startswith("--log-format") for a in dbt_argv):
         # dbt's own lines too, so that every line of stdout parses as JSON.
         dbt_argv += ["--log-format", "json"]
-    options = _options(args, trigger="dbt_run")
+    options = _options(args, trigger="dbt_run", force=args.force)
     reporter: Reporter = args.reporter
     # dbt prints its own lines meanwhile: pushes are reported as lines too, never as a redrawn bar.
     progress = PlainReporter() if isinstance(reporter, TerminalReporter) else reporter

@@ -142,7 +142,13 @@ def run_dbt(
 
     def pipeline(wh: Warehouse) -> Pipeline:
         return Pipeline(
-            wh, client, trigger="dbt_run", on_progress=on_progress, reconnect=wh.reconnect, describe=wh.describe()
+            wh,
+            client,
+            trigger="dbt_run",
+            on_progress=on_progress,
+            reconnect=wh.reconnect,
+            describe=wh.describe(),
+            force=options.force,
         )
 
     def push(wh: Warehouse, model: str, inv: str | None, final: bool) -> None:

@@ -22,10 +22,12 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .canary import check_canary
 from .config import NotifyConfig
 from .engine import RunResult, SyncRun
 from .errors import ConfigError, WarehouseLostError
 from .gate import Verdict, judge, record_gated_out
+from .guards import estimate, refusal
 from .hubspot import HubSpotClient
 from .lists import list_problem
 from .pending import Pending, PendingQueue
@@ -129,6 +131,7 @@ class Pipeline:
         cancel: threading.Event | None = None,
         reconnect: Reconnect | None = None,
         describe: str = "warehouse",
+        force: bool = False,
     ) -> None:
         self.target = target
         # A door shares its client (one rate limiter per token) or lets the pipeline make one when first needed.
@@ -136,6 +139,7 @@ class Pipeline:
         self.trigger, self.invocation_id = trigger, invocation_id
         self.dry_run, self.full_refresh, self.count_rows = dry_run, full_refresh, count_rows
         self.on_progress, self.cancel = on_progress, cancel
+        self.force = force  # --force: the guards (guards.py) do not hold this invocation's runs back
         self._reconnect = reconnect
         self._guarded = _Guarded(target, describe)
         self._created: set[str] = set()
@@ -149,6 +153,11 @@ class Pipeline:
             if self.cancel is not None:
                 self._client.cancel = self.cancel  # Ctrl-C: requests not yet sent are refused
         return self._client
+
+    def client_for(self, plan: SyncPlan) -> HubSpotClient:
+        """The client on the plan's `api_version` (a view sharing the limiter, counters and workers)."""
+        with_version = getattr(self.client, "with_version", None)  # test doubles speak one version
+        return with_version(plan.config.api_version) if with_version is not None else self.client
 
     def close(self) -> None:
         """Close the client the pipeline made (a door's own client stays the door's)."""
@@ -166,8 +175,17 @@ class Pipeline:
         """Log tables, lists and (unless the door checks later, per push) the property preflight: every
         config problem of `plans` is raised here, before any row is read."""
         self.ensure_log_tables(p.log_schema for p in plans)
-        check_lists(plans, self.client)
-        return preflight_properties(plans, self.client) if preflight else list(plans)
+        check_canary(self.target)  # the warehouse's SQL cleanup matches the reference, or nothing runs
+        checked: dict[str, SyncPlan] = {}
+        by_version: dict[str | None, list[SyncPlan]] = {}
+        for plan in plans:  # each on its own API version; the properties read once per version
+            by_version.setdefault(plan.config.api_version, []).append(plan)
+        for group in by_version.values():
+            client = self.client_for(group[0])
+            check_lists(group, client)
+            for plan in preflight_properties(group, client) if preflight else group:
+                checked[plan.exposure] = plan
+        return [checked[p.exposure] for p in plans]
 
     # -- one push ----------------------------------------------------------------------------------------
     def announce(self, plan: SyncPlan, *, invocation_id: str | None = None) -> SyncRun:
@@ -175,7 +193,7 @@ class Pipeline:
         run = SyncRun(
             plan,
             RunLog(self._guarded, plan.log_schema),
-            self.client,
+            self.client_for(plan),
             trigger=self.trigger,
             invocation_id=invocation_id if invocation_id is not None else self.invocation_id,
             dry_run=self.dry_run,
@@ -210,6 +228,10 @@ class Pipeline:
             except Exception:  # only a display nicety: the read below reports a broken relation
                 run.rows_expected = None
         sql = rows_query(self.target, plan, full_refresh=self.full_refresh)
+        if not (self.force or run.dry_run):
+            problem = self._guard(plan, run, sql)
+            if problem is not None:
+                return p.finish(problem)  # refused before sending: failed, nothing read
         error = None
         try:
             for _names, rows in self.target.stream(sql, READ_CHUNK):  # type: ignore[attr-defined]
@@ -219,6 +241,18 @@ class Pipeline:
         except Exception as exc:  # the warehouse read broke: the run is failed, what was done stays logged
             error = f"reading {plan.relation} failed: {_oneline(exc)}"
         return p.finish(error)
+
+    def _guard(self, plan: SyncPlan, run: SyncRun, sql: str) -> str | None:
+        """guards.py: the relation read once more to estimate the run, before anything is sent."""
+        if plan.config.max_daily_share is None and plan.config.max_change_share is None:
+            return None
+        chunks = (rows for _names, rows in self.target.stream(sql, READ_CHUNK))  # type: ignore[attr-defined]
+        try:
+            est = estimate(chunks, plan, trust_not_found=run.trust_not_found)
+        except Exception as exc:  # the push's own read reports a broken relation the same way
+            return f"reading {plan.relation} failed: {_oneline(exc)}"
+        daily = getattr(getattr(run.client, "limiter", None), "daily_remaining", None)
+        return refusal(plan, est, daily)
 
     def push_pending(
         self,
@@ -262,7 +296,7 @@ class Pipeline:
                 continue
             if preflight:
                 try:
-                    [plan] = preflight_properties([plan], self.client)
+                    [plan] = preflight_properties([plan], self.client_for(plan))
                 except BaseException:
                     queue.release(owned)  # a config error: the builds stay pending for the push after the fix
                     raise
@@ -351,7 +385,8 @@ class Push:
                 self.lease = WriterLease(pipe._guarded, run.plan.log_schema, run.plan.exposure, run.run.run_id)
                 self.lease.acquire(run.plan.config.writer_wait_seconds, on_wait=self._waiting)
             self.recheck = plan_recheck(
-                pipe._guarded, run.plan, pipe.client, full_refresh=pipe.full_refresh, dry_run=run.dry_run
+                pipe._guarded, run.plan, pipe.client_for(run.plan), full_refresh=pipe.full_refresh,
+                dry_run=run.dry_run,
             )
             run.trust_not_found = self.recheck.trust and not (self.fed and self.recheck.forgotten)
             run.start()

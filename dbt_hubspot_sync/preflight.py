@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import quote
 
+from .canary import canary_problem
 from .config import META_KEY
 from .dbt_bridge import DbtSession
 from .errors import ConfigError
-from .hubspot import READ_PATH, UPDATE_PATH, AuthError, HubSpotClient, HubSpotError
+from .hubspot import AuthError, HubSpotClient, HubSpotError
 from .lists import list_problem
 from .notify import WebhookConfigError, webhook_url
 from .plan import SyncPlan, build_plan, resolve_model, select_exposures
@@ -22,10 +22,10 @@ SCOPE_PROBES = [
     (
         "crm.objects.contacts.read",
         "POST",
-        READ_PATH,
+        lambda paths: paths.batch_read(),
         {"idProperty": "email", "properties": ["email"], "inputs": []},
     ),
-    ("crm.objects.contacts.write", "POST", UPDATE_PATH, {"inputs": []}),
+    ("crm.objects.contacts.write", "POST", lambda paths: paths.batch_update(), {"inputs": []}),
 ]
 
 
@@ -94,7 +94,7 @@ def check_plans(session: DbtSession, select: Sequence[str]) -> tuple[list[SyncPl
     """Every selected exposure's config against its relation's columns; unlike a sync, all problems, not the
     first. An unknown --select name is still a usage error (raised)."""
     project, wh = session.project, session.warehouse
-    plans, findings = [], []
+    plans, findings = [], [Finding("", "cleanup", False, p) for p in [canary_problem(wh)] if p]
     for name in select_exposures(project, select):
         try:
             model = resolve_model(project, name)
@@ -129,7 +129,10 @@ def check_hubspot(plans: Sequence[SyncPlan], client_factory: Callable[[], HubSpo
         client = client_factory()
     except (AuthError, ValueError) as exc:  # no token; a refused HUBSPOT_BASE_URL
         return [Finding("", "token", False, f"{exc}; HubSpot checks skipped")]
+    # Every call on the API version(s) the syncs use (api_version), so `check` never calls a retired path.
+    versions = list(dict.fromkeys(p.config.api_version for p in plans)) or [None]
     with client:
+        client = client.with_version(versions[0])
         try:
             properties = client.get_properties()
         except HubSpotError as exc:
@@ -137,12 +140,14 @@ def check_hubspot(plans: Sequence[SyncPlan], client_factory: Callable[[], HubSpo
         findings = [
             Finding("", "token", True, f"accepted by {client.base_url} (contact properties readable)")
         ]
-        for scope, method, path, body in SCOPE_PROBES:
+        for scope, method, path_of, body in SCOPE_PROBES:
             try:
-                client.probe(method, path, body)
+                for version in versions:
+                    client.probe(method, path_of(client.with_version(version).paths), body)
                 findings.append(Finding("", "scope", True, scope))
             except AuthError as exc:
                 findings.append(Finding("", "scope", False, _scope_problem(exc, scope)))
+        findings += _import_scope(plans, client)
         for plan in plans:
             problems = property_problems(plan, properties)
             findings += [Finding(plan.exposure, "properties", False, p) for p in problems]
@@ -151,6 +156,22 @@ def check_hubspot(plans: Sequence[SyncPlan], client_factory: Callable[[], HubSpo
             if plan.config.list_id:
                 findings.append(_check_list(plan, client))
         return findings
+
+
+def _import_scope(plans: Sequence[SyncPlan], client: HubSpotClient) -> list[Finding]:
+    """crm.import, for syncs that may import (push: import, or auto): a read of the account's imports proves it.
+    Without it `push: import` cannot run (a problem); `auto` sends every run by batch calls (a note)."""
+    importing = sorted({p.config.push for p in plans if p.config.push != "batch"})
+    if not importing:
+        return []
+    try:
+        client.probe("GET", client.paths.imports() + "?limit=1", None)
+        return [Finding("", "scope", True, "crm.import (HubSpot's imports API, push: import | auto)")]
+    except AuthError as exc:
+        problem = _scope_problem(exc, "crm.import")
+        if "import" in importing:
+            return [Finding("", "scope", False, f"{problem} (push: import)")]
+        return [Finding("", "scope", True, f"{problem}; meanwhile push: auto sends every run by batch calls")]
 
 
 def _check_list(plan: SyncPlan, client: HubSpotClient) -> Finding:
@@ -165,7 +186,8 @@ def _check_list(plan: SyncPlan, client: HubSpotClient) -> Finding:
     if problem is not None:
         return Finding(plan.exposure, "list", False, f"list_id: {problem}")
     try:
-        client.probe("PUT", f"/crm/v3/lists/{quote(list_id, safe='')}/memberships/add", [])
+        versioned = client.with_version(plan.config.api_version)
+        versioned.probe("PUT", versioned.paths.memberships_add(list_id), [])
     except AuthError as exc:
         return Finding(plan.exposure, "list", False, _scope_problem(exc, "crm.lists.write"))
     return Finding(plan.exposure, "list", True, f"list {list_id} ({kind}) accepts records")

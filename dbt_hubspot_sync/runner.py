@@ -34,6 +34,7 @@ class SyncOptions:
     trigger: str = "cli"
     count_rows: bool = False  # count the model's rows first, so a progress bar can show an ETA
     profile: str | None = None
+    force: bool = False  # the guards (max_daily_share, max_change_share) do not hold this run back
 
 
 def plan_all(session: DbtSession, select: Sequence[str]) -> list[SyncPlan]:
@@ -103,6 +104,7 @@ def _pipeline(
         cancel=cancel,
         reconnect=wh.reconnect,
         describe=wh.describe(),
+        force=options.force,
     )
 
 

@@ -21,6 +21,9 @@ EXTRA_DDL = (
     " record_id varchar, properties_hash varchar, run_id varchar, synced_at timestamp)",
     "create table if not exists main.hubspot_sync_checks (exposure_name varchar, kind varchar,"
     " checked_until timestamp, run_id varchar, recorded_at timestamp)",
+    "create table if not exists main.hubspot_sync_imports (exposure_name varchar, run_id varchar,"
+    " import_name varchar, import_id varchar, phase varchar, file_path varchar, file_rows bigint,"
+    " detail varchar, logged_at timestamp)",
     "create table if not exists main.hubspot_sync_writers"
     " (exposure_name varchar, run_id varchar, phase varchar, ticket bigint, created_at timestamp)",
 )
