@@ -285,3 +285,25 @@ def test_without_the_crm_import_scope_auto_uses_batch_calls_and_import_stops(wor
     stopped = w.run([r(e, first="Newer") for e in KNOWN[:3]])
     assert stopped.result.status == "failed" and "crm.import" in stopped.result.error
     assert set(w.outcomes(stopped).values()) == {("failed", "MISSING_SCOPES")}
+
+
+def test_a_canceled_import_fails_its_rows_which_the_next_run_resends(world: Any) -> None:
+    w = world()
+    state = imports_of(w.sb)
+    state.cfg.rows_per_second = 5  # slow enough to be canceled mid-way
+
+    def cancel_when_processing() -> None:
+        while not any(j.state == "PROCESSING" for j in state.jobs.values()):
+            threading.Event().wait(0.01)
+        state.cancel(next(iter(state.jobs.values())))
+
+    canceller = threading.Thread(target=cancel_when_processing)
+    canceller.start()
+    rows = [r(e) for e in KNOWN[:4]]
+    first = w.run(rows)
+    canceller.join()
+    assert set(w.outcomes(first).values()) == {("failed", "IMPORT_CANCELED")}
+    assert first.result.status == "completed_with_errors"
+    state.cfg.rows_per_second = 1e6
+    second = w.run(rows)
+    assert second.counters.rows_updated == 4 and w.contact("k3@example.com")["firstname"] == "New"
