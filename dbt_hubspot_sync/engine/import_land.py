@@ -12,10 +12,11 @@ With `list_id`, the list the import made of its contacts is added to the exposur
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 from ..hubspot import HubSpotError
-from ..hubspot.imports import ImportRowError, ImportStatus
+from ..hubspot.imports import ImportStatus
 from .import_files import SpoolFile, read_spooled
 from .outcomes import Stop, stop_from
 
@@ -34,21 +35,23 @@ def land_import(
     if status.state != "DONE":
         if counted:
             code = "IMPORT_CANCELED" if status.state == "CANCELED" else "IMPORT_FAILED"
-            why = next((e.message for e in _errors(push, status) if e.line == 0 and e.message), "")
+            why = next((e.message for e in push.imports.errors(status.id) if e.line == 0 and e.message), "")
             ended = f"HubSpot import {status.id} ended {status.state}" + (f": {why}" if why else "")
             detail = f"{ended}; the next run resends this row"
             push._fail_files([spooled], Stop(code, detail))
         return
-    by_email: dict[str, ImportRowError] = {}
-    by_line: dict[int, ImportRowError] = {}
-    for e in _errors(push, status):
+    # (error type, message) per row, streamed from the pages: the row data is not kept.
+    by_email: dict[str, tuple[str, str]] = {}
+    by_line: dict[int, tuple[str, str]] = {}
+    for e in push.imports.errors(status.id):
         if e.line == 0:
             continue
         key = e.row[0].strip().lower() if e.row else ""
+        found = (sys.intern(e.error_type), e.message)
         if key:
-            by_email.setdefault(key, e)
+            by_email.setdefault(key, found)
         else:
-            by_line.setdefault(e.line, e)
+            by_line.setdefault(e.line, found)
     list_stop = _add_to_list(push, status)
     exposure, owner = run.plan.exposure, run_id or run.run.run_id
     synced: list[tuple[str, str | None, str]] = []
@@ -61,7 +64,7 @@ def land_import(
             synced.append((c.email, c.known_id, c.digest))
             if counted:
                 push.settle(c, "updated", None, f"HubSpot import {status.id}")
-        elif e.error_type == "UPDATE_ONLY_IMPORT":
+        elif e[0] == "UPDATE_ONLY_IMPORT":
             missing.append(c.email)
             if counted:
                 push.settle(
@@ -72,7 +75,7 @@ def land_import(
                     " answered UPDATE_ONLY_IMPORT",
                 )
         elif counted:
-            push.settle(c, "failed", e.error_type, e.message or f"HubSpot import {status.id}: {e.error_type}")
+            push.settle(c, "failed", e[0], e[1] or f"HubSpot import {status.id}: {e[0]}")
         if len(synced) + len(missing) >= STATE_CHUNK:
             _write_state(push, exposure, owner, synced, missing, list_stop)
             synced, missing = [], []
@@ -83,10 +86,6 @@ def land_import(
     if list_stop is not None:
         run._stopped = run._stopped or list_stop
     run._flush_records()
-
-
-def _errors(push: ImportPush, status: ImportStatus) -> list[ImportRowError]:
-    return list(push.imports.errors(status.id))
 
 
 def _add_to_list(push: ImportPush, status: ImportStatus) -> Stop | None:
