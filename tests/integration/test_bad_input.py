@@ -14,8 +14,7 @@ import pytest
 from dbt_hubspot_sync.cli import main
 from dbt_hubspot_sync.sandbox import Sandbox, SandboxConfig
 
-from .conftest import Example, exposure_yaml
-from .test_crash import release_duckdb
+from .helpers import Example, assert_invariant, dbt_without_push, execute, exposure_yaml, release_duckdb
 
 pytestmark = pytest.mark.dbt
 
@@ -62,19 +61,28 @@ CONTACTS = [
 ]  # fmt: skip
 
 
-@pytest.fixture
-def ex(built) -> Example:
-    """The shared example project plus the bad_input model (built once)."""
-    example = built("duckdb").example
+@pytest.fixture(scope="module")
+def bad_input_model(built_session) -> Iterator[Example]:
+    """The shared example project plus the bad_input model, built once for this module and removed after it (the
+    other modules sharing the project never see it)."""
+    example = built_session("duckdb").example
     sql, yml = (example.project_dir / "models" / f"bad_input.{ext}" for ext in ("sql", "yml"))
-    if not sql.exists():
-        sql.write_text(BAD_INPUT_SQL, encoding="utf-8")
-        yml.write_text(BAD_INPUT_YAML, encoding="utf-8")
+    sql.write_text(BAD_INPUT_SQL, encoding="utf-8")
+    yml.write_text(BAD_INPUT_YAML, encoding="utf-8")
+    try:
+        dbt_without_push(example, "run", "--select", "bad_input")
+        yield example
+    finally:
+        sql.unlink(missing_ok=True)
+        yml.unlink(missing_ok=True)
         release_duckdb()
-        with pytest.MonkeyPatch.context() as m:
-            m.delenv("HUBSPOT_ACCESS_TOKEN", raising=False)
-            example.dbt_ok("run", "--select", "bad_input")
-    return example
+        execute(example, "drop view if exists {schema}.bad_input")
+
+
+@pytest.fixture
+def ex(bad_input_model: Example, built) -> Example:
+    built("duckdb")  # an empty run log and sync state for each test
+    return bad_input_model
 
 
 @pytest.fixture
@@ -105,6 +113,7 @@ def test_every_row_has_one_logged_outcome_and_values_arrive_in_hubspots_form(
     run_id, name, status, read, invalid, duplicate, unchanged, updated, not_found, failed = run
     assert (name, status) == (EXPOSURE, "completed")  # the name is data, stored as it is
     assert read == 11 == invalid + duplicate + unchanged + updated + not_found + failed
+    assert_invariant(ex, log_all={EXPOSURE})
     log = ex.query(
         "select email_raw, email_clean, outcome, reason_code from {schema}.hubspot_sync_record_log"
         f" where run_id = '{run_id}'"
@@ -157,6 +166,7 @@ def test_every_row_has_one_logged_outcome_and_values_arrive_in_hubspots_form(
         f"select rows_unchanged from {{schema}}.hubspot_sync_runs where run_id <> '{run_id}'"
     )
     assert unchanged_again == unchanged + updated  # every updated row is now known unchanged
+    assert len(assert_invariant(ex, log_all={EXPOSURE})) == 2
 
 
 MALFORMED_YAML = "version: 2\nexposures:\n  - name: broken\n    depends_on: [ref('bad_input')\n"
@@ -188,3 +198,4 @@ def test_config_mistakes_exit_2_before_any_hubspot_call(
     for text in expected:
         assert text in out, out
     assert sb.stats()["requests_total"] == 0
+    assert ex.query("select count(*) from {schema}.hubspot_sync_runs") == [(0,)]

@@ -12,7 +12,15 @@ import pytest
 
 from dbt_hubspot_sync.cli import main
 
-from .conftest import Example, create_list, make_example
+from .helpers import (
+    Example,
+    assert_invariant,
+    calls,
+    contact_values,
+    create_list,
+    dbt_without_push,
+    make_example,
+)
 
 SYNCED = ["amperity_id", "firstname", "lastname", "lifetime_value", "is_vip", "last_order_date"]
 
@@ -33,7 +41,7 @@ def expected_value(value: object) -> str | None:
 @pytest.fixture(params=["duckdb", "postgres"])
 def example(request: pytest.FixtureRequest, tmp_path, monkeypatch) -> Example:
     ex = make_example(request.param, tmp_path, monkeypatch)
-    ex.dbt_ok("run")
+    dbt_without_push(ex, "run")  # every push in these tests is the CLI's
     return ex
 
 
@@ -68,14 +76,15 @@ def test_sync_updates_only_existing_contacts_and_logs_every_other_row(example: E
     run_id, status, trigger, read, invalid, dup, unchanged, updated, not_found, failed, requests = runs[0]
     assert (status, trigger) == ("completed", "cli")
     assert read == len(model) == invalid + dup + unchanged + updated + not_found + failed
-    assert failed == 0 and invalid > 0 and dup > 0 and not_found > 0
+    assert failed == 0 and updated > 0 and invalid > 0 and dup > 0 and not_found > 0
+    assert_invariant(example)
 
     # Every contact that changed holds the model's values, normalised as HubSpot stores them.
     changed = [c for cid, c in after.items() if c["properties"] != before[cid]["properties"]]
     assert len(changed) == updated
     for contact in changed:
         props = contact["properties"]
-        row = model[props["amperity_id"]]
+        row = model[props["amperity_id"]]  # every updated contact got its row's (never NULL) Amperity ID
         email_raw = row[1]
         # The contact matched by (cleaned) email; NFKC folds the full-width @ and odd spaces of the raw value.
         assert props["email"].lower() in unicodedata.normalize("NFKC", email_raw).lower()
@@ -111,12 +120,12 @@ def test_sync_updates_only_existing_contacts_and_logs_every_other_row(example: E
 def test_dry_run_writes_nothing_and_a_second_sync_converges(example: Example, hubspot_env, capsys):
     sandbox = hubspot_env
     args = ["sync", "--select", "hubspot_customers", *example.cli_args()]
-    before = _contact_values(sandbox)
+    before = contact_values(sandbox)
 
     assert main([*args, "--dry-run"]) == 0
     assert sandbox.stats()["contacts_updated"] == 0
-    assert _update_calls(sandbox) == 0  # a dry run only reads
-    assert _contact_values(sandbox) == before
+    assert calls(sandbox, "batch/update") == 0  # a dry run only reads
+    assert contact_values(sandbox) == before
     dry = example.query(
         "select rows_updated, error from {schema}.hubspot_sync_runs where error like 'dry run%'"
     )
@@ -125,24 +134,13 @@ def test_dry_run_writes_nothing_and_a_second_sync_converges(example: Example, hu
     assert details == [(True,)]
 
     assert main(args) == 0
-    state = _contact_values(sandbox)
+    state = contact_values(sandbox)
     assert sandbox.stats()["contacts_updated"] == dry[0][0]  # the dry run's prediction held
     assert main([*args, "--full-refresh"]) == 0
-    assert _contact_values(sandbox) == state  # same end state
+    assert contact_values(sandbox) == state  # same end state
     assert sandbox.stats()["contacts_created"] == 0
+    assert len(assert_invariant(example)) == 3
     capsys.readouterr()
-
-
-def _update_calls(sandbox) -> int:
-    return sum(sandbox.stats()["requests"].get("POST /crm/v3/objects/contacts/batch/update", {}).values())
-
-
-def _contact_values(sandbox) -> dict[str, dict[str, str]]:
-    """Contacts' properties minus HubSpot's own bookkeeping (lastmodifieddate moves on every update)."""
-    return {
-        c["id"]: {k: v for k, v in c["properties"].items() if k != "lastmodifieddate"}
-        for c in sandbox.contacts()
-    }
 
 
 def test_updated_contacts_join_a_static_list_and_dynamic_lists_are_refused(
@@ -163,14 +161,32 @@ def test_updated_contacts_join_a_static_list_and_dynamic_lists_are_refused(
     err = capsys.readouterr().err
     assert "hubspot_customers" in err and "list_id" in err and "DYNAMIC" in err
     assert len(example.query("select run_id from {schema}.hubspot_sync_runs")) == 1  # nothing read or sent
+    assert_invariant(example)
+
+
+def edit_in_hubspot(sandbox, record_id: str, **properties: str) -> None:
+    """Someone (a user, another app) changes a contact in HubSpot: HubSpot's own PATCH of one record."""
+    import requests
+
+    r = requests.patch(
+        f"{sandbox.url}/crm/v3/objects/contacts/{record_id}",
+        headers={"Authorization": f"Bearer {sandbox.app.cfg.token}"},
+        json={"properties": properties},
+        timeout=5,
+    )
+    r.raise_for_status()
 
 
 def test_state_skips_unchanged_rows_and_full_refresh_resends(example: Example, hubspot_env, capsys):
     sandbox = hubspot_env
     args = ["sync", "--select", "hubspot_customers", *example.cli_args()]
     assert main(args) == 0
-    (first_updated,) = example.query("select rows_updated from {schema}.hubspot_sync_runs")[0]
-    reads_before, updates_before = _calls(sandbox, "read"), _calls(sandbox, "update")
+    [(first_updated, first_unchanged)] = example.query(
+        "select rows_updated, rows_unchanged from {schema}.hubspot_sync_runs"
+    )
+    assert first_updated > 0
+    synced = contact_values(sandbox)
+    reads_before, updates_before = calls(sandbox, "batch/read"), calls(sandbox, "batch/update")
 
     # Nothing changed: every previously updated row is `unchanged`, with no lookup and no update.
     assert main(args) == 0
@@ -178,23 +194,38 @@ def test_state_skips_unchanged_rows_and_full_refresh_resends(example: Example, h
         "select rows_unchanged, rows_updated, rows_read, rows_invalid + rows_duplicate + rows_unchanged"
         " + rows_updated + rows_not_found + rows_failed from {schema}.hubspot_sync_runs order by started_at desc"
     )[0]
-    assert second[0] == first_updated and second[1] == 0 and second[2] == second[3]
-    assert _calls(sandbox, "update") == updates_before
-    assert _calls(sandbox, "read") - reads_before <= 2  # only the not-found emails are looked up again
+    assert second[0] == first_unchanged + first_updated and second[1] == 0 and second[2] == second[3]
+    assert calls(sandbox, "batch/update") == updates_before
+    assert calls(sandbox, "batch/read") - reads_before <= 2  # only the not-found emails are looked up again
 
-    # --full-refresh ignores the state: everything is resent.
+    # Someone edits a synced contact in HubSpot. The state still says its values were sent: a plain sync
+    # trusts it and sends nothing; --full-refresh ignores the state, looks every row up again and finds (and
+    # resends) the one contact whose values differ from the model's.
+    [(record_id,)] = example.query(
+        "select record_id from {schema}.hubspot_sync_state where record_id is not null"
+        " order by email_clean limit 1"
+    )
+    record_id = str(record_id)
+    assert synced[record_id].get("lastname"), synced[record_id]
+    edit_in_hubspot(sandbox, record_id, lastname="Edited in HubSpot")
+    assert main(args) == 0
+    assert calls(sandbox, "batch/update") == updates_before
+    assert contact_values(sandbox)[record_id]["lastname"] == "Edited in HubSpot"
+
+    reads_before = calls(sandbox, "batch/read")
     assert main([*args, "--full-refresh"]) == 0
-    (refreshed,) = example.query(
-        "select rows_updated from {schema}.hubspot_sync_runs order by started_at desc limit 1"
-    )[0]
-    assert refreshed == first_updated
-    assert _calls(sandbox, "update") > updates_before
+    [(refreshed, unchanged, not_found)] = example.query(
+        "select rows_updated, rows_unchanged, rows_not_found from {schema}.hubspot_sync_runs"
+        " order by started_at desc limit 1"
+    )
+    assert refreshed == 1 and unchanged == first_unchanged + first_updated - 1  # the rest: already in HubSpot
+    assert calls(sandbox, "batch/update") == updates_before + 1
+    assert calls(sandbox, "batch/read") - reads_before >= -(
+        -(first_updated + not_found) // 100
+    )  # all looked up
+    assert contact_values(sandbox) == synced  # HubSpot holds the model's values again
+    assert len(assert_invariant(example)) == 4
     capsys.readouterr()
-
-
-def _calls(sandbox, kind: str) -> int:
-    key = f"POST /crm/v3/objects/contacts/batch/{kind}"
-    return sum(sandbox.stats()["requests"].get(key, {}).values())
 
 
 def test_check_reports_unknown_properties_without_sending_data(example: Example, hubspot_env, capsys):
@@ -210,6 +241,7 @@ def test_check_reports_unknown_properties_without_sending_data(example: Example,
     batches = [r for r in hubspot_env.requests_log() if "/batch/" in r["path"]]
     assert batches and all(r["inputs"] == 0 for r in batches)
     assert hubspot_env.stats()["contacts_updated"] == 0
+    assert example.query("select count(*) from {schema}.hubspot_sync_runs") == [(0,)]  # check runs no sync
 
 
 def test_a_cached_id_hubspot_no_longer_knows_falls_back_to_the_lookup(
@@ -217,10 +249,15 @@ def test_a_cached_id_hubspot_no_longer_knows_falls_back_to_the_lookup(
 ):
     sandbox = hubspot_env
     example = make_example("duckdb", tmp_path, monkeypatch)
-    example.dbt_ok("run")
+    dbt_without_push(example, "run")  # (with the token set, the post-hook would push first)
     args = ["sync", "--select", "hubspot_customers", *example.cli_args()]
     assert main(args) == 0
-    state = dict(example.query("select email_clean, record_id from {schema}.hubspot_sync_state"))
+    state = dict(
+        example.query(
+            "select email_clean, record_id from {schema}.hubspot_sync_state where record_id is not null"
+        )
+    )
+    assert len(state) >= 2
     (deleted_email, deleted_id), (merged_email, merged_id) = sorted(state.items())[:2]
     # The primary is a contact the model does not feed, so the merged row is its only source.
     primary_id = min(c["id"] for c in sandbox.contacts() if c["id"] not in state.values())
@@ -244,14 +281,21 @@ def test_a_cached_id_hubspot_no_longer_knows_falls_back_to_the_lookup(
         " and run_id = (select run_id from {schema}.hubspot_sync_runs order by started_at desc limit 1)"
     )
     assert (deleted_email, "OBJECT_NOT_FOUND") in not_found
-    after = dict(example.query("select email_clean, record_id from {schema}.hubspot_sync_state"))
-    assert deleted_email not in after  # looked up again next run
-    assert after[merged_email] == primary_id
+    after = {
+        email: (record_id, digest)
+        for email, record_id, digest in example.query(
+            "select email_clean, record_id, properties_hash from {schema}.hubspot_sync_state"
+        )
+    }
+    # The gone id is forgotten: the email is remembered as a miss (README, steady state), not as the dead id.
+    assert after.get(deleted_email, (None, "not_found")) == (None, "not_found")
+    assert after[merged_email][0] == primary_id
     contacts = {c["id"]: c["properties"] for c in sandbox.contacts()}
     assert contacts[primary_id]["firstname"].endswith(" II")
 
     # Converged: nothing changed since, so no update is sent.
-    updates_before = _calls(sandbox, "update")
+    updates_before = calls(sandbox, "batch/update")
     assert main(args) == 0
-    assert _calls(sandbox, "update") == updates_before
+    assert calls(sandbox, "batch/update") == updates_before
+    assert len(assert_invariant(example)) == 3
     capsys.readouterr()

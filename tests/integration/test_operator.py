@@ -1,7 +1,9 @@
 """What the operator sees (issue 7), through `main(argv)` on a real example project (DuckDB) and the sandbox:
 progress lines and JSON logs, `runs`, `runs --failed-records`.
 
-One built project and one sandbox serve the whole module; tests that need a clean slate say so.
+One built project and one sandbox serve the whole module (a build costs more than these checks); each test
+starts from an empty run log and sync state and a reset sandbox (its initial contacts, no lists, zeroed stats),
+so none depends on what another test ran.
 """
 
 from __future__ import annotations
@@ -14,13 +16,22 @@ import pytest
 from dbt_hubspot_sync.cli import main
 from dbt_hubspot_sync.sandbox import Sandbox, SandboxConfig
 
-from .conftest import EXAMPLE, Example, create_list, make_example
+from .helpers import (
+    CONTACTS_CSV,
+    SECRET_PATH,
+    Example,
+    Receiver,
+    assert_invariant,
+    create_list,
+    execute,
+    make_example,
+)
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Example, Sandbox]]:
     mp = pytest.MonkeyPatch()
-    cfg = SandboxConfig(port=0, contacts_csv=str(EXAMPLE / "sandbox" / "contacts.csv"))
+    cfg = SandboxConfig(port=0, contacts_csv=CONTACTS_CSV)
     try:
         with Sandbox(cfg) as sandbox:
             mp.setenv("HUBSPOT_ACCESS_TOKEN", "sandbox-token")
@@ -41,6 +52,9 @@ def example(env: tuple[Example, Sandbox], monkeypatch: pytest.MonkeyPatch) -> Ex
     ex, sandbox = env
     for key, value in ex.env.items():
         monkeypatch.setenv(key, value)
+    for table in ("hubspot_sync_runs", "hubspot_sync_record_log", "hubspot_sync_state"):
+        execute(ex, f"delete from {{schema}}.{table}")
+    sandbox.reset()
     monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "sandbox-token")
     monkeypatch.setenv("HUBSPOT_BASE_URL", sandbox.url)
     return ex
@@ -66,6 +80,7 @@ def test_sync_json_log_is_one_object_per_line(example: Example, capsys: pytest.C
     )
     assert (db_status, db_updated) == ("completed", finished["rows_updated"])
     assert events[-1]["ok"] is True and events[-1]["runs"][0]["run_id"] == finished["run_id"]
+    assert_invariant(example)
 
 
 def test_sync_errors_are_json_in_json_mode(example: Example, capsys: pytest.CaptureFixture[str]) -> None:
@@ -91,12 +106,15 @@ def test_sync_text_log_without_a_terminal_is_one_line_per_stage(
 
 
 def test_runs_table_and_failed_records(example: Example, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sync", "--select", "hubspot_vip_names", *example.cli_args()]) == 0
     assert main(["sync", "--select", "hubspot_customers", *example.cli_args()]) == 0
     capsys.readouterr()
+    assert len(assert_invariant(example)) == 2
     [(run_id, read, updated, not_found)] = example.query(
         "select run_id, rows_read, rows_updated, rows_not_found from {schema}.hubspot_sync_runs"
-        " order by started_at desc limit 1"
+        " where exposure_name = 'hubspot_customers'"
     )
+    assert updated > 0 and not_found > 0
 
     assert main(["runs", "--select", "hubspot_customers", "--limit", "1", *example.cli_args()]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -119,7 +137,7 @@ def test_runs_table_and_failed_records(example: Example, capsys: pytest.CaptureF
 
     assert main(["runs", "--select", "hubspot_vip_names", "--log-format", "json", *example.cli_args()]) == 0
     runs = json_lines(capsys.readouterr().out)
-    assert runs and {r["exposure_name"] for r in runs} == {"hubspot_vip_names"}
+    assert len(runs) == 1 and {r["exposure_name"] for r in runs} == {"hubspot_vip_names"}
     assert all(r["event"] == "run" and r["duration_s"] is not None for r in runs)
 
     assert main(["runs", "--failed-records", run_id[:8], *example.cli_args()]) == 0
@@ -217,8 +235,6 @@ def test_check_config_problems_and_a_missing_token_are_counted(
 def test_sync_notifies_a_webhook_configured_in_vars(
     example: Example, env: tuple[Example, Sandbox], monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
-    from tests.test_notify import SECRET_PATH, Receiver
-
     receiver = Receiver()
     try:
         monkeypatch.setenv("OPS_WEBHOOK", receiver.url)
@@ -237,6 +253,7 @@ def test_sync_notifies_a_webhook_configured_in_vars(
         # A failed run is reported under the default `when: problems`; a broken webhook changes nothing.
         receiver.status = 503
         sandbox = env[1]
+        sandbox.reset()  # HubSpot back to its initial values: the next run has updates to send (and is refused)
         sandbox.add_token("read-only-token", {"crm.objects.contacts.read", "crm.schemas.contacts.read"})
         monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "read-only-token")  # lookups pass, updates are refused
         notify = "{hubspot_sync: {notify: {webhook_env: OPS_WEBHOOK}}}"
@@ -255,8 +272,6 @@ def test_sync_notifies_a_webhook_configured_in_vars(
 
 def test_a_push_the_test_gate_holds_back_is_notified(tmp_path, monkeypatch, hubspot_env) -> None:
     """DuckDB post-hook under `dbt build` with the contact tests made to fail: nothing is sent, the webhook hears."""
-    from tests.test_notify import Receiver
-
     receiver = Receiver()
     try:
         monkeypatch.setenv("OPS_WEBHOOK", receiver.url)

@@ -7,9 +7,7 @@ import pytest
 
 from dbt_hubspot_sync.cli import main
 
-from .conftest import Example, make_example
-
-UPDATE_KEY = "POST /crm/v3/objects/contacts/batch/update"
+from .helpers import UPDATE, Example, assert_invariant, make_example
 
 
 def hubspot_requests(sandbox) -> int:
@@ -47,6 +45,7 @@ def test_duckdb_plain_dbt_run_pushes_automatic_exposure(duck: Example, hubspot_e
     assert read == outcomes == 612 and updated > 0
     assert hubspot_env.stats()["contacts_updated"] == updated
     assert hubspot_env.stats()["contacts_created"] == 0
+    assert_invariant(duck)
 
 
 def test_duckdb_run_of_other_models_pushes_nothing(duck: Example, hubspot_env):
@@ -55,11 +54,7 @@ def test_duckdb_run_of_other_models_pushes_nothing(duck: Example, hubspot_env):
     # (The package's own hooks, on-run-start and on-run-end, are results too.)
     assert [r.node.name for r in result.result if r.node.resource_type == "model"] == ["customer360"]
     assert hubspot_requests(hubspot_env) == 0
-    exists = duck.query(
-        "select count(*) from information_schema.tables where table_name = 'hubspot_sync_runs'"
-    )
-    if exists[0][0]:
-        assert runs(duck) == []
+    assert runs(duck) == []  # (the log tables exist: the package's on-run-start creates them)
 
 
 def test_duckdb_failed_build_is_never_pushed(duck: Example, hubspot_env):
@@ -105,6 +100,7 @@ def test_postgres_run_command_pushes_as_models_finish(pg: Example, hubspot_env, 
     assert rows[0][4] == rows[0][5] == 612
     assert pending(pg) == 0
     assert hubspot_env.stats()["contacts_created"] == 0
+    assert_invariant(pg)
 
 
 def test_postgres_dbt_run_then_sync_pending_consumes_once(pg: Example, hubspot_env, capsys):
@@ -117,11 +113,13 @@ def test_postgres_dbt_run_then_sync_pending_consumes_once(pg: Example, hubspot_e
     assert [(r[1], r[3]) for r in rows] == [("cli", "completed")]
     assert rows[0][2]  # the invocation id of the dbt run that built the model
     assert pending(pg) == 0
-    updates = sum(hubspot_env.stats()["requests"].get(UPDATE_KEY, {}).values())
+    updates = sum(hubspot_env.stats()["requests"].get(UPDATE, {}).values())
+    assert updates > 0 and rows[0][6] > 0
 
     assert main(["sync", "--pending", *pg.cli_args()]) == 0  # nothing left: nothing pushed again
     assert len(runs(pg)) == 1
-    assert sum(hubspot_env.stats()["requests"].get(UPDATE_KEY, {}).values()) == updates
+    assert sum(hubspot_env.stats()["requests"].get(UPDATE, {}).values()) == updates
+    assert_invariant(pg)
     capsys.readouterr()
 
 

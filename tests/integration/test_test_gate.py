@@ -11,7 +11,7 @@ import re
 
 from dbt_hubspot_sync.cli import main
 
-from .conftest import Example, make_example
+from .helpers import Example, assert_invariant, make_example
 
 FAIL_CONTACT_TESTS = "{contacts_max_bad_emails: 0}"
 FAIL_UPSTREAM_TEST = "{break_upstream: true}"
@@ -85,6 +85,7 @@ def test_duckdb_build_pushes_only_after_the_contact_tests_pass(tmp_path, monkeyp
     assert hubspot_env.stats()["contacts_updated"] == pushed[3]
     assert hubspot_env.stats()["contacts_created"] == 0
     assert pending(duck) == 0
+    assert len(assert_invariant(duck)) == 3
 
 
 def test_postgres_run_build_and_sync_pending_wait_for_the_contact_tests(
@@ -127,4 +128,5 @@ def test_postgres_run_build_and_sync_pending_wait_for_the_contact_tests(
     assert_gated_out(runs(pg)[4], "cli")
     assert pending(pg) == 0
     assert hubspot_env.stats()["requests_total"] == requests
+    assert len(assert_invariant(pg)) == 5
     capsys.readouterr()

@@ -13,9 +13,7 @@ import pytest
 from dbt_hubspot_sync.cli import main
 from dbt_hubspot_sync.sandbox import Sandbox
 
-from .conftest import Example, exposure_yaml, make_example
-from .test_crash import release_duckdb
-from .test_faults import EXPOSURE, execute
+from .helpers import EXPOSURE, Example, execute, exposure_yaml, make_example, release_duckdb
 
 pytestmark = pytest.mark.dbt
 
