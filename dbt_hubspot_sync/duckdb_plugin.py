@@ -38,6 +38,7 @@ from .config import log_schema_for, parse_sync_config
 from .dbt_bridge import Exposure, Model, Project, fire_warning
 from .errors import ConfigError, SyncError
 from .gate import judge, skipped_reason
+from .guards import Estimate, refusal
 from .hubspot import HubSpotClient
 from .pipeline import Pipeline, Push
 from .plan import SyncPlan, build_plan
@@ -112,6 +113,8 @@ class _HookRun:
         self.ctx, self.plan, self.push, self.error = ctx, plan, push, error
         self.buffer: list[tuple] = []
         self.lock = threading.Lock()
+        self.estimate = Estimate()  # the guards' estimate: the statement before the push fills it
+        self.guarded = False  # the guards were checked (before the first row is fed)
         if plan is not None:
             self.positions = [ctx["columns"].index(c) for c in plan.columns]
             self.types = [ctx["types"][i] for i in self.positions]
@@ -154,6 +157,14 @@ class Plugin(BasePlugin):
             side_effects=True,
         )
         conn.create_function(
+            "dbt_hubspot_sync_estimate",
+            self._estimate,
+            ["VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "VARCHAR", "VARCHAR", "VARCHAR[]"],
+            "BIGINT",
+            null_handling="special",
+            side_effects=True,
+        )
+        conn.create_function(
             "dbt_hubspot_sync_finish",
             self._finish,
             ["VARCHAR"],
@@ -184,20 +195,51 @@ class Plugin(BasePlugin):
         hook = self._hook_run(ctx_json)
         if hook.push is None:
             return 0  # config error: reported by finish, nothing is read
-        row = (
-            raw,
-            clean,
-            rank,
-            known_id,
-            known_hash,
-            *(from_duckdb_text(values[i], t) for i, t in zip(hook.positions, hook.types)),
-        )
+        row = self._row(hook, raw, clean, rank, known_id, known_hash, values)
         with hook.lock:
+            if not hook.guarded:
+                hook.guarded = True
+                self._guard(hook)
             hook.buffer.append(row)
             if len(hook.buffer) >= FEED_CHUNK:
                 chunk, hook.buffer = hook.buffer, []
                 hook.push.feed(chunk)
         return 1
+
+    def _estimate(
+        self,
+        ctx_json: str,
+        raw: str | None,
+        clean: str | None,
+        rank: int | None,
+        known_id: str | None,
+        known_hash: str | None,
+        values: list[str | None],
+    ) -> int:
+        """The guards' estimate (guards.py): every row classified as the push will, nothing sent."""
+        hook = self._hook_run(ctx_json)
+        if hook.push is None or hook.plan is None:
+            return 0
+        row = self._row(hook, raw, clean, rank, known_id, known_hash, values)
+        with hook.lock:
+            hook.estimate.add(row, hook.plan, trust_not_found=hook.push.run.trust_not_found)
+        return 1
+
+    @staticmethod
+    def _row(hook: _HookRun, raw: Any, clean: Any, rank: Any, known_id: Any, known_hash: Any, values: Any) -> tuple:
+        converted = (from_duckdb_text(values[i], t) for i, t in zip(hook.positions, hook.types))
+        return (raw, clean, rank, known_id, known_hash, *converted)
+
+    @staticmethod
+    def _guard(hook: _HookRun) -> None:
+        """Before the first row is fed: a run the guards refuse ends failed with the reason, nothing sent."""
+        push, plan = hook.push, hook.plan
+        if push is None or plan is None or push.result is not None:
+            return
+        limiter = getattr(push.run.client, "limiter", None)
+        problem = refusal(plan, hook.estimate, getattr(limiter, "daily_remaining", None))
+        if problem is not None:
+            push.finish(problem)  # later rows are not read: Push.feed ignores them once the run ended
 
     def _finish(self, ctx_json: str) -> str:
         hook = self._hook_run(ctx_json)

@@ -7,7 +7,8 @@ before it sends anything. `--force` overrides them for one run.
   (those the sync state holds): a broken model must not rewrite every contact.
 
 The estimate reads the relation once more before the push, classifying every row as the run will
-(engine/classify.py); its request count is an upper bound (every lookup finds its contact). Refusals end the
+(engine/classify.py); its request count is an upper bound (every lookup finds its contact). The DuckDB post-hook
+runs the same estimate as a statement of its own before the push (`dbt_hubspot_sync_estimate`). Refusals end the
 run `failed` with the reason (`guard_daily_budget: ...`, `guard_change_share: ...`), nothing sent, exit 1.
 """
 
@@ -38,19 +39,23 @@ class Estimate:
         return math.ceil(self.unknown / BATCH_SIZE) + per_call * (2 if plan.config.list_id else 1)
 
 
+    def add(self, row: Sequence[Any], plan: SyncPlan, *, trust_not_found: bool) -> None:
+        self.rows += 1
+        # A contact the state knows, counted once (its duplicate rows are not sent).
+        self.known += row[3] is not None and (row[2] is None or int(row[2]) <= 1)
+        got = classify(row, plan, trust_not_found=trust_not_found)
+        if isinstance(got, Candidate):
+            if got.known_id is not None:
+                self.changed_known += 1
+            else:
+                self.unknown += 1
+
+
 def estimate(chunks: Iterable[Sequence[Sequence[Any]]], plan: SyncPlan, *, trust_not_found: bool) -> Estimate:
     est = Estimate()
     for rows in chunks:
         for row in rows:
-            est.rows += 1
-            # A contact the state knows, counted once (its duplicate rows are not sent).
-            est.known += row[3] is not None and (row[2] is None or int(row[2]) <= 1)
-            got = classify(row, plan, trust_not_found=trust_not_found)
-            if isinstance(got, Candidate):
-                if got.known_id is not None:
-                    est.changed_known += 1
-                else:
-                    est.unknown += 1
+            est.add(row, plan, trust_not_found=trust_not_found)
     return est
 
 

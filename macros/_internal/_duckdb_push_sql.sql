@@ -1,5 +1,6 @@
 {#- _duckdb_push_sql(relation, node, syncs): the statements that hand `relation`'s rows to the DuckDB plugin's
-    UDFs (one `dbt_hubspot_sync_push` over `sync_rows_query`, then `dbt_hubspot_sync_finish`) for each of `syncs`.
+    UDFs (`dbt_hubspot_sync_estimate` then `dbt_hubspot_sync_push` over `sync_rows_query`, then
+    `dbt_hubspot_sync_finish`) for each of `syncs`.
     Shared by `duckdb__sync` (push during `dbt run`) and `duckdb__push_after_tests` (push once the tests passed). -#}
 {% macro _duckdb_push_sql(relation, node, syncs) %}
 {%- set statements = [] -%}
@@ -22,10 +23,13 @@
   {%- if ns.email is not none -%}
     {%- set cast_columns = [] -%}
     {%- for c in names -%}{%- do cast_columns.append('cast(' ~ dbt_hubspot_sync.quote_identifier(c) ~ ' as varchar)') -%}{%- endfor -%}
+    {#- The guards' estimate first (every row classified, nothing sent), then the push: guards.py. -#}
+    {%- for udf in ['dbt_hubspot_sync_estimate', 'dbt_hubspot_sync_push'] -%}
     {%- do statements.append(
-      'select sum(dbt_hubspot_sync_push(' ~ ctx_sql ~ ', hubspot_sync__email_raw, hubspot_sync__email_clean,'
+      'select sum(' ~ udf ~ '(' ~ ctx_sql ~ ', hubspot_sync__email_raw, hubspot_sync__email_clean,'
       ~ ' hubspot_sync__rank, hubspot_sync__record_id, hubspot_sync__hash, [' ~ cast_columns | join(', ') ~ ']))'
       ~ ' from (' ~ dbt_hubspot_sync.sync_rows_query(relation, ns.email, names, state, s.name) ~ ') as hubspot_sync__hook') -%}
+    {%- endfor -%}
   {%- endif -%}
   {%- do statements.append('select dbt_hubspot_sync_finish(' ~ ctx_sql ~ ')') -%}
 {%- endfor -%}

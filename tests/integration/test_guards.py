@@ -60,3 +60,20 @@ def test_a_run_over_its_share_of_the_day_is_refused_until_forced(built, monkeypa
         assert cli(b, sb, monkeypatch, "--force") == EXIT_OK
         assert last_run(b)[0] == "completed"
     assert_invariant(b.example)
+
+
+def test_the_duckdb_post_hook_is_guarded_too(tmp_path, monkeypatch) -> None:
+    """The plugin estimates the run in a statement of its own before the push statement (dbt run, no sync)."""
+    from .helpers import make_example
+
+    ex = make_example("duckdb", tmp_path, monkeypatch)
+    with Sandbox(sandbox_config(daily_max=20)) as sb:
+        monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", sb.app.cfg.token)
+        monkeypatch.setenv("HUBSPOT_BASE_URL", sb.url)
+        ex.dbt_ok("run")  # on_push_error: warn (default): the model builds, the push is refused
+        [(trigger, status, error, read)] = ex.query(
+            "select trigger, status, error, rows_read from {schema}.hubspot_sync_runs"
+        )
+        assert (trigger, status, read) == ("post_hook", "failed", 0)
+        assert error.startswith("guard_daily_budget:"), error
+        assert calls(sb, "batch/read") == 0 and calls(sb, "batch/update") == 0
