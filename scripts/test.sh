@@ -2,14 +2,24 @@
 # Set everything up and run the whole test suite (lint included).
 # PostgreSQL tests use DBT_HUBSPOT_SYNC_PG_* when set; otherwise a throwaway local cluster is started when the
 # server binaries exist (Debian: apt-get install postgresql), and they skip with a message when neither is there.
+# Spark tests (tests/spark, marker `spark`) use DBT_HUBSPOT_SYNC_SPARK_HOST/PORT when set; otherwise a throwaway
+# Spark Thrift server is started when Java is installed (Debian: apt-get install openjdk-17-jre-headless; pyspark
+# comes with the spark-server extra), and they skip with a message when neither is there.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-scripts/bootstrap.sh postgres,test
+scripts/bootstrap.sh postgres,test,spark-server
+cleanup=()
+trap 'for c in "${cleanup[@]}"; do eval "$c"; done' EXIT
 if [ -z "${DBT_HUBSPOT_SYNC_PG_HOST:-}" ] && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   pgdir=$(mktemp -d /tmp/dbt-hubspot-sync-pg.XXXXXX)
-  trap 'scripts/postgres.sh stop "$pgdir"; rm -rf "$pgdir"' EXIT
+  cleanup+=("scripts/postgres.sh stop '$pgdir'; rm -rf '$pgdir'")
   eval "$(scripts/postgres.sh start "$pgdir")"
+fi
+if [ -z "${DBT_HUBSPOT_SYNC_SPARK_HOST:-}" ] && command -v java >/dev/null 2>&1; then
+  sparkdir=$(mktemp -d /tmp/dbt-hubspot-sync-spark.XXXXXX)
+  cleanup+=("scripts/spark.sh stop '$sparkdir'; rm -rf '$sparkdir'")
+  eval "$(scripts/spark.sh start "$sparkdir")"
 fi
 .venv/bin/ruff check dbt_hubspot_sync tests benchmarks
 .venv/bin/python -m pytest -q "$@"

@@ -27,7 +27,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def spark_example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkExample]:
-    """example_project on Spark: deps, seed, run (no token: the post-hook only records a pending row)."""
+    """example_project on Spark: deps, seed and run in one dbt build (no token: the post-hook only records a
+    pending row)."""
     if spark_settings() is None:
         pytest.skip(SPARK_SKIP_REASON)
     tmp = tmp_path_factory.mktemp("spark_example")
@@ -43,8 +44,7 @@ def spark_example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkExa
     ex = SparkExample(project, schema)
     try:
         ex.dbt_ok("deps")
-        ex.dbt_ok("seed")
-        ex.dbt_ok("run")
+        ex.dbt_ok("build", "--resource-type", "seed", "--resource-type", "model")  # seed, then run
         yield ex
     finally:
         mp.undo()
