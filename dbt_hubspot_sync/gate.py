@@ -9,12 +9,14 @@ dbtRunner's events (`dbt-hubspot-sync run`), `run_results.json` (`sync --pending
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from .config import NotifyConfig
 from .engine import RunResult
 from .notify import notify_run_end
+from .pending import Pending
+from .plan import SyncPlan
 from .run_log import Counters, RunLog, RunRow, SqlTarget, utcnow
 
 # dbt's statuses of a finished test that let a push through, per `gate`.
@@ -94,3 +96,24 @@ def record_gated_out(
     RunLog(target, schema).insert_run(row)
     notify_run_end(notify, row, "failed", asdict(Counters()), reason)
     return RunResult(row.run_id, exposure, "failed", Counters(), reason)
+
+
+TestStatuses = Callable[[str | None], Mapping[str, str] | None]
+
+
+def gate_verdict(plan: SyncPlan, pending: Pending, test_statuses: TestStatuses | None) -> Verdict:
+    """The gate on one build: its tests' statuses come from `test_statuses(invocation_id)` (None: unknown), else
+    from what the package's on-run-end kept on the pending row."""
+    if plan.config.gate == "none" or not pending.gate_tests:
+        return Verdict(True)
+    statuses = test_statuses(pending.invocation_id) if test_statuses else None
+    if statuses is None:
+        statuses = pending.gate_results
+    if statuses is None:
+        return Verdict(
+            False,
+            f"tests_unknown: the test results of dbt invocation {pending.invocation_id} are gone (dbt's"
+            " run_results.json holds a later command's and its on-run-end did not run); rebuild the model",
+        )
+    verdict = judge(pending.gate_tests, statuses, plan.config.gate)
+    return verdict if verdict is not None else Verdict(False, "tests_unknown: the gate could not decide")

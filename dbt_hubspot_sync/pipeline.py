@@ -17,24 +17,24 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from .canary import check_canary
 from .config import NotifyConfig
 from .engine import RunResult, SyncRun
 from .errors import ConfigError, WarehouseLostError
-from .gate import Verdict, judge, record_gated_out
+from .gate import TestStatuses, gate_verdict, record_gated_out
 from .guards import estimate, refusal
 from .hubspot import HubSpotClient
 from .lists import list_problem
-from .pending import Pending, PendingQueue
+from .log_target import Guarded, LogTarget, Reconnect, oneline
+from .pending import PendingQueue
 from .plan import SyncPlan
 from .preflight import preflight_properties
 from .rechecks import Recheck, plan_recheck, record_recheck
-from .run_log import Counters, RunLog, SqlTarget
+from .run_log import Counters, RunLog
 from .state import STATE_TABLE, SyncState
 from .writer import Holder, WriterBusyError, WriterLease
 
@@ -43,19 +43,6 @@ log = logging.getLogger(__name__)
 READ_CHUNK = 10_000
 # How long a second pusher of an exposure waits for the first before it refuses (config: writer_wait_seconds).
 WRITER_BUSY = "writer_busy"  # the runs row's error of a push refused because another pusher kept the exposure
-
-
-class LogTarget(SqlTarget, Protocol):
-    """Where the pipeline writes the log tables: dbt's adapter connection or the DuckDB plugin's own."""
-
-    def create_log_tables(self, schema: str) -> None: ...
-
-
-class Reconnect(Protocol):
-    def __call__(self) -> AbstractContextManager[SqlTarget]: ...
-
-
-TestStatuses = Callable[[str | None], Mapping[str, str] | None]
 
 
 def check_lists(plans: Sequence[SyncPlan], client: HubSpotClient) -> None:
@@ -78,39 +65,6 @@ def rows_query(wh: Any, plan: SyncPlan, *, full_refresh: bool = False) -> str:
         state_relation=None if full_refresh else wh.relation(plan.log_schema, STATE_TABLE),
         exposure=plan.exposure,
     )
-
-
-class _Guarded:
-    """The log target with driver errors turned into WarehouseLostError naming the statement's step."""
-
-    def __init__(self, target: SqlTarget, describe: str) -> None:
-        self._target, self._describe = target, describe
-        self.placeholder = target.placeholder
-        self.array_params = getattr(target, "array_params", False)
-
-    def relation(self, schema: str, identifier: str) -> str:
-        return self._target.relation(schema, identifier)
-
-    def execute(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
-        try:
-            return self._target.execute(sql, params)
-        except WarehouseLostError:
-            raise
-        except Exception as exc:
-            raise WarehouseLostError(f"{self._describe}: {_step(sql)} failed: {_oneline(exc)}") from None
-
-
-def _step(sql: str) -> str:
-    """`insert into hubspot_sync_record_log`, `update hubspot_sync_runs`, ...: which write broke."""
-    words = sql.split()
-    verb = (words[0] if words else "statement").lower()
-    table = next((w for w in words if "hubspot_sync_" in w), None)
-    name = table.split(".")[-1].strip('"`(') if table else None
-    return f"{verb} on {name}" if name else verb
-
-
-def _oneline(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
 
 
 class Pipeline:
@@ -141,7 +95,7 @@ class Pipeline:
         self.on_progress, self.cancel = on_progress, cancel
         self.force = force  # --force: the guards (guards.py) do not hold this invocation's runs back
         self._reconnect = reconnect
-        self._guarded = _Guarded(target, describe)
+        self._guarded = Guarded(target, describe)
         self._created: set[str] = set()
         self.lost: WarehouseLostError | None = None  # once set, later runs of this pipeline are not started
 
@@ -239,7 +193,7 @@ class Pipeline:
                 if run.stopped or p.result is not None:
                     break
         except Exception as exc:  # the warehouse read broke: the run is failed, what was done stays logged
-            error = f"reading {plan.relation} failed: {_oneline(exc)}"
+            error = f"reading {plan.relation} failed: {oneline(exc)}"
         return p.finish(error)
 
     def _guard(self, plan: SyncPlan, run: SyncRun, sql: str) -> str | None:
@@ -250,7 +204,7 @@ class Pipeline:
         try:
             est = estimate(chunks, plan, trust_not_found=run.trust_not_found)
         except Exception as exc:  # the push's own read reports a broken relation the same way
-            return f"reading {plan.relation} failed: {_oneline(exc)}"
+            return f"reading {plan.relation} failed: {oneline(exc)}"
         daily = getattr(getattr(run.client, "limiter", None), "daily_remaining", None)
         return refusal(plan, est, daily)
 
@@ -347,7 +301,7 @@ class Pipeline:
                     result.run_id, result.status, result.counters, result.error
                 )
         except Exception as again:  # still gone: the next run finds the row stale and marks it failed
-            log.warning("could not record run %s as failed: %s", result.run_id, _oneline(again))
+            log.warning("could not record run %s as failed: %s", result.run_id, oneline(again))
             result.error = f"{result.error}; the runs row could not be updated (the next run marks it stale)"
         return result
 
@@ -430,22 +384,3 @@ class Push:
 
 def _busy(result: RunResult) -> bool:
     return (result.error or "").startswith(f"{WRITER_BUSY}:")
-
-
-def gate_verdict(plan: SyncPlan, pending: Pending, test_statuses: TestStatuses | None) -> Verdict:
-    """The gate on one build: its tests' statuses come from `test_statuses(invocation_id)` (None: unknown), else
-    from what the package's on-run-end kept on the pending row."""
-    if plan.config.gate == "none" or not pending.gate_tests:
-        return Verdict(True)
-    statuses = test_statuses(pending.invocation_id) if test_statuses else None
-    if statuses is None:
-        statuses = pending.gate_results
-    if statuses is None:
-        return Verdict(
-            False,
-            f"tests_unknown: the test results of dbt invocation {pending.invocation_id} are gone (dbt's"
-            " run_results.json holds a later command's and its on-run-end did not run); rebuild the model",
-        )
-    verdict = judge(pending.gate_tests, statuses, plan.config.gate)
-    return verdict if verdict is not None else Verdict(False, "tests_unknown: the gate could not decide")
-

@@ -73,8 +73,8 @@ def test_a_failed_unit_test_of_the_model_explains_its_skip() -> None:
 def test_sync_pending_without_the_builds_results_refuses_to_push() -> None:
     from types import SimpleNamespace
 
+    from dbt_hubspot_sync.gate import gate_verdict
     from dbt_hubspot_sync.pending import Pending
-    from dbt_hubspot_sync.pipeline import gate_verdict
 
     plan = SimpleNamespace(config=SimpleNamespace(gate="tests"))
     build = Pending("p1", "hubspot_customers", "model.shop.contacts", "inv-1", REQUIRED)
