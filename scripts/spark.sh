@@ -18,21 +18,30 @@ case "$cmd" in
     command -v java >/dev/null 2>&1 || [ -n "${JAVA_HOME:-}" ] || {
       echo "Java not found (Debian: apt-get install openjdk-17-jre-headless)" >&2; exit 3; }
     port=${SPARK_THRIFT_PORT_WANTED:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}
-    # Two local cores, two shuffle partitions (the default 200 makes every window query 200 tasks), no UI, UTC.
-    (cd "$dir" && SPARK_LOCAL_IP=127.0.0.1 nohup "$submit" \
-      --class org.apache.spark.sql.hive.thriftserver.HiveThriftServer2 \
-      --master "local[2]" --driver-memory "${SPARK_DRIVER_MEMORY:-1g}" \
-      --conf spark.ui.enabled=false \
-      --conf spark.sql.shuffle.partitions=2 \
-      --conf spark.sql.session.timeZone=UTC \
-      --conf "spark.sql.warehouse.dir=$dir/warehouse" \
-      --conf "spark.driver.extraJavaOptions=-Dderby.system.home=$dir" \
-      spark-internal \
-      --hiveconf hive.server2.thrift.bind.host=127.0.0.1 \
-      --hiveconf "hive.server2.thrift.port=$port" \
-      >"$dir/server.log" 2>&1 & echo $! >"$dir/server.pid")
+    # Two local cores, two shuffle partitions (the default 200 makes every window query 200 tasks), no UI, UTC,
+    # and results handed out partition by partition (incrementalCollect: the server does not hold a whole model).
+    # The subshell execs into the JVM (spark-submit and spark-class exec too), so server.pid is the JVM's; its
+    # output goes to server.log, and it keeps no descriptor of ours (a caller's `$(...)` would wait for it).
+    (
+      cd "$dir"
+      export SPARK_LOCAL_IP=127.0.0.1
+      exec nohup "$submit" \
+        --class org.apache.spark.sql.hive.thriftserver.HiveThriftServer2 \
+        --master "local[2]" --driver-memory "${SPARK_DRIVER_MEMORY:-1g}" \
+        --conf spark.ui.enabled=false \
+        --conf spark.sql.shuffle.partitions=2 \
+        --conf spark.sql.session.timeZone=UTC \
+        --conf spark.sql.thriftServer.incrementalCollect=true \
+        --conf "spark.sql.warehouse.dir=$dir/warehouse" \
+        --conf "spark.driver.extraJavaOptions=-Dderby.system.home=$dir" \
+        spark-internal \
+        --hiveconf hive.server2.thrift.bind.host=127.0.0.1 \
+        --hiveconf "hive.server2.thrift.port=$port"
+    ) >"$dir/server.log" 2>&1 </dev/null &
+    echo $! >"$dir/server.pid"
     # Up when it accepts a Thrift session (the port opens before the session manager is ready).
-    for _ in $(seq 1 240); do
+    deadline=$((SECONDS + ${SPARK_START_TIMEOUT:-240}))
+    while [ "$SECONDS" -lt "$deadline" ]; do
       if ! kill -0 "$(cat "$dir/server.pid")" 2>/dev/null; then
         echo "the Spark Thrift server stopped while starting; its log:" >&2; tail -n 40 "$dir/server.log" >&2; exit 4
       fi
@@ -51,13 +60,14 @@ EOF
       fi
       sleep 0.5
     done
-    echo "the Spark Thrift server did not answer within 120 s; its log: $dir/server.log" >&2
+    echo "the Spark Thrift server did not answer within ${SPARK_START_TIMEOUT:-240} s; its log: $dir/server.log" >&2
+    kill "$(cat "$dir/server.pid")" 2>/dev/null || true
     exit 4
     ;;
   stop)
     if [ -f "$dir/server.pid" ]; then
       pid=$(cat "$dir/server.pid")
-      # spark-submit execs the JVM (same pid); give it a few seconds to shut down cleanly, then kill it.
+      # The JVM's own pid (see start): a few seconds to shut down cleanly, then killed.
       kill "$pid" 2>/dev/null || true
       for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
       kill -9 "$pid" 2>/dev/null || true

@@ -19,7 +19,8 @@ fi
 if [ -z "${DBT_HUBSPOT_SYNC_SPARK_HOST:-}" ] && command -v java >/dev/null 2>&1; then
   sparkdir=$(mktemp -d /tmp/dbt-hubspot-sync-spark.XXXXXX)
   cleanup+=("scripts/spark.sh stop '$sparkdir'; rm -rf '$sparkdir'")
-  eval "$(scripts/spark.sh start "$sparkdir")"
+  spark_env=$(scripts/spark.sh start "$sparkdir")  # (a server that does not start fails the run here)
+  eval "$spark_env"
 fi
 .venv/bin/ruff check dbt_hubspot_sync tests benchmarks
 .venv/bin/python -m pytest -q "$@"
