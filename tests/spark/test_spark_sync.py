@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import socket
 from collections import Counter
+from datetime import datetime
 
 from dbt_hubspot_sync.cli import main
 from dbt_hubspot_sync.dbt_bridge import open_session
@@ -111,6 +112,13 @@ def test_dbt_run_then_sync_pending_pushes_once(ex: SparkExample, sandbox, monkey
         assert [i.pending_id for i in items] == [f"inv:{EXPOSURE}"]
         assert len(queues[0].claim(items) + queues[1].claim(items)) == 1
         assert queues[0].waiting() == [] and pending(ex) == 1  # claimed, not done: still pending
+        # Rows stream in chunks on a cursor of their own; the connection stays open for the run's own writes.
+        wh = session.warehouse
+        chunks = [len(rows) for _names, rows in wh.stream("select id from range(25000)", 10_000)]
+        assert chunks == [10_000, 10_000, 5_000]
+        at = datetime(2026, 1, 2, 3, 4, 5, 123456)
+        values = ["it's \\ $1 ?", None, 7, at]  # parameters bound as Spark literals: quotes, NULL, timestamps
+        assert wh.execute("select ? as a, ? as b, ? as c, ? as d", values) == [tuple(values)]
 
 
 def test_hubspot_faults_mid_run_lose_nothing_and_the_next_run_converges(ex: SparkExample, sandbox) -> None:
