@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from .errors import HubSpotError
 from .responses import _as_dict, _body_message, _primary_code, _Response, _str_list
@@ -223,7 +223,7 @@ class Imports:
 
     def add_from_list(self, list_id: str, source_list_id: str) -> None:
         """Add every member of `source_list_id` (an import's list) to `list_id`: one request, 204."""
-        where = f"{self.paths.get_list(list_id)}/memberships/add-from/{quote(str(source_list_id), safe='')}"
+        where = self.paths.memberships_add_from(list_id, source_list_id)
         resp = self.client._request("PUT", where)
         if resp.status not in (200, 204):
             raise self.client._unexpected(f"PUT {where}", resp, "204 (a MANUAL or SNAPSHOT list)")
