@@ -55,3 +55,10 @@ def test_a_run_changing_too_much_of_the_known_audience_is_refused() -> None:
     assert refusal(make_plan({"max_change_share": 0.6}), est, daily_remaining=None) is None
     off = make_plan()
     assert refusal(off, est, daily_remaining=None) is None  # max_change_share is off by default
+
+
+def test_an_import_run_is_estimated_by_its_files_not_its_rows() -> None:
+    rows = [row(f"n{i}@example.com") for i in range(60_000)]
+    est = estimate([rows], make_plan(), trust_not_found=True)  # push: auto, 60,000 to send >= 50,000
+    assert est.requests(make_plan()) == 50
+    assert est.requests(make_plan({"push": "batch"})) == 600 + 600
