@@ -72,6 +72,15 @@
   {#- No USING clause: the platform's default format (parquet on Apache Spark, Delta on Databricks). -#}
   {%- do statements.append('create table if not exists ' ~ rel[name] ~ ' (' ~ defs | join(', ') ~ ')') -%}
 {%- endfor -%}
+{#- Columns added after a table first shipped on Spark: Spark has no `add column if not exists`, so
+    each is added only where the catalog shows it missing (before the views, which read them). -#}
+{%- set added = [('hubspot_sync_run_events', 'import_ids', text), ('hubspot_sync_run_events', 'list_removed', int)] -%}
+{%- for name, column, type in added if execute -%}
+  {%- set existing = adapter.get_relation(database=none, schema=schema, identifier=name) -%}
+  {%- if existing is not none and column not in (adapter.get_columns_in_relation(existing) | map(attribute='name') | list) -%}
+    {%- do statements.append('alter table ' ~ rel[name] ~ ' add columns (' ~ column ~ ' ' ~ type ~ ')') -%}
+  {%- endif -%}
+{%- endfor -%}
 {#- The documented tables as views of the latest version (replaced each time: a later release may change them). -#}
 {%- set run_cols = documented['hubspot_sync_runs'] | map(attribute=0) | join(', ') -%}
 {%- do statements.append(
@@ -99,14 +108,5 @@
     ~ ' left join (select pending_id, detail, row_number() over (partition by pending_id order by event_at desc)'
     ~ ' as hubspot_sync__latest from ' ~ events ~ " where event = 'gate_results') as g"
     ~ ' on g.pending_id = b.pending_id and g.hubspot_sync__latest = 1 where d.pending_id is null') -%}
-{#- Columns added after a table first shipped on Spark: Spark has no `add column if not exists`, so
-    each is added only where the catalog shows it missing. -#}
-{%- set added = [('hubspot_sync_run_events', 'import_ids', text), ('hubspot_sync_run_events', 'list_removed', int)] -%}
-{%- for name, column, type in added if execute -%}
-  {%- set existing = adapter.get_relation(database=none, schema=schema, identifier=name) -%}
-  {%- if existing is not none and column not in (adapter.get_columns_in_relation(existing) | map(attribute='name') | list) -%}
-    {%- do statements.append('alter table ' ~ rel[name] ~ ' add columns (' ~ column ~ ' ' ~ type ~ ')') -%}
-  {%- endif -%}
-{%- endfor -%}
 {{ return(statements) }}
 {% endmacro %}

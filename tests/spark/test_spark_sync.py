@@ -71,7 +71,9 @@ def test_sync_accounts_for_every_row_and_resync_sends_nothing(ex: SparkExample, 
     # The log tables' dbt source tests pass on Spark (the views keep the documented columns).
     res = ex.dbt_ok("test", "--select", "source:dbt_hubspot_sync")
     tests = [r for r in res.result if str(r.node.resource_type) == "test"]
-    assert len(tests) > 10 and all(str(r.status) == "pass" for r in tests), [(r.node.name, r.status) for r in tests]
+    assert len(tests) > 10 and all(str(r.status) == "pass" for r in tests), [
+        (r.node.name, r.status) for r in tests
+    ]
 
 
 def test_run_command_pushes_once_as_the_model_finishes(ex: SparkExample, sandbox, capsys) -> None:
@@ -176,3 +178,31 @@ def test_the_canary_refuses_a_clean_email_that_spark_reads_wrong(ex: SparkExampl
     assert main(["check", *wrong.cli_args()]) >= 1  # check reports it too (its HubSpot probes send no data)
     out = capsys.readouterr().out
     assert "cleanup" in out and "1234567" in out, out
+
+
+def test_tables_of_an_earlier_release_gain_the_columns_added_since(ex: SparkExample) -> None:
+    """Spark has no `add column if not exists`: a column added after a table shipped is added where the catalog
+    shows it missing, before the views that read it are replaced; twice is a no-op."""
+    from dbt_hubspot_sync.run_log import RUN_COLUMNS
+    from dbt_hubspot_sync.runner import ensure_log_tables
+
+    def sql_type(column: str) -> str:
+        if column.endswith("_at"):
+            return "timestamp"
+        counters = ("rows_", "list_", "requests", "retries", "rate_limited")
+        return "bigint" if column.startswith(counters) else "string"
+
+    later = ("import_ids", "list_removed")
+    old = [c for c in RUN_COLUMNS if c not in later]
+    ex.query("create schema if not exists {log}")
+    ex.query(
+        "create table {log}.hubspot_sync_run_events ("
+        + ", ".join(f"{c} {sql_type(c)}" for c in [*old, "event_at"])
+        + ")"
+    )
+    with open_session(ex.project_dir, ex.project_dir, "spark", ex.vars_yaml) as session:
+        for _ in range(2):
+            ensure_log_tables(session.warehouse, [ex.log_schema or ""])
+    columns = {r[0] for r in ex.query("describe {log}.hubspot_sync_run_events")}
+    assert set(later) <= columns
+    assert set(later) <= {r[0] for r in ex.query("describe {log}.hubspot_sync_runs")}
