@@ -280,6 +280,7 @@ RUNS_TABLE = [  # (header, column of RunLog.recent_runs)
     ("429s", "rate_limited"),
     ("list_added", "list_added"),
     ("list_missing", "list_missing"),
+    ("list_removed", "list_removed"),
 ]
 
 
@@ -318,7 +319,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return EXIT_OK
     headers = ["started_at (UTC)", "run", "exposure", "trigger", "status", "duration"]
     # The list columns only matter where a list is synced: hidden when every shown row has none.
-    lists = any(r["list_added"] or r["list_missing"] for r in records)
+    lists = any(r["list_added"] or r["list_missing"] or r.get("list_removed") for r in records)
     shown = [(h, c) for h, c in RUNS_TABLE if lists or not c.startswith("list_")]
     headers += [h for h, _ in shown]
     table = [
