@@ -6,6 +6,7 @@ Test modules import from here (or conftest.py), never from one another.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import shutil
@@ -13,7 +14,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -154,6 +155,22 @@ def execute(ex: Example, sql: str) -> None:
             conn.commit()
     finally:
         conn.close()
+
+
+@contextlib.contextmanager
+def first_names_restored(ex: Example) -> Iterator[None]:
+    """The seed's first names as they were once the block ends: a test changing the model's data leaves the
+    shared built example (and the clean run's HubSpot state other tests compare with) as it found it."""
+    execute(ex, "create table {schema}.first_names_backup as select amperity_id, first_name from {schema}.customers")
+    try:
+        yield
+    finally:
+        execute(
+            ex,
+            "update {schema}.customers set first_name = b.first_name from {schema}.first_names_backup b"
+            " where customers.amperity_id = b.amperity_id",
+        )
+        execute(ex, "drop table {schema}.first_names_backup")
 
 
 def release_duckdb() -> None:

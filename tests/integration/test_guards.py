@@ -9,7 +9,16 @@ import pytest
 from dbt_hubspot_sync.cli import EXIT_OK, EXIT_RUN_FAILED, main
 from dbt_hubspot_sync.sandbox import Sandbox
 
-from .helpers import ADAPTERS, EXPOSURE, Built, assert_invariant, calls, execute, sandbox_config
+from .helpers import (
+    ADAPTERS,
+    EXPOSURE,
+    Built,
+    assert_invariant,
+    calls,
+    execute,
+    first_names_restored,
+    sandbox_config,
+)
 
 pytestmark = pytest.mark.dbt
 
@@ -33,7 +42,7 @@ def last_run(b: Built) -> tuple:
 
 
 def test_a_run_changing_most_known_contacts_is_refused_until_forced(b: Built, monkeypatch) -> None:
-    with Sandbox(sandbox_config()) as sb:
+    with Sandbox(sandbox_config()) as sb, first_names_restored(b.example):
         assert cli(b, sb, monkeypatch) == EXIT_OK
         known = last_run(b)[3]
         execute(b.example, "update {schema}.customers set first_name = 'Broken'")  # a broken model

@@ -22,6 +22,7 @@ from .helpers import (
     calls,
     client_factory,
     execute,
+    first_names_restored,
     record_log,
     run_row,
     sandbox_config,
@@ -58,7 +59,7 @@ def test_the_first_sync_of_an_audience_hubspot_already_has_sends_no_update(b: Bu
 
 def test_a_dry_run_is_a_diff_old_to_new(b: Built) -> None:
     ex = b.example
-    with Sandbox(sandbox_config()) as sb:
+    with Sandbox(sandbox_config()) as sb, first_names_restored(ex):
         [first] = sync(ex, sb)
         execute(ex, "update {schema}.customers set first_name = 'Zed' where amperity_id = 'amp-00002'")
         from dbt_hubspot_sync.runner import SyncOptions, run_sync
