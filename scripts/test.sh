@@ -19,8 +19,12 @@ fi
 if [ -z "${DBT_HUBSPOT_SYNC_SPARK_HOST:-}" ] && command -v java >/dev/null 2>&1; then
   sparkdir=$(mktemp -d /tmp/dbt-hubspot-sync-spark.XXXXXX)
   cleanup+=("scripts/spark.sh stop '$sparkdir'; rm -rf '$sparkdir'")
-  spark_env=$(scripts/spark.sh start "$sparkdir")  # (a server that does not start fails the run here)
-  eval "$spark_env"
+  # A server that will not start (its log is printed) leaves the spark tests to skip, saying why: the rest runs.
+  if spark_env=$(scripts/spark.sh start "$sparkdir"); then
+    eval "$spark_env"
+  else
+    echo "warning: the Spark Thrift server did not start; the spark tests skip" >&2
+  fi
 fi
 .venv/bin/ruff check dbt_hubspot_sync tests benchmarks
 .venv/bin/python -m pytest -q "$@"
