@@ -19,10 +19,9 @@ META_KEY = "hubspot_sync"
 TEMPLATES_KEY = "templates"
 # Keys of vars.hubspot_sync that are project settings, not per-sync defaults.
 PROJECT_KEYS = {"log_schema", TEMPLATES_KEY}
-# Exposure keys a template may not set: `template` (templates do not nest), and the keys the post-hook's Jinja
-# reads from the exposure and vars defaults alone (macro `_automatic_syncs_for`), which a template would
-# silently contradict.
-NOT_IN_TEMPLATES = {"template", "workflow", "gate"}
+# Exposure keys a template may not set: `template` (templates do not nest). (`workflow` and `gate` may: the
+# post-hook's Jinja, macro `_automatic_syncs_for`, reads the selected template too.)
+NOT_IN_TEMPLATES = {"template"}
 
 Workflow = Literal["manual", "automatic"]
 Gate = Literal["none", "tests", "strict"]

@@ -332,13 +332,6 @@ def test_unknown_template_is_a_config_error_naming_it(
             "vars.hubspot_sync.templates.bad.template",
             ["cannot select another template"],
         ),
-        # The post-hook's Jinja reads these from the exposure and the vars defaults only.
-        (
-            {"workflow": "automatic"},
-            "vars.hubspot_sync.templates.bad.workflow",
-            ["cannot come from a template"],
-        ),
-        ({"gate": "none"}, "vars.hubspot_sync.templates.bad.gate", ["cannot come from a template"]),
         (["email"], "vars.hubspot_sync.templates.bad", ["expected a mapping", "['email']"]),
         (None, "vars.hubspot_sync.templates.bad", ["expected a mapping"]),
     ],
@@ -358,7 +351,7 @@ def test_a_bad_template_is_a_config_error_naming_the_template_and_key(
 def test_unknown_key_in_a_template_lists_the_exposure_keys_but_not_template() -> None:
     err = config_error({"email_column": "e", "template": "bad"}, {"templates": {"bad": {"lst": "1"}}})
     listed = err.problem.split("expected one of: ")[1].split(", ")
-    assert set(listed) == set(SyncConfig.model_fields) - {"template", "workflow", "gate"}
+    assert set(listed) == set(SyncConfig.model_fields) - {"template"}
     assert "properties" in listed and "notify" in listed
 
 

@@ -84,3 +84,19 @@ def test_a_template_with_an_unknown_key_stops_the_sync_naming_it(
     assert code == 2, err
     assert f"exposure '{EXPOSURE}'" in err and "key 'vars.hubspot_sync.templates.crm_names.propertes'" in err
     assert sum(hubspot_env.stats()["requests"].get(UPDATE, {}).values()) == 0
+
+
+def test_a_templates_workflow_makes_the_post_hook_push(tmp_path, monkeypatch, hubspot_env: Sandbox) -> None:
+    """`workflow: automatic` from a template: the post-hook (its Jinja reads the selected template) pushes during
+    a plain `dbt run`, as Python's config says."""
+    ex = make_example("duckdb", tmp_path, monkeypatch)
+    project_yml = ex.project_dir / "dbt_project.yml"
+    project = yaml.safe_load(project_yml.read_text(encoding="utf-8"))
+    project["vars"]["hubspot_sync"]["templates"] = {"pushed": {**TEMPLATES["crm_names"], "workflow": "automatic"}}
+    project_yml.write_text(yaml.safe_dump(project, sort_keys=False), encoding="utf-8")
+    (ex.project_dir / "models" / "template_exposures.yml").write_text(
+        exposure_yaml(EXPOSURE, "customer360", email_column="email", template="pushed"), encoding="utf-8"
+    )
+    ex.dbt_ok("run", "--select", "customer360")
+    rows = ex.query("select exposure_name, trigger, status from {schema}.hubspot_sync_runs")
+    assert (EXPOSURE, "post_hook", "completed") in rows, rows
