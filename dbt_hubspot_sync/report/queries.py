@@ -24,6 +24,7 @@ COUNTER_FIELDS = (
     "rate_limited",
     "list_added",
     "list_missing",
+    "list_removed",
 )
 RUN_FIELDS = (
     "run_id",
@@ -125,7 +126,7 @@ class ExposureData:
 
     @property
     def list_changes(self) -> list[Run]:
-        return [r for r in self.runs if r.list_added or r.list_missing]
+        return [r for r in self.runs if r.list_added or r.list_missing or r.list_removed]
 
     @property
     def stale_runs(self) -> list[Run]:
