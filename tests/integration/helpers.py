@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import shutil
-import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +25,9 @@ from dbt_hubspot_sync.hubspot import HubSpotClient, RateLimiter, UpdateOutcome
 from dbt_hubspot_sync.runner import SyncOptions, ensure_log_tables, run_sync
 from dbt_hubspot_sync.sandbox import Sandbox, SandboxConfig
 from dbt_hubspot_sync.sandbox.faults import FaultInjector
+
+# The webhook receiver is the unit tests' (tests/helpers.py), re-exported for the tests here.
+from tests.helpers import SECRET_PATH, Receiver  # noqa: F401
 from tests.warehouses import PG_SKIP_REASON, pg_connect, pg_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -463,34 +463,15 @@ def faults_from_read(sb: Sandbox, spec: str, seed: int = 0) -> type[HubSpotClien
     return type("FaultyReads", (FaultsFromRead,), {"sandbox": sb, "spec": spec, "seed": seed})
 
 
-# -- a webhook receiver (run-end notifications) ----------------------------------------------------------------
-SECRET_PATH = "/services/T000/B000/very-secret-part"
+# -- a child sync process ----------------------------------------------------------------------------------
 
 
-class Receiver:
-    """A webhook on 127.0.0.1: records every POST body; answers `status`."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict] = []
-        self.status = 200
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                length = int(self.headers.get("Content-Length") or 0)
-                receiver.bodies.append(json.loads(self.rfile.read(length)))
-                self.send_response(receiver.status)
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{SECRET_PATH}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+def wait_for_first_update(sb: Sandbox, proc: Any, timeout: float = 60.0) -> None:
+    """Until HubSpot has applied one update request of the child process `proc` (so its run is mid-way)."""
+    deadline = time.monotonic() + timeout
+    while sb.stats()["requests"].get(UPDATE, {}).get("200", 0) < 1:
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            pytest.fail(f"the sync ended before its first update (exit {proc.returncode}):\n{out}\n{err}")
+        assert time.monotonic() < deadline, "no update request within the timeout"
+        time.sleep(0.01)

@@ -15,7 +15,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,7 +26,6 @@ from dbt_hubspot_sync.sandbox import Sandbox
 from .helpers import (
     ADAPTERS,
     EXPOSURE,
-    UPDATE,
     Built,
     assert_converges,
     assert_invariant,
@@ -41,6 +39,7 @@ from .helpers import (
     run_row,
     sandbox_config,
     sync,
+    wait_for_first_update,
 )
 
 pytestmark = pytest.mark.dbt
@@ -71,17 +70,6 @@ def start_sync(b: Built, sb: Sandbox) -> subprocess.Popen[str]:
     }
     argv = [sys.executable, "-m", "dbt_hubspot_sync.cli", "sync", "--select", EXPOSURE, *b.example.cli_args()]
     return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for_first_update(sb: Sandbox, proc: subprocess.Popen[str], timeout: float = 60.0) -> None:
-    """Until HubSpot has applied one update request (so the run is mid-way: more are still to come)."""
-    deadline = time.monotonic() + timeout
-    while sb.stats()["requests"].get(UPDATE, {}).get("200", 0) < 1:
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            pytest.fail(f"the sync ended before its first update (exit {proc.returncode}):\n{out}\n{err}")
-        assert time.monotonic() < deadline, "no update request within the timeout"
-        time.sleep(0.01)
 
 
 def only_run(b: Built) -> dict:

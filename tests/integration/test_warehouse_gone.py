@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -23,7 +22,6 @@ from dbt_hubspot_sync.sandbox import Sandbox
 
 from .helpers import (
     EXPOSURE,
-    UPDATE,
     Built,
     assert_invariant,
     contact_values,
@@ -32,6 +30,7 @@ from .helpers import (
     run_row,
     sandbox_config,
     sync,
+    wait_for_first_update,
 )
 
 pytestmark = pytest.mark.dbt
@@ -56,16 +55,6 @@ def named_connections(b: Built) -> str:
     return f"dbt-hubspot-sync-test-{uuid.uuid4().hex[:8]}"
 
 
-def wait_for_first_update(sb: Sandbox, proc: subprocess.Popen[str], timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while sb.stats()["requests"].get(UPDATE, {}).get("200", 0) < 1:
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            pytest.fail(f"the sync ended before its first update (exit {proc.returncode}):\n{out}\n{err}")
-        assert time.monotonic() < deadline, "no update request within the timeout"
-        time.sleep(0.01)
-
-
 def terminate_backends(b: Built, app: str) -> int:
     rows = b.example.query(
         f"select pg_terminate_backend(pid) from pg_stat_activity where application_name = '{app}'"
@@ -88,7 +77,7 @@ def test_postgres_backend_terminated_mid_push(built, paced_sandbox: Sandbox) -> 
     }
     argv = [sys.executable, "-m", "dbt_hubspot_sync.cli", "sync", "--select", EXPOSURE, *b.example.cli_args()]
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for_first_update(sb, proc)
+    wait_for_first_update(sb, proc, timeout=90.0)
     assert terminate_backends(b, app) >= 1, "the sync's backend was not found"
     out, err = proc.communicate(timeout=120)
 
