@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from .errors import WarehouseLostError
-from .run_log import SqlTarget
+from .run_log import SqlTarget, append_only
 
 
 class LogTarget(SqlTarget, Protocol):
@@ -29,6 +29,9 @@ class Guarded:
         self._target, self._describe = target, describe
         self.placeholder = target.placeholder
         self.array_params = getattr(target, "array_params", False)
+        # Readers ask `run_log.append_only(target)` (the one home of the answer); the flag is also set here so
+        # that no wrapper ever hides it (Spark's tables refuse UPDATE: a wrong answer fails the run).
+        self.append_only = append_only(target)
 
     def relation(self, schema: str, identifier: str) -> str:
         return self._target.relation(schema, identifier)

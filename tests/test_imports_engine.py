@@ -1,13 +1,17 @@
 """The import path of a run (engine/imports.py) against the sandbox, on a DuckDB log: update-only imports (an
 unknown email never becomes a contact), one outcome per row from HubSpot's error pages, files split at the
 account's row limit, a FAILED import resent next run, the daily limits (auto falls back to batch calls, import
-stops), rows an import cannot apply sent by batch calls in the same run, list membership, and a run stopped
-while HubSpot processes its import, whose next run lands it instead of importing twice."""
+stops), rows an import cannot apply sent by batch calls in the same run, list membership, a run stopped while
+HubSpot processes its import, whose next run lands it instead of importing twice, the record ids of imported
+contacts remembered (a later change is an update by id), and an import run on an append-only warehouse (Spark's
+layout, behind the pipeline's guard)."""
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import Counter
+from dataclasses import fields
 from typing import Any
 
 import duckdb
@@ -16,7 +20,8 @@ import pytest
 from dbt_hubspot_sync.engine import SyncRun
 from dbt_hubspot_sync.engine import imports as engine_imports
 from dbt_hubspot_sync.hubspot import HubSpotClient, RateLimiter
-from dbt_hubspot_sync.run_log import RunLog
+from dbt_hubspot_sync.log_target import Guarded
+from dbt_hubspot_sync.run_log import RUN_COLUMNS, Counters, RunLog
 from dbt_hubspot_sync.sandbox import Sandbox, SandboxConfig
 from dbt_hubspot_sync.sandbox.imports import imports_of
 from dbt_hubspot_sync.state import SyncState
@@ -25,10 +30,15 @@ from tests.helpers import SCHEMA, DuckTarget, create_log_tables, fetch_dicts, ma
 KNOWN = [f"k{i}@example.com" for i in range(6)]
 IMPORT_PATH = "/crm/v3/imports"
 UPDATE_PATH = "/crm/v3/objects/contacts/batch/update"
+READ_PATH = "/crm/v3/objects/contacts/batch/read"
 
 
 def _extra_tables(conn: duckdb.DuckDBPyConnection) -> None:
-    conn.execute(f"alter table {SCHEMA}.hubspot_sync_runs add column if not exists import_ids varchar")
+    if conn.execute(
+        "select count(*) from information_schema.tables where table_name = 'hubspot_sync_runs'"
+        " and table_type = 'BASE TABLE'"
+    ).fetchone()[0]:
+        conn.execute(f"alter table {SCHEMA}.hubspot_sync_runs add column if not exists import_ids varchar")
     conn.execute(
         f"create table if not exists {SCHEMA}.hubspot_sync_state (exposure_name varchar, email_clean varchar,"
         " record_id varchar, properties_hash varchar, run_id varchar, synced_at timestamp)"
@@ -40,18 +50,64 @@ def _extra_tables(conn: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-class World:
-    """A sandbox portal, a client on it and a DuckDB log with the state: runs SyncRuns of the `hs` exposure."""
+def _append_only_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    """Spark's layout of the tables a run writes (macros/log_tables_ddl.sql's spark variant, as DuckDB reads it):
+    run events and state versions behind views of the latest."""
+    types = {f.name: "bigint" for f in fields(Counters)} | {"started_at": "timestamp", "finished_at": "timestamp"}
+    columns = ", ".join(f"{c} {types.get(c, 'varchar')}" for c in RUN_COLUMNS)
+    latest = "select *, row_number() over (partition by {key} order by {order}) as n from {s}.{table}"
+    run_order = "case status when 'waiting' then 0 when 'running' then 1 else 2 end desc, event_at desc"
+    for ddl in (
+        f"create table {{s}}.hubspot_sync_run_events ({columns}, import_ids varchar, event_at timestamp)",
+        "create view {s}.hubspot_sync_runs as select * exclude (n) from ("
+        + latest.format(key="run_id", order=run_order, s="{s}", table="hubspot_sync_run_events")
+        + ") where n = 1",
+        "create table {s}.hubspot_sync_state_versions (exposure_name varchar, email_clean varchar,"
+        " record_id varchar, properties_hash varchar, run_id varchar, synced_at timestamp)",
+        "create view {s}.hubspot_sync_state as select * exclude (n) from ("
+        + latest.format(
+            key="exposure_name, email_clean",
+            order="synced_at desc, case when properties_hash is null then 0 else 1 end desc",
+            s="{s}",
+            table="hubspot_sync_state_versions",
+        )
+        + ") where n = 1 and properties_hash is not null",
+    ):
+        conn.execute(ddl.format(s=SCHEMA))
 
-    def __init__(self, tmp_path: Any, **sandbox: Any) -> None:
+
+class AppendOnlyTarget(DuckTarget):
+    """A DuckDB target that, like Spark's parquet tables, refuses UPDATE and DELETE."""
+
+    append_only = True
+
+    def execute(self, sql: str, params: Any = None) -> list[tuple]:
+        verb = sql.split()[0].upper()
+        if verb in ("UPDATE", "DELETE"):
+            raise RuntimeError(f"[UNSUPPORTED_FEATURE.TABLE_OPERATION] does not support {verb} TABLE")
+        return super().execute(sql, params)
+
+
+class World:
+    """A sandbox portal, a client on it and a DuckDB log with the state: runs SyncRuns of the `hs` exposure.
+    `append_only`: Spark's layout, written through the pipeline's guard (log_target.Guarded)."""
+
+    def __init__(self, tmp_path: Any, append_only: bool = False, **sandbox: Any) -> None:
         contacts = [{"email": e, "firstname": "Old", "score": "0"} for e in KNOWN]
         self.sb = Sandbox(SandboxConfig(contacts=contacts, rate_max=1000, **sandbox)).start()
         imports_of(self.sb).cfg.rows_per_second = 1e6
         self.client = HubSpotClient("sandbox-token", self.sb.url, limiter=RateLimiter(1000, 10_000))
         self.conn = duckdb.connect(":memory:")
-        create_log_tables(self.conn)
-        _extra_tables(self.conn)
-        self.target = DuckTarget(self.conn)
+        if append_only:
+            create_log_tables(self.conn)
+            self.conn.execute(f"drop table {SCHEMA}.hubspot_sync_runs")
+            _append_only_tables(self.conn)
+            _extra_tables(self.conn)
+            self.target: Any = Guarded(AppendOnlyTarget(self.conn), "the test warehouse")
+        else:
+            create_log_tables(self.conn)
+            _extra_tables(self.conn)
+            self.target = DuckTarget(self.conn)
 
     def run(
         self,
@@ -147,11 +203,14 @@ def test_update_only_import_never_creates_and_counts_every_row(world: Any) -> No
     assert w.calls()[f"POST {IMPORT_PATH}"] == 1 and w.calls()[f"POST {UPDATE_PATH}"] == 0
     [import_id] = w.runs_row(run)["import_ids"].split(",")
     assert any(e["path"].startswith(f"{IMPORT_PATH}/{import_id}/errors") for e in w.sb.requests_log())
-    # The state holds the confirmed rows only (no record id: an import names none); a rerun sends nothing.
+    # The state holds the confirmed rows only, with the record ids read by email once the import landed (an
+    # import names none: one batch read of the 4 updated, none of the misses); a rerun sends nothing.
     state = w.conn.execute(f"select email_clean, record_id, properties_hash from {SCHEMA}.hubspot_sync_state")
     rows_state = state.fetchall()
-    assert {e for e, _, h in rows_state if h != "not_found"} == set(KNOWN[:4])
-    assert all(rid is None for _, rid, _ in rows_state)
+    ids = {c["properties"]["email"]: c["id"] for c in w.sb.contacts()}
+    assert {e: rid for e, rid, h in rows_state if h != "not_found"} == {e: ids[e] for e in KNOWN[:4]}
+    assert all(rid is None for _, rid, h in rows_state if h == "not_found")
+    assert w.calls()[f"POST {READ_PATH}"] == 1
     again = w.run(rows)
     assert again.counters.rows_unchanged == 4 and again.counters.rows_updated == 0
     assert again.counters.rows_not_found == 2
@@ -307,3 +366,42 @@ def test_a_canceled_import_fails_its_rows_which_the_next_run_resends(world: Any)
     state.cfg.rows_per_second = 1e6
     second = w.run(rows)
     assert second.counters.rows_updated == 4 and w.contact("k3@example.com")["firstname"] == "New"
+
+
+def test_an_import_run_on_an_append_only_warehouse_completes_behind_the_pipelines_guard(world: Any) -> None:
+    """Spark refuses UPDATE: the run asks the guarded target (as the pipeline hands it over) whether it is
+    append-only, and never updates the runs row for its import ids (issue 20: the import was sent, then every
+    row failed warehouse_lost)."""
+    w = world(append_only=True)
+    rows = [r(e) for e in KNOWN[:3]] + [r("stranger@example.com")]
+    run = w.run(rows)
+    assert run.result.status == "completed", run.result.error
+    c = run.counters
+    assert (c.rows_updated, c.rows_not_found, c.rows_failed) == (3, 1, 0)
+    assert w.runs_row(run)["status"] == "completed" and w.runs_row(run)["rows_updated"] == 3
+    assert w.calls()[f"POST {IMPORT_PATH}"] == 1
+    written = w.target._target.statements
+    assert written and not [q for q in written if q.split()[0].lower() in ("update", "delete")]
+    again = w.run(rows)  # the state's versions hold what the import confirmed, with the ids read after it
+    assert (again.counters.rows_unchanged, again.counters.rows_updated, again.counters.rows_not_found) == (3, 0, 1)
+
+
+def test_a_later_change_of_imported_contacts_is_an_update_by_id_without_a_lookup(world: Any) -> None:
+    w = world()
+    w.run([r(e) for e in KNOWN])
+    before = w.calls()
+    changed = w.run([r(e, first="Changed") for e in KNOWN], {"push": "auto"})  # below the threshold: batch
+    assert changed.counters.rows_updated == len(KNOWN)
+    assert w.calls() - before == Counter({f"POST {UPDATE_PATH}": math.ceil(len(KNOWN) / 100)})
+    assert {w.contact(e)["firstname"] for e in KNOWN} == {"Changed"}
+
+
+def test_ids_that_cannot_be_read_leave_the_import_standing(world: Any) -> None:
+    w = world()
+    w.sb.add_token("no-read", {"crm.import", "crm.objects.contacts.write"})
+    w.client = HubSpotClient("no-read", w.sb.url, limiter=RateLimiter(1000, 10_000))
+    run = w.run([r(e) for e in KNOWN[:3]])
+    assert run.result.status == "completed" and run.counters.rows_updated == 3
+    state = w.conn.execute(f"select record_id, properties_hash from {SCHEMA}.hubspot_sync_state").fetchall()
+    assert len(state) == 3 and all(rid is None and digest for rid, digest in state)
+    assert w.run([r(e) for e in KNOWN[:3]]).counters.rows_unchanged == 3

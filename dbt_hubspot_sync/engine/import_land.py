@@ -8,10 +8,17 @@ Any other error: `failed` with HubSpot's error type and message. A FAILED or CAN
 (IMPORT_FAILED / IMPORT_CANCELED, with its file-wide error when HubSpot gives one): the next run resends them.
 With `list_id`, the list the import made of its contacts is added to the exposure's list in one request
 (memberships/add-from); as on the batch path, the state is written only once that succeeded.
+
+Record ids: HubSpot's import names none (its status has counters, its error pages only the rows it rejected), so
+the contacts it updated that the run did not know are read by email once it landed (batch/read, 100 a request:
+the lookup the batch path makes of a new contact, once in the contact's life) and remembered with their id. A
+later change of one is then one update by id (ceil(N/100) requests for N changed), not a lookup plus an update.
+Where that read fails, the rows are remembered without an id (as before: a later change looks the contact up).
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import TYPE_CHECKING
 
@@ -22,6 +29,8 @@ from .outcomes import Stop, stop_from
 
 if TYPE_CHECKING:
     from .imports import ImportPush
+
+log = logging.getLogger(__package__)
 
 STATE_CHUNK = 50_000  # state rows written per statement batch while a large import lands
 
@@ -116,10 +125,35 @@ def _write_state(
     if state is None:
         return
     if synced and list_stop is None:
-        state.record(exposure, run_id, synced)  # type: ignore[arg-type]
+        state.record(exposure, run_id, _with_ids(push, synced))  # type: ignore[arg-type]
     if missing:
         remember = getattr(state, "remember_not_found", None)
         if remember is not None:
             remember(exposure, run_id, missing)
         else:
             state.forget(exposure, missing)
+
+
+def _with_ids(
+    push: ImportPush, synced: list[tuple[str, str | None, str]]
+) -> list[tuple[str, str | None, str]]:
+    """`synced` with the record ids of the contacts the run did not know, read by email (100 a request)."""
+    unknown = [email for email, rid, _ in synced if rid is None]
+    run = push.run
+    if not unknown or run.client is None or push.ids_unread is not None:
+        return synced
+    if run._cancel is not None and run._cancel.is_set():
+        return synced  # Ctrl-C: remembered without ids, nothing more is sent
+    try:
+        ids = run.client.read_ids_by_email(unknown)
+    except HubSpotError as exc:
+        # The import's outcome stands; only the ids are missing (a later change looks these contacts up).
+        push.ids_unread = str(exc)
+        log.warning(
+            "exposure %s: the record ids of the contacts an import updated could not be read (%s); they are"
+            " remembered without them",
+            run.plan.exposure,
+            exc,
+        )
+        return synced
+    return [(email, rid or ids.get(email.strip().lower()), digest) for email, rid, digest in synced]

@@ -17,7 +17,8 @@ candidates to when its plan says import (config `push`, `import_threshold_rows`,
   the contact bookkeeping as the batch path's); other rejected rows `failed` with HubSpot's error type and
   message; rows of a FAILED or CANCELED import `failed` (IMPORT_FAILED, IMPORT_CANCELED: the next run resends
   them); rows of an import still processing when the run stops `failed` IMPORT_PENDING. The state is written only
-  for rows an import confirmed (their record id where the run knew it).
+  for rows an import confirmed, with their record id (read by email after landing where the run did not know it:
+  import_land.py), so a later change of such a contact costs one update, as on the batch path.
 - A run killed while HubSpot processes its imports leaves them unlanded: the next run (`recover`, before it reads
   a row) reads their outcome and records it, so nothing is imported twice. The runs row's `import_ids` lists the
   run's imports.
@@ -82,6 +83,7 @@ class ImportPush:
         self.import_ids: list[str] = []
         self.pending: list[SpoolFile] = []  # files of imports started and not landed: kept for the next run
         self.settled = 0
+        self.ids_unread: str | None = None  # why the record ids of imported contacts could not be read
 
     @property
     def imports(self) -> Imports:
@@ -354,7 +356,7 @@ class ImportPush:
         """The runs row's `import_ids` (on append-only warehouses, where runs is a view, hubspot_sync_imports has
         them)."""
         run = self.run
-        if not self.import_ids or getattr(run.log.target, "append_only", False):
+        if not self.import_ids or run.log.append_only:
             return
         p = run.log.target.placeholder
         run.log.target.execute(

@@ -9,7 +9,16 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import SyncError
-from ..run_log import RECORDS_TABLE, RUNS_TABLE, STALE_AFTER, SqlTarget, _process_gone, in_list, utcnow
+from ..run_log import (
+    RECORDS_TABLE,
+    RUNS_TABLE,
+    STALE_AFTER,
+    SqlTarget,
+    _process_gone,
+    append_only,
+    in_list,
+    utcnow,
+)
 
 PENDING_TABLE = "hubspot_sync_pending"
 # Append-only targets (Spark, Databricks) keep pushed rows in PENDING_TABLE and record them `done` here.
@@ -163,9 +172,7 @@ class ReportQueries:
         self.runs = target.relation(schema, RUNS_TABLE)
         self.records = target.relation(schema, RECORDS_TABLE)
         self.pending = target.relation(schema, PENDING_TABLE)
-        self.pending_events = (
-            target.relation(schema, PENDING_EVENTS_TABLE) if getattr(target, "append_only", False) else None
-        )
+        self.pending_events = target.relation(schema, PENDING_EVENTS_TABLE) if append_only(target) else None
         self._p = target.placeholder
 
     def has_log(self) -> bool:
