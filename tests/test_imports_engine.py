@@ -53,7 +53,8 @@ def _extra_tables(conn: duckdb.DuckDBPyConnection) -> None:
 def _append_only_tables(conn: duckdb.DuckDBPyConnection) -> None:
     """Spark's layout of the tables a run writes (macros/log_tables_ddl.sql's spark variant, as DuckDB reads it):
     run events and state versions behind views of the latest."""
-    types = {f.name: "bigint" for f in fields(Counters)} | {"started_at": "timestamp", "finished_at": "timestamp"}
+    types = {f.name: "bigint" for f in fields(Counters)}
+    types.update(started_at="timestamp", finished_at="timestamp")
     columns = ", ".join(f"{c} {types.get(c, 'varchar')}" for c in RUN_COLUMNS)
     latest = "select *, row_number() over (partition by {key} order by {order}) as n from {s}.{table}"
     run_order = "case status when 'waiting' then 0 when 'running' then 1 else 2 end desc, event_at desc"
@@ -383,7 +384,8 @@ def test_an_import_run_on_an_append_only_warehouse_completes_behind_the_pipeline
     written = w.target._target.statements
     assert written and not [q for q in written if q.split()[0].lower() in ("update", "delete")]
     again = w.run(rows)  # the state's versions hold what the import confirmed, with the ids read after it
-    assert (again.counters.rows_unchanged, again.counters.rows_updated, again.counters.rows_not_found) == (3, 0, 1)
+    c = again.counters
+    assert (c.rows_unchanged, c.rows_updated, c.rows_not_found) == (3, 0, 1)
 
 
 def test_a_later_change_of_imported_contacts_is_an_update_by_id_without_a_lookup(world: Any) -> None:
