@@ -1,8 +1,10 @@
 """Typed sync configuration: `config.meta.hubspot_sync` of an exposure, deep-merged over `vars.hubspot_sync`.
 
-The Python home of the configuration rules the dbt macros repeat in Jinja: the `workflow` and `gate` defaults
-(SyncConfig's fields, `DEFAULT_WORKFLOW`/`DEFAULT_GATE`; macro `_automatic_syncs_for`) and the log schema
-(`log_schema_for`; macro `log_schema`). tests/macros/test_rules_pinned.py holds each Jinja copy equal to its home.
+The Python home of the configuration rules the dbt macros repeat in Jinja: the merge of the layers
+(`resolve_layers`; macro `_sync_config`, pinned by tests/macros/test_sync_config_pinned.py), the `workflow` and
+`gate` defaults (SyncConfig's fields, `DEFAULT_WORKFLOW`/`DEFAULT_GATE`; macro `_automatic_syncs_for`) and the log
+schema (`log_schema_for`; macro `log_schema`), each held equal to its Jinja copy by tests/macros/. Doors read an
+exposure's configuration through `Project.sync_config` (dbt_bridge/project.py), which parses it once.
 """
 
 from __future__ import annotations
@@ -133,17 +135,26 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return out
 
 
+def resolve_layers(
+    exposure: str, meta_value: dict[str, Any], defaults: dict[str, Any] | None
+) -> tuple[str | None, dict[str, Any], dict[str, Any]]:
+    """(template name, template keys, merged keys) of one exposure: vars defaults < template < exposure, deep-merged,
+    not yet validated. The one merge of the layers; macro `_sync_config` is its Jinja copy (pinned equal by
+    tests/macros/test_rules_pinned.py) for the few keys the post-hook's SQL must know."""
+    if defaults is not None and not isinstance(defaults, dict):
+        raise ConfigError(None, f"vars.{META_KEY}", f"expected a mapping, got {type(defaults).__name__}")
+    base = {k: v for k, v in (defaults or {}).items() if k not in PROJECT_KEYS}
+    name, template = _selected_template(exposure, deep_merge(base, meta_value), defaults or {})
+    return name, template, deep_merge(deep_merge(base, template), meta_value)
+
+
 def parse_sync_config(exposure: str, meta_value: Any, defaults: dict[str, Any] | None) -> SyncConfig:
     """Validate one exposure's `hubspot_sync` block; the error names the exposure, the key and the expectation."""
     if not isinstance(meta_value, dict):
         raise ConfigError(
             exposure, f"config.meta.{META_KEY}", f"expected a mapping, got {type(meta_value).__name__}"
         )
-    if defaults is not None and not isinstance(defaults, dict):
-        raise ConfigError(None, f"vars.{META_KEY}", f"expected a mapping, got {type(defaults).__name__}")
-    base = {k: v for k, v in (defaults or {}).items() if k not in PROJECT_KEYS}
-    name, template = _selected_template(exposure, deep_merge(base, meta_value), defaults or {})
-    merged = deep_merge(deep_merge(base, template), meta_value)  # vars defaults < template < exposure
+    name, template, merged = resolve_layers(exposure, meta_value, defaults)
     try:
         return SyncConfig.model_validate(merged)
     except ValidationError as exc:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import fields
 from typing import Any
 
-from .config import META_KEY, NotifyConfig, log_schema_for, parse_sync_config
+from .config import NotifyConfig, log_schema_for
 from .dbt_bridge import (
     DbtArgs,
     Warehouse,
@@ -120,7 +120,7 @@ def run_dbt(
         log_schema = log_schema_for(project.hubspot_vars, project.target_schema)
         for name in select_exposures(project, options.select):
             # Config is checked now; columns once the model is built (it may not exist yet).
-            config = parse_sync_config(name, project.exposures[name].meta.get(META_KEY), project.hubspot_vars)
+            config = project.sync_config(name)
             if config.workflow != "automatic":
                 continue
             if project.adapter_type == "duckdb":

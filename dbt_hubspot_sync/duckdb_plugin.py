@@ -8,7 +8,7 @@ profiles.yml::
 The post-hook (`dbt_hubspot_sync.sync()`, DuckDB variant) runs, inside the model's transaction,
 
     select sum(dbt_hubspot_sync_push(ctx, email_raw, email_clean, rank, [column values as text])) from (...);
-    select dbt_hubspot_sync_finish(ctx);
+    select dbt_hubspot_sync_finish(ctx, (select count(*) from <model>));
 
 so the rows reach Python as UDF arguments, a vector at a time: memory holds one push buffer, not the model.
 The UDFs never run SQL on the hook's connection (DuckDB would deadlock); the run log goes through a separate
@@ -34,7 +34,7 @@ from typing import Any
 
 from dbt.adapters.duckdb.plugins import BasePlugin
 
-from .config import log_schema_for, parse_sync_config
+from .config import log_schema_for, parse_sync_config, resolve_layers
 from .dbt_bridge import Exposure, Model, Project, fire_warning
 from .errors import ConfigError, SyncError
 from .gate import judge, skipped_reason
@@ -167,7 +167,7 @@ class Plugin(BasePlugin):
         conn.create_function(
             "dbt_hubspot_sync_finish",
             self._finish,
-            ["VARCHAR"],
+            ["VARCHAR", "BIGINT"],
             "VARCHAR",
             null_handling="special",
             side_effects=True,
@@ -241,13 +241,10 @@ class Plugin(BasePlugin):
         if problem is not None:
             push.finish(problem)  # later rows are not read: Push.feed ignores them once the run ended
 
-    def _finish(self, ctx_json: str) -> str:
+    def _finish(self, ctx_json: str, model_rows: int | None) -> str:
         hook = self._hook_run(ctx_json)
         with self._lock:
             self._runs.pop(self._key(hook.ctx), None)
-        on_error = (hook.ctx.get("meta") or {}).get("on_push_error") or (hook.ctx.get("vars") or {}).get(
-            "on_push_error", "warn"
-        )
         if hook.push is None:
             message = f"HubSpot sync of exposure '{hook.ctx['exposure']}' did not run: {hook.error}"
         else:
@@ -255,14 +252,40 @@ class Plugin(BasePlugin):
                 chunk, hook.buffer = hook.buffer, []
                 if chunk:
                     hook.push.feed(chunk)
-                result = hook.push.finish()
+                result = hook.push.finish(self._short_read(hook, model_rows))
             if result.status != "failed":
                 return result.status
             message = f"HubSpot sync of exposure '{result.exposure}' failed: {result.error}"
-        if on_error == "fail":
+        if self._on_push_error(hook) == "fail":
             raise SyncError(message)
         fire_warning(message)
         return "failed"
+
+    @staticmethod
+    def _short_read(hook: _HookRun, model_rows: int | None) -> str | None:
+        """A run that read fewer rows than the model has is never `completed` silently: its end names both."""
+        push = hook.push
+        if push is None or push.result is not None or model_rows is None:
+            return None  # not begun, or ended already (refused, stopped) with its own reason
+        read = push.run.counters.rows_read
+        if read == model_rows:
+            return None
+        return (
+            f"short_read: the post-hook read {read} of the {model_rows} rows of {hook.ctx['relation']} "
+            f"(email column {hook.ctx.get('email_column')!r}); the rest were not pushed"
+        )
+
+    @staticmethod
+    def _on_push_error(hook: _HookRun) -> str:
+        """The resolved `on_push_error` (vars < template < exposure); from the raw layers when the configuration
+        did not validate (the failure being reported is that error)."""
+        if hook.plan is not None:
+            return hook.plan.config.on_push_error
+        ctx = hook.ctx
+        try:
+            return str(resolve_layers(ctx["exposure"], ctx["meta"], ctx.get("vars"))[2].get("on_push_error", "warn"))
+        except ConfigError:
+            return "warn"
 
     def _gate(self, ctx_json: str, statuses_json: str) -> str:
         """'push' when the tests the sync waits for passed; else logs the run failed and returns 'blocked'."""
@@ -305,6 +328,14 @@ class Plugin(BasePlugin):
     def _begin(self, ctx: dict[str, Any]) -> _HookRun:
         try:
             plan = plan_from_hook(ctx)
+            if ctx.get("email_column") != plan.email_column:
+                # The hook's SQL and Python's plan must read the same column (macro _sync_config, config.py).
+                raise ConfigError(
+                    ctx["exposure"],
+                    "hubspot_sync.email_column",
+                    f"the post-hook read column {ctx.get('email_column')!r} as the email, but the configuration "
+                    f"resolves it to {plan.email_column!r}",
+                )
             pipe = self._pipeline(ctx)
             [plan] = pipe.prepare([plan])
             push = pipe.begin(pipe.announce(plan))

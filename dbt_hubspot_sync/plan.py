@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .config import META_KEY, SyncConfig, log_schema_for, parse_sync_config
+from .config import META_KEY, SyncConfig, log_schema_for
 from .dbt_bridge import Model, Project
 from .errors import ConfigError
 from .properties import hubspot_property_name
@@ -67,8 +67,7 @@ def _match_column(exposure: str, key: str, wanted: str, columns: Sequence[str], 
 
 def build_plan(project: Project, exposure: str, columns: Sequence[str]) -> SyncPlan:
     """Validate one exposure against the columns its relation really has."""
-    exp = project.exposures[exposure]
-    config = parse_sync_config(exposure, exp.meta.get(META_KEY), project.hubspot_vars)
+    config = project.sync_config(exposure)
     model = resolve_model(project, exposure)
     relation = model.relation or ""
     if not columns:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import META_KEY, deep_merge
+from ..config import META_KEY, SyncConfig, parse_sync_config
 from ..errors import ConfigError
 
 
@@ -43,23 +43,33 @@ class Project:
     target_path: str | None = None  # where dbt writes run_results.json
     parents: dict[str, tuple[str, ...]] = field(default_factory=dict)  # node → the nodes it reads
     tests: dict[str, tuple[str, ...]] = field(default_factory=dict)  # test → the node(s) it tests
+    _configs: dict[str, SyncConfig] = field(default_factory=dict, repr=False, compare=False)
+
+    def sync_config(self, exposure: str) -> SyncConfig:
+        """The exposure's one resolved configuration (vars defaults < template < exposure), parsed once: every
+        door, check and report reads it here. A config error names the exposure and the key."""
+        if exposure not in self._configs:
+            meta = self.exposures[exposure].meta.get(META_KEY)
+            self._configs[exposure] = parse_sync_config(exposure, meta, self.hubspot_vars)
+        return self._configs[exposure]
 
 
 def _hubspot_vars(config: Any) -> dict[str, Any]:
-    """vars.hubspot_sync: global, then project-scoped, then --vars, deep-merged."""
+    """vars.hubspot_sync as dbt's own `var('hubspot_sync')` resolves it for the project's nodes: --vars, else
+    project-scoped, else global; the first defined replaces the others whole (dbt does not merge a var's value),
+    so the macros (`_hubspot_vars`) and Python see one block."""
     all_vars = config.vars.to_dict() if hasattr(config.vars, "to_dict") else dict(config.vars)
-    merged: dict[str, Any] = {}
     for layer in (
-        all_vars.get(META_KEY),
-        (all_vars.get(config.project_name) or {}).get(META_KEY),
         (config.cli_vars or {}).get(META_KEY),
+        (all_vars.get(config.project_name) or {}).get(META_KEY),
+        all_vars.get(META_KEY),
     ):
         if layer is None:
             continue
         if not isinstance(layer, dict):
             raise ConfigError(None, f"vars.{META_KEY}", f"expected a mapping, got {type(layer).__name__}")
-        merged = deep_merge(merged, layer)
-    return merged
+        return dict(layer)
+    return {}
 
 
 def _tested_nodes(node: Any) -> tuple[str, ...]:

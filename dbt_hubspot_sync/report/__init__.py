@@ -11,7 +11,7 @@ from typing import Any
 
 from .. import __version__
 from ..config import META_KEY, log_schema_for
-from ..errors import SyncError
+from ..errors import ConfigError, SyncError
 from .queries import ReportData, ReportQueries, read_report
 from .render import render_report
 
@@ -28,13 +28,15 @@ class ReportResult:
 
 
 def _declared_syncs(project: Any) -> dict[str, str | None]:
-    """The project's syncs and their list_id (as written: the report must not fail on a config error)."""
+    """The project's syncs and their resolved list_id (a template's too). The report must not fail on a config
+    error: such a sync is shown without a list."""
     out: dict[str, str | None] = {}
     for name, exposure in project.exposures.items():
-        block = exposure.meta.get(META_KEY)
-        if isinstance(block, dict):
-            list_id = block.get("list_id", (project.hubspot_vars or {}).get("list_id"))
-            out[name] = None if list_id is None else str(list_id)
+        if isinstance(exposure.meta.get(META_KEY), dict):
+            try:
+                out[name] = project.sync_config(name).list_id
+            except ConfigError:
+                out[name] = None
     return out
 
 

@@ -1,21 +1,21 @@
 {#- _duckdb_push_sql(relation, node, syncs): the statements that hand `relation`'s rows to the DuckDB plugin's
     UDFs (`dbt_hubspot_sync_estimate` then `dbt_hubspot_sync_push` over `sync_rows_query`, then
-    `dbt_hubspot_sync_finish`) for each of `syncs`.
+    `dbt_hubspot_sync_finish` with the model's row count) for each of `syncs`.
     Shared by `duckdb__sync` (push during `dbt run`) and `duckdb__push_after_tests` (push once the tests passed). -#}
 {% macro _duckdb_push_sql(relation, node, syncs) %}
 {%- set statements = [] -%}
 {%- if syncs | length == 0 -%}{{ return(statements) }}{%- endif -%}
 {%- set columns = adapter.get_columns_in_relation(relation) -%}
 {%- set names = columns | map(attribute='name') | list -%}
-{%- set defaults = dbt_hubspot_sync._hubspot_vars() -%}
 {%- for s in syncs -%}
-  {#- The email column as the relation spells it (exact name first, then case-insensitive). -#}
-  {%- set wanted = (s.meta.get('email_column') or defaults.get('email_column') or '') | string -%}
+  {#- The resolved email column (_sync_config) as the relation spells it (exact name first, then
+      case-insensitive). Python checks it is the one its own plan reads (duckdb_plugin.py). -#}
+  {%- set wanted = (s.config.get('email_column') or '') | string -%}
   {%- set ns = namespace(email=none) -%}
   {%- for n in names if ns.email is none and n | lower == wanted | lower -%}{%- set ns.email = n -%}{%- endfor -%}
   {%- if wanted in names -%}{%- set ns.email = wanted -%}{%- endif -%}
   {%- set ctx = dbt_hubspot_sync._duckdb_sync_ctx(s, relation, node) -%}
-  {%- do ctx.update({'columns': names, 'types': columns | map(attribute='dtype') | list}) -%}
+  {%- do ctx.update({'columns': names, 'types': columns | map(attribute='dtype') | list, 'email_column': ns.email}) -%}
   {%- set ctx_sql = dbt_hubspot_sync._sql_json(ctx) -%}
   {#- The state join only once the table exists (the plugin creates it at the first push). -#}
   {%- set state = adapter.get_relation(database=target.database, schema=dbt_hubspot_sync.log_schema(),
@@ -31,7 +31,9 @@
       ~ ' from (' ~ dbt_hubspot_sync.sync_rows_query(relation, ns.email, names, state, s.name) ~ ') as hubspot_sync__hook') -%}
     {%- endfor -%}
   {%- endif -%}
-  {%- do statements.append('select dbt_hubspot_sync_finish(' ~ ctx_sql ~ ')') -%}
+  {#- The model's row count: the plugin fails a run whose push read fewer rows than the model has. -#}
+  {%- do statements.append('select dbt_hubspot_sync_finish(' ~ ctx_sql ~ ', (select count(*) from ' ~ relation
+                           ~ '))') -%}
 {%- endfor -%}
 {{ return(statements) }}
 {% endmacro %}

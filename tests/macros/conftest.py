@@ -182,3 +182,9 @@ def _project(adapter: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             project.execute(f'drop schema if exists "{schema}" cascade')
         if adapter == "spark":
             project.execute(f"drop schema if exists {schema} cascade")
+
+
+@pytest.fixture(scope="module")
+def duckdb_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DbtProject]:
+    """`dbt_project` on DuckDB only: for macros whose result does not depend on the adapter (pure Jinja)."""
+    yield from _project("duckdb", tmp_path_factory)
