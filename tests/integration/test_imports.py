@@ -6,12 +6,16 @@ API (the sandbox's), with real dbt and the standalone runner.
 - a FAILED import fails its rows, the next run resends them;
 - the daily limits: auto falls back to batch calls, import stops with a clear message;
 - a `dbt-hubspot-sync sync` killed (SIGKILL) while HubSpot processes its import: the next run lands that import
-  instead of importing its rows twice.
+  instead of importing its rows twice;
+- the contacts an import updated are remembered with their record ids (read by email once it landed, 100 a
+  request): a re-sync after N of them changed costs at most ceil(N/100) + 3 requests, no lookup.
 """
 
 from __future__ import annotations
 
+import csv
 import json
+import math
 import os
 import subprocess
 import sys
@@ -24,11 +28,12 @@ import pytest
 
 from dbt_hubspot_sync.engine import imports as engine_imports
 from dbt_hubspot_sync.runner import SyncOptions, run_sync
-from dbt_hubspot_sync.sandbox import Sandbox
+from dbt_hubspot_sync.sandbox import Sandbox, SandboxConfig
 from dbt_hubspot_sync.sandbox.imports import imports_of
 
 from .helpers import (
     ADAPTERS,
+    CONTACTS_CSV,
     EXPOSURE,
     Built,
     assert_invariant,
@@ -36,6 +41,7 @@ from .helpers import (
     client_factory,
     contact_values,
     execute,
+    first_names_restored,
     model_rows,
     record_log,
     release_duckdb,
@@ -94,9 +100,11 @@ def test_an_update_only_import_reaches_the_clean_batch_sync_state(b: Built, sb: 
     assert row["rows_updated"] + row["rows_unchanged"] == ref.rows_updated + ref.rows_unchanged
     assert contact_values(sb) == b.reference
     assert sb.stats()["contacts_created"] == 0
-    assert calls(sb, "batch/update") == 0 and calls(sb, "batch/read") == 0
+    # The record ids of the contacts it updated, read once it landed: one batch read per 100 of them.
+    reads = math.ceil(row["rows_updated"] / 100)
+    assert calls(sb, "batch/update") == 0 and calls(sb, "batch/read") == reads
     assert requests_of(sb, IMPORTS) == 1
-    assert row["requests"] <= 10, row  # the limits' list, the import, a few polls, the errors page
+    assert row["requests"] <= 10 + reads, row  # the limits' list, the import, a few polls, the errors page
     [(import_ids,)] = b.example.query(
         f"select import_ids from {{schema}}.hubspot_sync_runs where run_id = '{result.run_id}'"
     )
@@ -190,3 +198,49 @@ def test_a_sync_killed_mid_import_is_landed_by_the_next_run(b: Built, sb: Sandbo
     )[0]
     assert killed[1] == "failed" and killed[2].startswith("stale")
     assert_invariant(b.example)
+
+
+@pytest.fixture
+def sb_old() -> Iterator[Sandbox]:
+    """The example's contacts created long before the sync ran (a fresh sandbox stamps them now, and each would
+    look new to the search for contacts created since the last run)."""
+    with open(CONTACTS_CSV, newline="", encoding="utf-8") as fh:
+        contacts = [dict(row, createdate="2024-01-01T00:00:00Z") for row in csv.DictReader(fh)]
+    with Sandbox(SandboxConfig(contacts=contacts, rate_max=1000)) as sandbox:
+        imports_of(sandbox).cfg.rows_per_second = 100_000
+        yield sandbox
+
+
+def test_a_resync_after_n_imported_contacts_changed_costs_an_update_per_100(
+    b: Built, sb_old: Sandbox
+) -> None:
+    """An import names no record ids: the run reads them once it landed, so the later change of N of its
+    contacts is ceil(N/100) updates by id (no lookup) plus the preflight and the search for new contacts."""
+    ex, sb = b.example, sb_old
+    with first_names_restored(ex):
+        first = push(b, sb)
+        assert first.status == "completed" and first.counters.rows_updated > 300
+        by_email = {c["properties"]["email"].lower(): c["id"] for c in sb.contacts()}
+        state = ex.query(
+            "select email_clean, record_id from {schema}.hubspot_sync_state where properties_hash <> 'not_found'"
+        )
+        assert len(state) == first.counters.rows_updated
+        assert all(rid == by_email[email.lower()] for email, rid in state), state[:5]
+        execute(
+            ex,
+            "update {schema}.customers set first_name = 'Changed ' || amperity_id where amperity_id in"
+            " (select amperity_id from {schema}.customers order by amperity_id limit 400)",
+        )
+        before = sb.stats()["requests"]
+        again = push(b, sb, push="auto")  # N changed of 50,000 (the threshold): batch calls, by id
+        after = sb.stats()["requests"]
+        spent = {k: sum(v.values()) - sum(before.get(k, {}).values()) for k, v in after.items()}
+        spent = {k: n for k, n in spent.items() if n}
+        n = again.counters.rows_updated
+        assert again.status == "completed" and n > 200, again.counters
+        assert sum(spent.values()) <= math.ceil(n / 100) + 3, spent
+        assert "POST /crm/v3/objects/contacts/batch/read" not in spent, spent
+        assert spent["POST /crm/v3/objects/contacts/batch/update"] == math.ceil(n / 100)
+        changed = [v for v in contact_values(sb).values() if v.get("firstname", "").startswith("Changed ")]
+        assert len(changed) == n
+    assert_invariant(ex)
