@@ -19,7 +19,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from .errors import SyncError
+from .errors import SyncError, UsageKind
 from .properties import hubspot_property_name
 
 # -- the reference: macros/_internal/_clean_email_sql.sql, step by step (docs/email_validation.md) ------------
@@ -98,7 +98,7 @@ CANARY_PROPERTY_NAMES = (
 _PASSED: set[tuple[str, str]] = set()
 
 
-class CanaryError(SyncError):
+class CanaryError(UsageKind, SyncError):
     """The warehouse's SQL cleanup (or the property-name macro) differs from the reference: nothing may run."""
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from . import __version__
 from .engine import RunResult
-from .errors import SyncError
+from .errors import EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, SyncError, UsageError
 from .hubspot import HubSpotError
 from .progress import (
     JsonReporter,
@@ -26,10 +26,12 @@ from .progress import (
     remove_log_handler,
 )
 
+# The exit codes live with the errors whose kind decides them (errors.py); re-exported for callers of main().
+__all__ = ["EXIT_OK", "EXIT_RUN_FAILED", "EXIT_USAGE", "build_parser", "main"]
+
 if TYPE_CHECKING:
     from .runner import SyncOptions
 
-EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
 MAX_CHECK_EXIT = 100  # `check` exits with the number of problems, capped below the shell's special codes
 
 
@@ -172,7 +174,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from .runner import run_pending, run_sync
 
     if args.pending and args.dry_run:
-        raise SyncError("--pending and --dry-run cannot be combined: a dry run would consume nothing")
+        raise UsageError("--pending and --dry-run cannot be combined: a dry run would consume nothing")
     reporter: Reporter = args.reporter
     # The bar's ETA needs the row count: one count(*) of the relation, only when a bar is drawn.
     options = _options(
@@ -203,7 +205,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     dbt_argv = args.dbt_args[1:] if args.dbt_args[:1] == ["--"] else list(args.dbt_args)
     if not dbt_argv:
-        raise SyncError("expected a dbt command after --, e.g. dbt-hubspot-sync run -- run --select my_model")
+        raise UsageError("expected a dbt command after --, e.g. dbt-hubspot-sync run -- run --select my_model")
     if args.log_format == "json" and not any(a.startswith("--log-format") for a in dbt_argv):
         # dbt's own lines too, so that every line of stdout parses as JSON.
         dbt_argv += ["--log-format", "json"]
@@ -296,14 +298,14 @@ def cmd_runs(args: argparse.Namespace) -> int:
         try:
             log.target.execute(f"select count(*) from {log.runs} where 1 = 0")
         except Exception:
-            raise SyncError(
+            raise UsageError(
                 f"no run log in schema '{schema}' yet ({log.runs} does not exist): run a sync first"
             ) from None
         if args.failed_records:
             try:
                 run_id = log.find_run(args.failed_records)
             except KeyError as exc:
-                raise SyncError(exc.args[0]) from None
+                raise UsageError(exc.args[0]) from None
             headers, rows = log.rejected_records(run_id, args.limit)
             text = format_table(headers, [[_clip(v, 80) for v in r] for r in rows])
             shown = f"the first {len(rows)}" if args.limit and len(rows) == args.limit else str(len(rows))
@@ -379,19 +381,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     log_handler = install_log_handler(reporter)
     try:
         return handlers[args.command](args)
-    except HubSpotError as exc:
-        reporter.error(f"HubSpot: {exc}")
-        return (
-            EXIT_USAGE
-            if getattr(exc, "status", None) in (401, 403) or exc.__class__.__name__.endswith("TokenError")
-            else EXIT_RUN_FAILED
-        )
-    except SyncError as exc:
-        reporter.error(str(exc))
-        return EXIT_USAGE
-    except ValueError as exc:  # e.g. HUBSPOT_BASE_URL refused
-        reporter.error(str(exc))
-        return EXIT_USAGE
+    except SyncError as exc:  # the exit code by kind (errors.py): usage/config/credentials 2, a failed run 1
+        reporter.error(f"HubSpot: {exc}" if isinstance(exc, HubSpotError) else str(exc))
+        return exc.exit_code
     except KeyboardInterrupt:
         # Before the runs start (parsing, preflight) or a second Ctrl-C during them.
         reporter.error("aborted (Ctrl-C); a run left 'running' is marked failed by the next run")

@@ -28,7 +28,7 @@ from .dbt_bridge import (
     resolve_dbt_argv,
 )
 from .engine import RunResult, SyncRun
-from .errors import SyncError
+from .errors import UsageError
 from .gate import skipped_reason, upstream_failures
 from .hubspot import HubSpotClient
 from .pending import PendingQueue
@@ -59,7 +59,7 @@ def dbt_command(options: SyncOptions, dbt_argv: Sequence[str]) -> tuple[list[str
         if setting not in given:
             extra[option] = ours
         elif not _same(setting, ours, given[setting]):
-            raise SyncError(
+            raise UsageError(
                 f"dbt-hubspot-sync run {flag} {ours} contradicts {flag} {given[setting]} in the dbt arguments"
                 " (after --): give it once, in the dbt arguments"
             )

@@ -18,6 +18,7 @@ import requests
 
 from . import __version__
 from .config import NotifyConfig
+from .errors import SettingError
 from .run_log import RunRow
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ PROBLEM_STATUSES = frozenset({"completed_with_errors", "failed"})
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
-class WebhookConfigError(ValueError):
+class WebhookConfigError(SettingError):
     """The webhook's environment variable is unset or holds an unusable URL (the message never holds the URL)."""
 
 

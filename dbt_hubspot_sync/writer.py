@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .errors import SyncError
+from .errors import RunKind, SyncError
 from .run_log import RUNS_TABLE, RunLog, SqlTarget, append_only, utcnow
 
 WRITERS_TABLE = "hubspot_sync_writers"
@@ -44,7 +44,7 @@ class Holder:
         return f"run {self.run_id} ({self.status}, runner {self.runner or 'unknown'}, since {since})"
 
 
-class WriterBusyError(SyncError):
+class WriterBusyError(RunKind, SyncError):
     """Another pusher kept the exposure past the wait bound: this run sends nothing (exit code 1)."""
 
     def __init__(self, exposure: str, holder: Holder, waited: float) -> None:

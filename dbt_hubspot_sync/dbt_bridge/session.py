@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import SyncError
+from ..errors import UsageError
 from .project import Project, project_from_manifest
 from .warehouse import Warehouse
 
@@ -86,13 +86,13 @@ def resolve_dbt_argv(argv: Sequence[str]) -> DbtArgs:
         ctx = cli.make_context("dbt", list(argv))
         name, cmd, rest = cli.resolve_command(ctx, list(argv))
         if cmd is None or name is None:
-            raise SyncError(f"not a dbt command: {' '.join(argv)}")
+            raise UsageError(f"not a dbt command: {' '.join(argv)}")
         sub = cmd.make_context(name, list(rest), parent=ctx)
         flags = Flags(sub)
     except click.exceptions.Exit:
-        raise SyncError(f"not a dbt command to run: dbt {' '.join(argv)}") from None
+        raise UsageError(f"not a dbt command to run: dbt {' '.join(argv)}") from None
     except click.ClickException as exc:
-        raise SyncError(f"dbt {' '.join(argv)}: {exc.format_message()}") from None
+        raise UsageError(f"dbt {' '.join(argv)}: {exc.format_message()}") from None
     given = frozenset(
         key
         for key in ("project_dir", "profiles_dir", "profile", "target", "vars")
@@ -145,7 +145,7 @@ def open_session(
     res = dbtRunner().invoke(args)
     if not res.success or res.result is None:
         detail = f": {res.exception}" if res.exception else ""
-        raise SyncError(f"dbt could not parse the project (dbt {' '.join(args)}){detail}")
+        raise UsageError(f"dbt could not parse the project (dbt {' '.join(args)}){detail}")
     manifest = res.result
     config = RuntimeConfig.from_args(get_flags())
     register_adapter(config, get_mp_context())
@@ -251,6 +251,6 @@ def adapter_connection(adapter_type: str, project: Project, name: str) -> Iterat
     adapter = FACTORY.adapters.get(adapter_type)
     if adapter is None:  # the project was parsed for another target than the one dbt runs
         running = ", ".join(FACTORY.adapters) or "none"
-        raise SyncError(f"dbt runs adapter(s) {running}, the sync was planned for {adapter_type}")
+        raise UsageError(f"dbt runs adapter(s) {running}, the sync was planned for {adapter_type}")
     with adapter.connection_named(name):
         yield Warehouse(adapter, project)

@@ -18,10 +18,12 @@ from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
+from ..errors import DriverError
+
 SPARK_TYPES = ("spark", "databricks")
 
 
-class SparkSqlError(Exception):
+class SparkSqlError(DriverError):
     """A statement Spark refused: the server's message without its Java stack trace."""
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ..errors import SyncError, WarehouseError
+from ..errors import DriverError, SyncError, WarehouseError
 from .project import Model, Project
 from .spark import SPARK_TYPES, bind_literals, spark_cursor
 
@@ -39,9 +39,9 @@ class Warehouse:
         done, on which target: raised before any HubSpot call, they mean nothing was sent."""
         try:
             yield
-        except SyncError:
-            raise
         except Exception as exc:  # dbt's wrappers and raw driver errors (a DuckDB file that cannot be opened)
+            if isinstance(exc, SyncError) and not isinstance(exc, DriverError):
+                raise  # already says what went wrong
             detail = " ".join(str(exc).split())
             hint = _hint(detail)
             raise WarehouseError(

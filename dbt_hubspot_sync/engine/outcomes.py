@@ -58,8 +58,8 @@ def run_result_ok(results: Iterable[RunResult]) -> bool:
 
 
 @dataclass
-class Stop(Exception):
-    """Ends the run early: the remaining buffered rows are failed with `code`."""
+class Stop:
+    """Why a run ended early (a value, not an exception: nothing raises it): the remaining rows fail with `code`."""
 
     code: str
     message: str

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from ..errors import SettingError
 from .errors import MissingTokenError
 
 __all__ = ["DEFAULT_BASE_URL", "LOOPBACK_HOSTS"]
@@ -63,7 +64,7 @@ def _checked_base_url(base_url: str) -> str:
         return base_url.strip().rstrip("/")
     if parts.scheme == "http" and host in LOOPBACK_HOSTS:
         return base_url.strip().rstrip("/")
-    raise ValueError(
+    raise SettingError(
         f"HUBSPOT_BASE_URL {parts.scheme}://{parts.hostname or ''} refused: it must be an https:// URL "
         "(plain http is only allowed to a loopback host: 127.0.0.1, ::1 or localhost)"
     )

@@ -1,4 +1,5 @@
-"""The exceptions a HubSpot call raises: one root, `HubSpotError`, and a subclass per thing a caller acts on.
+"""The exceptions a HubSpot call raises: `HubSpotError` (a `SyncError`, the package's one root: errors.py) and a
+subclass per thing a caller acts on.
 
 `AuthError` (401/403, with the missing scopes) and its `MissingTokenError` (no token configured), `DailyLimitError`
 (429 DAILY: stop for today), `PropertyError` (a 400 about a property: every row would fail), `InterruptedRunError`
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+from ..errors import SyncError, UsageKind
 
 if TYPE_CHECKING:
     from .results import UpdateOutcome
@@ -25,7 +28,7 @@ __all__ = [
 ]
 
 
-class HubSpotError(Exception):
+class HubSpotError(SyncError):
     """A HubSpot call failed. `call` is e.g. "POST /crm/v3/objects/contacts/batch/update"; `status` the HTTP
     status (None for transport failures); `category` HubSpot's category; `code` HubSpot's or our code.
     `outcome_so_far` is set when raised from `update`: what was already done before the error."""
@@ -48,7 +51,7 @@ class HubSpotError(Exception):
         self.outcome_so_far = outcome_so_far
 
 
-class AuthError(HubSpotError):
+class AuthError(UsageKind, HubSpotError):
     """401/403: the token is invalid, expired or lacks scopes (`missing_scopes`)."""
 
     def __init__(self, message: str, *, missing_scopes: Sequence[str] = (), **kw: Any) -> None:

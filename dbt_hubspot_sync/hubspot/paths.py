@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Final, Literal, get_args
 from urllib.parse import quote
 
+from ..errors import SettingError
+
 __all__ = [
     "ApiVersion",
     "VERSIONS",
@@ -201,5 +203,5 @@ def resolve_version(configured: str | None = None, env: Mapping[str, str] | None
         return DEFAULT_VERSION
     if raw not in VERSIONS:
         source = "api_version" if configured not in (None, "") else VERSION_ENV
-        raise ValueError(f"{source} must be one of {', '.join(VERSIONS)} (got {raw!r})")
+        raise SettingError(f"{source} must be one of {', '.join(VERSIONS)} (got {raw!r})")
     return raw  # type: ignore[return-value]

@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
+from ..errors import SettingError
+
 __all__ = [
     "RateLimiter",
     "DEFAULT_MAX",
@@ -253,7 +255,7 @@ def defaults_from_env(env: Mapping[str, str] | None = None) -> tuple[int, int]:
         except ValueError:
             value = 0
         if value < 1:
-            raise ValueError(f"{name} must be a positive whole number (got {raw!r})")
+            raise SettingError(f"{name} must be a positive whole number (got {raw!r})")
         out.append(value)
     return out[0], out[1]
 

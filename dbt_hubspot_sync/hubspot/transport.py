@@ -30,6 +30,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from .. import __version__
+from ..errors import SettingError
 from .auth import DEFAULT_BASE_URL, _BearerAuth, _checked_base_url, _scrub
 from .errors import (
     AuthError,
@@ -106,8 +107,8 @@ class Transport:
         self._token = token
         try:
             self.base_url = _checked_base_url(base_url)
-        except ValueError as exc:
-            raise ValueError(_scrub(str(exc), token)) from None
+        except SettingError as exc:
+            raise SettingError(_scrub(str(exc), token)) from None
         self.timeout = timeout
         self.max_retries = max(0, max_retries)
         self.concurrency = max(1, concurrency)

@@ -11,7 +11,7 @@ from typing import Any
 
 from .. import __version__
 from ..config import META_KEY, log_schema_for
-from ..errors import ConfigError, SyncError
+from ..errors import ConfigError, UsageError
 from .queries import ReportData, ReportQueries, read_report
 from .render import render_report
 
@@ -46,12 +46,12 @@ def write_report(
     """Read the log tables of `session`'s project and write the report (default: <target-path>/REPORT_FILE).
     SyncError when the run log does not exist yet."""
     if limit < 1:
-        raise SyncError(f"--limit must be at least 1 (got {limit})")
+        raise UsageError(f"--limit must be at least 1 (got {limit})")
     project = session.project
     schema = log_schema_for(project.hubspot_vars, project.target_schema)
     queries = ReportQueries(session.warehouse, schema)
     if not queries.has_log():
-        raise SyncError(
+        raise UsageError(
             f"no run log in schema '{schema}' yet ({queries.runs} does not exist): run a sync "
             "(or any dbt command of the project) first"
         )

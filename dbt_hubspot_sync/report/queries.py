@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from ..errors import SyncError
+from ..errors import UsageError
 from ..run_log import (
     RECORDS_TABLE,
     RUNS_TABLE,
@@ -287,7 +287,7 @@ def read_report(
     if select:
         unknown = sorted(set(select) - set(names))
         if unknown:
-            raise SyncError(
+            raise UsageError(
                 f"no exposure named {', '.join(repr(n) for n in unknown)} among the project's syncs or in {q.runs}"
             )
         names = [n for n in names if n in set(select)]

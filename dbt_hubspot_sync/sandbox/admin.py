@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from .bodies import HubSpotError, error
+from .bodies import ErrorAnswer, error
 from .routes import Reply
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ def _json(raw: bytes) -> dict[str, Any]:
     except ValueError:
         body = None
     if not isinstance(body, dict):
-        raise HubSpotError(400, error("VALIDATION_ERROR", "expected a JSON object"))
+        raise ErrorAnswer(400, error("VALIDATION_ERROR", "expected a JSON object"))
     return body
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import admin, bodies
-from .bodies import HubSpotError, error
+from .bodies import ErrorAnswer, error
 from .endpoints import Ctx
 from .faults import FaultInjector, fault_body
 from .ratelimit import RateLimiter
@@ -132,12 +132,12 @@ class SandboxApp:
         ctx.version, ctx.headers = route.version, headers
         try:
             if route.family == "contacts" and params.get("objectType", "contacts") not in CONTACT_TYPES:
-                raise HubSpotError(
+                raise ErrorAnswer(
                     400,
                     error("VALIDATION_ERROR", f"Unable to infer object type from: {params['objectType']}"),
                 )
             status, body = route.handler(self.store, ctx)
-        except HubSpotError as exc:
+        except ErrorAnswer as exc:
             status, body = exc.status, exc.body
         except Exception:  # a bug: answer like HubSpot would, and record it so tests catch it
             traceback.print_exc(file=sys.stderr)

@@ -100,8 +100,9 @@ def missing_scopes(required: list[str]) -> dict[str, Any]:
     )
 
 
-class HubSpotError(Exception):
-    """A whole-request failure: the HTTP status and HubSpot's JSON body to answer with."""
+class ErrorAnswer(Exception):
+    """The sandbox's answer to a whole-request failure, raised inside a handler: the HTTP status and HubSpot's JSON
+    body to answer with (the client side's error is hubspot/errors.HubSpotError)."""
 
     def __init__(self, status: int, body: dict[str, Any]) -> None:
         super().__init__(f"{status} {body.get('category')}: {body.get('message')}")
@@ -109,11 +110,11 @@ class HubSpotError(Exception):
         self.body = body
 
 
-def validation_error(message: str, **extra: Any) -> HubSpotError:
-    return HubSpotError(400, error("VALIDATION_ERROR", message, **extra))
+def validation_error(message: str, **extra: Any) -> ErrorAnswer:
+    return ErrorAnswer(400, error("VALIDATION_ERROR", message, **extra))
 
 
-def bad_json(message: str) -> HubSpotError:
+def bad_json(message: str) -> ErrorAnswer:
     # HubSpot's own text ("Invalid input JSON on line L, column C: ...") carries no category; the spec's
     # Error schema requires one, so VALIDATION_ERROR is added.
     return validation_error(message)

@@ -1,6 +1,6 @@
 """The HubSpot endpoint handlers, per family: contact objects (batch read/update/upsert/create, one record),
 contact properties, lists. Each takes the store and the request's `Ctx` and returns (status, body); a
-`HubSpotError` it raises is the answer. Auth, limits, faults and routing happen before (`app.py`)."""
+`ErrorAnswer` it raises is the answer. Auth, limits, faults and routing happen before (`app.py`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from . import bodies, payloads
-from .bodies import HubSpotError, error
+from .bodies import ErrorAnswer, error
 from .store import Store
 
 
@@ -99,7 +99,7 @@ def _batch_reply(
 # -- properties -----------------------------------------------------------------------------------------
 def get_properties(store: Store, ctx: Ctx) -> tuple[int, Any]:
     if ctx.params["objectType"] not in ("contacts", "contact", "0-1"):
-        raise HubSpotError(
+        raise ErrorAnswer(
             400,
             error("VALIDATION_ERROR", f"Unable to infer object type from: {ctx.params['objectType']}"),
         )

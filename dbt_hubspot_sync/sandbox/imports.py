@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 from . import bodies
-from .bodies import HubSpotError, error, validation_error
+from .bodies import ErrorAnswer, error, validation_error
 from .endpoints import Ctx
 from .import_jobs import ImportsConfig, ImportsState, Job, RowError
 from .routes import RouteSpec
@@ -236,12 +236,12 @@ def _mappings(
     return id_column, id_kind, columns
 
 
-def _limit(code: str, message: str, **context: int) -> HubSpotError:
+def _limit(code: str, message: str, **context: int) -> ErrorAnswer:
     body = error(
         "VALIDATION_ERROR", message, subCategory=code, context={k: [str(v)] for k, v in context.items()}
     )
     body["errors"] = [{"message": message, "code": code}]
-    return HubSpotError(400, body)
+    return ErrorAnswer(400, body)
 
 
 # -- status, list, cancel, errors -------------------------------------------------------------------------------
@@ -266,7 +266,7 @@ def _job(store: Store, ctx: Ctx) -> Job:
     raw = ctx.params["importId"]
     job = imports_of(store).get(int(raw)) if raw.isdigit() else None
     if job is None:
-        raise HubSpotError(404, error("OBJECT_NOT_FOUND", f"Import {raw} does not exist"))
+        raise ErrorAnswer(404, error("OBJECT_NOT_FOUND", f"Import {raw} does not exist"))
     return job
 
 

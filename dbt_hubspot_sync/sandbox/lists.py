@@ -11,7 +11,7 @@ import threading
 from typing import Any
 
 from . import bodies
-from .bodies import HubSpotError, error, validation_error
+from .bodies import ErrorAnswer, error, validation_error
 from .views import id_key
 
 PROCESSING_TYPES = ("MANUAL", "SNAPSHOT", "DYNAMIC")
@@ -62,18 +62,18 @@ class ListsMixin:
     def get_list(self, list_id: str) -> dict[str, Any]:
         with self._lock:
             if list_id not in self.lists:
-                raise HubSpotError(404, error("OBJECT_NOT_FOUND", f"List {list_id} does not exist."))
+                raise ErrorAnswer(404, error("OBJECT_NOT_FOUND", f"List {list_id} does not exist."))
             return self._list_view(list_id)
 
     def list_members(self, list_id: str) -> list[str]:
         with self._lock:
             if list_id not in self.lists:
-                raise HubSpotError(404, error("OBJECT_NOT_FOUND", f"List {list_id} does not exist."))
+                raise ErrorAnswer(404, error("OBJECT_NOT_FOUND", f"List {list_id} does not exist."))
             return list(self.members[list_id])
 
     def _static_list(self, list_id: str, verb: str) -> dict[str, Any]:
         if list_id not in self.lists:
-            raise HubSpotError(404, error("OBJECT_NOT_FOUND", f"List {list_id} does not exist."))
+            raise ErrorAnswer(404, error("OBJECT_NOT_FOUND", f"List {list_id} does not exist."))
         lst = self.lists[list_id]
         if lst["processingType"] == "DYNAMIC":
             raise validation_error(
@@ -118,7 +118,7 @@ class ListsMixin:
         """GET .../memberships: members in ascending record id order, `limit` a page, `after` the last id seen."""
         with self._lock:
             if list_id not in self.lists:
-                raise HubSpotError(404, error("OBJECT_NOT_FOUND", f"List {list_id} does not exist."))
+                raise ErrorAnswer(404, error("OBJECT_NOT_FOUND", f"List {list_id} does not exist."))
             ordered = sorted(self.members[list_id].items(), key=lambda kv: id_key(kv[0]))
             if after:
                 ordered = [kv for kv in ordered if id_key(kv[0]) > id_key(after)]

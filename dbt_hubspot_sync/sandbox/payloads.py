@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .bodies import HubSpotError, bad_json
+from .bodies import ErrorAnswer, bad_json
 
 
 @dataclass
@@ -44,7 +44,7 @@ def parse_json(raw: bytes) -> Any:
         raise bad_json("Invalid input JSON on line 1, column 1: nesting too deep") from None
 
 
-def _cannot(what: str, found: Any) -> HubSpotError:
+def _cannot(what: str, found: Any) -> ErrorAnswer:
     kind = {dict: "Object", list: "Array", str: "String", bool: "Boolean", type(None): "null"}.get(
         type(found), "Number"
     )

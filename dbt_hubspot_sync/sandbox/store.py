@@ -3,7 +3,7 @@ sees of them; writes are `writes.py`'s part of the same `Store`, lists `lists.py
 themselves `property_defs.py`, the search index and evaluation `search.py`.
 
 Every public method takes the store's lock, so HTTP handler threads can call it concurrently. Write methods
-are atomic: they validate the whole batch first and change nothing when they raise `HubSpotError`.
+are atomic: they validate the whole batch first and change nothing when they raise `ErrorAnswer`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import bodies
-from .bodies import HubSpotError, error, validation_error
+from .bodies import ErrorAnswer, error, validation_error
 from .lists import ListsMixin
 from .payloads import ReadRequest
 from .property_defs import default_properties, make_property
@@ -178,7 +178,7 @@ class Store(WritesMixin, ListsMixin):
                 raise validation_error("a contact needs an email")
             if email.lower() in self.by_email:
                 existing = self.by_email[email.lower()]
-                raise HubSpotError(409, error("CONFLICT", f"Contact already exists. Existing ID: {existing}"))
+                raise ErrorAnswer(409, error("CONFLICT", f"Contact already exists. Existing ID: {existing}"))
             for name in props:
                 if name not in self.props:
                     self.props[name] = make_property(name, name, hubspot_defined=False)
@@ -196,7 +196,7 @@ class Store(WritesMixin, ListsMixin):
                 raise KeyError(rid)
             holder = self.by_email.get(new_email.lower())
             if not new_email or (holder is not None and holder != rid):
-                raise HubSpotError(409, error("CONFLICT", f"Contact already exists. Existing ID: {holder}"))
+                raise ErrorAnswer(409, error("CONFLICT", f"Contact already exists. Existing ID: {holder}"))
             props = contact["properties"]
             old = props.get("email", "")
             if old.lower() == new_email.lower():
@@ -292,7 +292,7 @@ class Store(WritesMixin, ListsMixin):
             self._check_id_property(id_property)
             contact = self._lookup(key, id_property)
             if contact is None:
-                raise HubSpotError(404, error("OBJECT_NOT_FOUND", "resource not found"))
+                raise ErrorAnswer(404, error("OBJECT_NOT_FOUND", "resource not found"))
             return public(contact, wanted or list(DEFAULT_READ))
 
     def search(self, req: SearchRequest) -> dict[str, Any]:

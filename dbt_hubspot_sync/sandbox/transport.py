@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from . import bodies
 from .app import SandboxApp
-from .bodies import HubSpotError, error
+from .bodies import ErrorAnswer, error
 from .endpoints import Ctx
 from .routes import Reply
 
@@ -190,7 +190,7 @@ class _Handler(BaseHTTPRequestHandler):
 def _guard(fn: Callable[[], Reply]) -> Reply:
     try:
         return fn()
-    except HubSpotError as exc:
+    except ErrorAnswer as exc:
         return Reply(exc.status, exc.body)
     except Exception:
         traceback.print_exc(file=sys.stderr)

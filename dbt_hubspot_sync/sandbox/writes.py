@@ -1,7 +1,7 @@
 """The sandbox's contact writes (batch update, upsert, create, a single PATCH): `WritesMixin`, part of
 `store.Store`, working on the store's state under the store's lock.
 
-Every write validates the whole batch first and changes nothing when it raises `HubSpotError` (HubSpot's
+Every write validates the whole batch first and changes nothing when it raises `ErrorAnswer` (HubSpot's
 whole-batch 400s: over 100 inputs, duplicate ids, unknown or read-only property, bad enumeration value, invalid
 email; 409 for an email another contact has). With `enforce_rules` (the 2026-09 API version) the portal's
 conditionally required properties are enforced too: HubSpot's 400 VALIDATION_ERROR with an `errors[]` entry
@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import bodies
-from .bodies import HubSpotError, error, validation_error
+from .bodies import ErrorAnswer, error, validation_error
 from .payloads import WriteInput
 from .rules import PropertyProblem, check_value, problems_message
 from .views import public
@@ -111,7 +111,7 @@ class WritesMixin:
             holder = self.by_email.get(new)
             if (holder is not None and holder != own) or (new in claimed and claimed[new] != own):
                 existing = holder or claimed[new] or ""
-                raise HubSpotError(409, error("CONFLICT", f"Contact already exists. Existing ID: {existing}"))
+                raise ErrorAnswer(409, error("CONFLICT", f"Contact already exists. Existing ID: {existing}"))
             claimed[new] = own
 
     # -- applying ---------------------------------------------------------------------------------------------
@@ -235,7 +235,7 @@ class WritesMixin:
             self._validate([inp])
             contact = self._lookup(key, id_property)
             if contact is None:
-                raise HubSpotError(404, error("OBJECT_NOT_FOUND", "resource not found"))
+                raise ErrorAnswer(404, error("OBJECT_NOT_FOUND", "resource not found"))
             if enforce_rules:
                 self._check_rules([(contact, inp)])
             self._check_email_conflicts([(contact, inp)])
