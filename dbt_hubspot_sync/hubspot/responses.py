@@ -3,7 +3,8 @@
 HubSpot documents its error fields as optional and real bodies carry fewer fields than its specs require
 (docs/hubspot_api.md §2), so nothing here assumes a key exists. The helpers pull out the value errors of a 400 (from
 `errors[]` and from the JSON array embedded in `message`), the most specific code, the missing scopes of a 403, the
-rate-limit policy of a 429 and a `Retry-After`; `_record_update_results` turns a 200/207 of batch/update into
+rate-limit policy of a 429 and a `Retry-After`; `decide` says what an answer means to the request loop;
+`_record_update_results` turns a 200/207 of batch/update into
 per-record outcomes, and `_named_offenders` finds which records a whole-batch 400 names. Pure functions: no I/O.
 """
 
@@ -31,6 +32,17 @@ class _Response:
     body: Any
     headers: Any
     text: str
+
+    @classmethod
+    def of(cls, resp: Any) -> _Response:
+        """A `requests.Response`, read once. HubSpot's JSON is UTF-8 (RFC 8259): decoding it here skips requests'
+        charset sniffing; a body that is not JSON is None (its text is kept for messages)."""
+        text = resp.content.decode("utf-8", "replace")
+        try:
+            body = json.loads(text) if text else None
+        except ValueError:
+            body = None
+        return cls(resp.status_code, body, resp.headers, text)
 
 
 @dataclass(frozen=True)
@@ -147,6 +159,35 @@ def _retry_after(headers: Any) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         return None  # an HTTP-date: rare enough to fall back to the interval
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What one HTTP answer means to the request loop (`decide`): `return` it to the caller, `wait` out a 429 of
+    `code` (its policy) and resend, `retry` a transient failure (`code`, `detail`), or raise: `daily_limit` (429
+    DAILY) or `auth` (401/403, with the missing `scopes`)."""
+
+    action: str  # return | wait | retry | daily_limit | auth
+    code: str | None = None
+    detail: str = ""
+    scopes: tuple[str, ...] = ()
+
+
+def decide(status: int, body: Any, text: str) -> Decision:
+    """The request loop's one rule for an answer (hubspot/transport.py acts on it): pure, no state, no I/O."""
+    if status == 429:
+        policy = _rate_policy(body)
+        if policy == "DAILY":
+            return Decision("daily_limit", "DAILY", _body_message(body, text))
+        return Decision("wait", policy)
+    if status == 423 or status >= 500:
+        code = "HTTP_423" if status == 423 else "HTTP_5XX"
+        return Decision("retry", code, f"HTTP {status}: {_body_message(body, text)}")
+    if status in (401, 403):
+        scopes = tuple(_missing_scopes(body))
+        code = "MISSING_SCOPES" if scopes else "INVALID_AUTHENTICATION"
+        return Decision("auth", code, _body_message(body, text), scopes)
+    return Decision("return")
 
 
 def _record_update_results(ids: list[str], resp: _Response, outcome: UpdateOutcome) -> None:

@@ -23,7 +23,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 import requests
@@ -43,15 +43,16 @@ from .errors import (
 from .paths import ApiVersion, Paths, resolve_version
 from .rate_limit import RateLimiter
 from .responses import (
+    Decision,
     _as_dict,
     _body_message,
-    _missing_scopes,
     _primary_code,
-    _rate_policy,
     _Response,
     _retry_after,
+    decide,
 )
 from .results import ClientStats
+from .workers import Shared as _Shared
 
 __all__ = ["Transport", "MAX_RATE_LIMIT_PAUSE", "chunks"]
 
@@ -64,17 +65,6 @@ _T = TypeVar("_T", bound="Transport")
 
 def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-class _Shared:
-    """What every version view of one transport shares: the run's retry budget, the worker pool, Ctrl-C."""
-
-    def __init__(self) -> None:
-        self.budget_lock = threading.Lock()
-        self.retries_spent = 0
-        self.pool: ThreadPoolExecutor | None = None
-        self.pool_lock = threading.Lock()
-        self.cancel: threading.Event | None = None
 
 
 class Transport:
@@ -170,10 +160,7 @@ class Transport:
     def close(self) -> None:
         if not self._owner:
             return
-        with self._shared.pool_lock:
-            pool, self._shared.pool = self._shared.pool, None
-        if pool is not None:
-            pool.shutdown(wait=True)
+        self._shared.close()
         self._session.close()
 
     def _redact(self, text: str) -> str:
@@ -227,130 +214,161 @@ class Transport:
         `search`: the call is a search, paced by the search limiter (and not the ten-secondly one), whose 429s
         (SECONDLY) pause searches only. `upload`: the body is not JSON but what it returns, (data, Content-Type),
         made afresh for each attempt (an import's multipart file, hubspot/imports.py). Raises AuthError (401/403),
-        DailyLimitError (429 DAILY), RetriesExhaustedError (retries ran out).
+        DailyLimitError (429 DAILY), RetriesExhaustedError (retries ran out). What an answer means is
+        `responses.decide`'s; this loop only acts on it.
         """
         limiter = self.search_limiter if search else self.limiter
         call = f"{method} {path}"
-        url = self.base_url + path
         data = json.dumps(payload) if payload is not None else None
         attempt = 0  # transient retries used
         rate_waits = 0
         while True:
-            # (code, status, detail) of a transient failure, when there is one
-            failure: tuple[str, int | None, str] | None = None
-            resp: requests.Response | None = None
-            with limiter.slot() as slot:
-                if self.cancel is not None and self.cancel.is_set():
-                    raise InterruptedRunError(
-                        f"interrupted: {call} was not sent (the run was stopped with SIGINT)",
-                        call=call,
-                        code="INTERRUPTED",
-                    )
-                try:
-                    headers = None
-                    if upload is not None:
-                        data, content_type = upload()
-                        headers = {"Content-Type": content_type}
-                    resp = self._session.request(
-                        method, url, data=data, headers=headers, timeout=self.timeout
-                    )
-                except requests.Timeout as exc:
-                    failure = (
-                        "TIMEOUT",
-                        None,
-                        f"no response within {self.timeout:g} s ({type(exc).__name__})",
-                    )
-                except requests.ConnectionError as exc:
-                    failure = ("CONNECTION_ERROR", None, f"connection failed ({type(exc).__name__})")
-                finally:
-                    self.stats.add(requests=1)
-                if resp is not None and not search:
-                    # Before the slot is released (it counts in the window); `slot` tells which of our own requests
-                    # HubSpot had counted when it wrote these headers.
-                    self.limiter.observe(resp.headers, slot=slot)
+            resp, failure = self._attempt(limiter, method, path, data, upload, search=search)
             if resp is not None:
-                # HubSpot's JSON is UTF-8 (RFC 8259); decoding it ourselves skips requests' charset sniffing.
-                text = resp.content.decode("utf-8", "replace")
-                try:
-                    body = json.loads(text) if text else None
-                except ValueError:
-                    body = None
-                status = resp.status_code
-                if status == 429:
+                answer = _Response.of(resp)
+                decision = decide(answer.status, answer.body, answer.text)
+                if decision.action == "return":
+                    return answer
+                if decision.action == "daily_limit":
                     self.stats.add(rate_limited=1)
-                    policy = _rate_policy(body)
-                    if policy == "DAILY":
-                        raise DailyLimitError(
-                            self._redact(
-                                f"{call}: HubSpot's daily request limit is reached (429 DAILY); "
-                                f"nothing more can be sent until it resets: {_body_message(body, text)}"
-                            ),
-                            call=call,
-                            status=429,
-                            category="RATE_LIMIT",
-                            code="DAILY",
-                        )
+                    raise self._daily_limit(call, decision)
+                if decision.action == "auth":
+                    raise self._auth_error(call, answer, decision)
+                if decision.action == "wait":
+                    self.stats.add(rate_limited=1)
                     rate_waits += 1
-                    if rate_waits > self.max_rate_limit_waits:
-                        failure = (
-                            "RATE_LIMITED",
-                            429,
-                            f"still rate limited ({policy}) after {rate_waits} waits",
-                        )
-                    elif not self._spend_retry():
-                        failure = ("RATE_LIMITED", 429, f"rate limited ({policy}); {self._budget_spent()}")
-                    else:
-                        pause = _retry_after(resp.headers)
-                        if pause is not None:
-                            pause = min(pause, MAX_RATE_LIMIT_PAUSE)
-                        else:
-                            pause = 1.0 if policy == "SECONDLY" else limiter.interval_s
-                        what = "searches" if search else "requests"
-                        log.warning("%s: 429 %s, pausing all %s %.1f s", call, policy, what, pause)
-                        limiter.block_for(pause)
+                    failure = self._wait_out(call, limiter, decision.code or "", resp, rate_waits, search=search)
+                    if failure is None:
                         continue  # a 429 does not consume the retry budget
-                elif status == 423 or status >= 500:
-                    code = "HTTP_423" if status == 423 else "HTTP_5XX"
-                    failure = (code, status, f"HTTP {status}: {_body_message(body, text)}")
-                elif status in (401, 403):
-                    scopes = _missing_scopes(body)
-                    hint = f"; missing scopes: {', '.join(scopes)}" if scopes else ""
-                    raise AuthError(
-                        self._redact(
-                            f"{call}: HubSpot refused the access token (HTTP {status} "
-                            f"{_as_dict(body).get('category') or ''}){hint}: {_body_message(body, text)}"
-                        ),
-                        call=call,
-                        status=status,
-                        category=_as_dict(body).get("category"),
-                        code="MISSING_SCOPES" if scopes else "INVALID_AUTHENTICATION",
-                        missing_scopes=scopes,
-                    )
                 else:
-                    return _Response(status, body, resp.headers, text)
-            if failure is None:  # unreachable: every branch above returns, raises, continues or sets it
+                    failure = (decision.code or "HTTP_5XX", answer.status, decision.detail)
+            if failure is None:  # unreachable: _attempt returns a response or a failure
                 raise RuntimeError(f"{call}: no response and no failure recorded")
-            code, status_f, detail = failure
-            detail = self._redact(detail)  # bodies are echoed into messages and logs
-            if code == "RATE_LIMITED" or attempt >= self.max_retries or not self._spend_retry():
-                if code != "RATE_LIMITED" and attempt < self.max_retries:
-                    detail = f"{detail}; {self._budget_spent()}"
-                raise RetriesExhaustedError(
-                    self._redact(f"{call}: gave up after {attempt} retries: {detail}"),
-                    call=call,
-                    status=status_f,
-                    code=code,
-                )
-            delay = self._backoff(attempt)
-            if status_f == 423:
-                delay = max(delay, self.locked_delay)
-            elif resp is not None and (ra := _retry_after(resp.headers)) is not None:
-                delay = max(delay, min(ra, self.backoff_max))
+            self._retry_or_raise(call, failure, attempt, resp)
             attempt += 1
-            self.stats.add(retries=1)
-            # INFO: retries are routine; the run's `retries` count reports them.
-            log.info("%s: %s, retry %d/%d in %.2f s", call, detail, attempt, self.max_retries, delay)
-            time.sleep(delay)
+
+    def _attempt(
+        self,
+        limiter: RateLimiter,
+        method: str,
+        path: str,
+        data: Any,
+        upload: Callable[[], tuple[Any, str]] | None,
+        *,
+        search: bool,
+    ) -> tuple[requests.Response | None, tuple[str, int | None, str] | None]:
+        """One send under a slot of `limiter`: (response, None), or (None, (code, None, detail)) when it never
+        arrived (timeout, connection error). InterruptedRunError when the run was stopped before it was sent."""
+        call = f"{method} {path}"
+        with limiter.slot() as slot:
+            if self.cancel is not None and self.cancel.is_set():
+                raise InterruptedRunError(
+                    f"interrupted: {call} was not sent (the run was stopped with SIGINT)",
+                    call=call,
+                    code="INTERRUPTED",
+                )
+            try:
+                headers = None
+                if upload is not None:
+                    data, content_type = upload()
+                    headers = {"Content-Type": content_type}
+                resp = self._session.request(
+                    method, self.base_url + path, data=data, headers=headers, timeout=self.timeout
+                )
+            except requests.Timeout as exc:
+                return None, ("TIMEOUT", None, f"no response within {self.timeout:g} s ({type(exc).__name__})")
+            except requests.ConnectionError as exc:
+                return None, ("CONNECTION_ERROR", None, f"connection failed ({type(exc).__name__})")
+            finally:
+                self.stats.add(requests=1)
+            if not search:
+                # Before the slot is released (it counts in the window); `slot` tells which of our own requests
+                # HubSpot had counted when it wrote these headers.
+                self.limiter.observe(resp.headers, slot=slot)
+            return resp, None
+
+    def _wait_out(
+        self,
+        call: str,
+        limiter: RateLimiter,
+        policy: str,
+        resp: requests.Response,
+        rate_waits: int,
+        *,
+        search: bool,
+    ) -> tuple[str, int | None, str] | None:
+        """A 429 (not DAILY): pause every request of the limiter (Retry-After, else the window) and return None to
+        resend; or the failure that ends the request when the waits or the run's budget are spent."""
+        if rate_waits > self.max_rate_limit_waits:
+            return ("RATE_LIMITED", 429, f"still rate limited ({policy}) after {rate_waits} waits")
+        if not self._spend_retry():
+            return ("RATE_LIMITED", 429, f"rate limited ({policy}); {self._budget_spent()}")
+        pause = _retry_after(resp.headers)
+        if pause is not None:
+            pause = min(pause, MAX_RATE_LIMIT_PAUSE)
+        else:
+            pause = 1.0 if policy == "SECONDLY" else limiter.interval_s
+        what = "searches" if search else "requests"
+        log.warning("%s: 429 %s, pausing all %s %.1f s", call, policy, what, pause)
+        limiter.block_for(pause)
+        return None
+
+    def _retry_or_raise(
+        self,
+        call: str,
+        failure: tuple[str, int | None, str],
+        attempt: int,
+        resp: requests.Response | None,
+    ) -> None:
+        """Sleep before retry `attempt + 1` of a transient failure, or raise RetriesExhaustedError when the
+        request's retries, the run's budget or the 429 waits are spent."""
+        code, status, detail = failure
+        detail = self._redact(detail)  # bodies are echoed into messages and logs
+        if code == "RATE_LIMITED" or attempt >= self.max_retries or not self._spend_retry():
+            if code != "RATE_LIMITED" and attempt < self.max_retries:
+                detail = f"{detail}; {self._budget_spent()}"
+            raise RetriesExhaustedError(
+                self._redact(f"{call}: gave up after {attempt} retries: {detail}"),
+                call=call,
+                status=status,
+                code=code,
+            )
+        delay = self._backoff(attempt)
+        if status == 423:
+            delay = max(delay, self.locked_delay)
+        elif resp is not None and (ra := _retry_after(resp.headers)) is not None:
+            delay = max(delay, min(ra, self.backoff_max))
+        self.stats.add(retries=1)
+        # INFO: retries are routine; the run's `retries` count reports them.
+        log.info("%s: %s, retry %d/%d in %.2f s", call, detail, attempt + 1, self.max_retries, delay)
+        time.sleep(delay)
+
+    def _daily_limit(self, call: str, decision: Decision) -> DailyLimitError:
+        return DailyLimitError(
+            self._redact(
+                f"{call}: HubSpot's daily request limit is reached (429 DAILY); "
+                f"nothing more can be sent until it resets: {decision.detail}"
+            ),
+            call=call,
+            status=429,
+            category="RATE_LIMIT",
+            code="DAILY",
+        )
+
+    def _auth_error(self, call: str, answer: _Response, decision: Decision) -> AuthError:
+        category = _as_dict(answer.body).get("category")
+        hint = f"; missing scopes: {', '.join(decision.scopes)}" if decision.scopes else ""
+        return AuthError(
+            self._redact(
+                f"{call}: HubSpot refused the access token (HTTP {answer.status} {category or ''}){hint}: "
+                f"{decision.detail}"
+            ),
+            call=call,
+            status=answer.status,
+            category=category,
+            code=decision.code,
+            missing_scopes=list(decision.scopes),
+        )
 
     def _budget_spent(self) -> str:
         return (
@@ -359,35 +377,5 @@ class Transport:
         )
 
     def _map_concurrently(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Future[Any]]:
-        """Run fn over items on up to `concurrency` threads; stops scheduling at the first exception."""
-        if len(items) <= 1 or self.concurrency == 1:
-            futures: list[Future[Any]] = []
-            for item in items:
-                fut: Future[Any] = Future()
-                try:
-                    fut.set_result(fn(item))
-                except BaseException as exc:  # noqa: BLE001 - handed to the caller like the pool does
-                    fut.set_exception(exc)
-                    futures.append(fut)
-                    break
-                futures.append(fut)
-            return futures
-        pool = self._workers()
-        futures = [pool.submit(fn, item) for item in items]
-        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-        if any(f.exception() is not None for f in done):
-            for f in pending:
-                f.cancel()  # in-flight chunks finish; queued ones never start
-        wait(futures)
-        return futures
-
-    def _workers(self) -> ThreadPoolExecutor:
-        """One pool for the client's life: threads are reused, not started per call (a million-row sync makes
-        hundreds of calls). Two callers' chunks at once, as the engine overlaps two batches."""
-        shared = self._shared
-        with shared.pool_lock:
-            if shared.pool is None:
-                shared.pool = ThreadPoolExecutor(
-                    max_workers=2 * self.concurrency, thread_name_prefix="hubspot"
-                )
-            return shared.pool
+        """Run fn over items on up to `concurrency` threads (hubspot/workers.py); stops at the first exception."""
+        return self._shared.map(fn, items, self.concurrency)

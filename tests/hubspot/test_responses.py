@@ -17,6 +17,7 @@ from dbt_hubspot_sync.hubspot.responses import (
     _Response,
     _retry_after,
     _ValueError,
+    decide,
 )
 from dbt_hubspot_sync.hubspot.results import UpdateOutcome
 
@@ -134,3 +135,37 @@ def test_named_offenders_duplicates_and_quoted_values() -> None:
     invalid = [_ValueError("INVALID_EMAIL", "email", "Email address b@x.con is invalid")]
     named = _named_offenders(batch, {"message": "Property values were not valid"}, invalid)
     assert list(named) == ["2"] and named["2"].code == "INVALID_EMAIL" and named["2"].http_status == 400
+
+
+# -- decide: what an answer means to the request loop (pure) ----------------------------------------------------
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (200, {"results": []}, ("return", None)),
+        (207, {"results": [], "errors": []}, ("return", None)),
+        (400, {"category": "VALIDATION_ERROR", "message": "bad"}, ("return", None)),
+        (404, None, ("return", None)),
+        (429, {"policyName": "TEN_SECONDLY_ROLLING"}, ("wait", "TEN_SECONDLY_ROLLING")),
+        (429, {"policyName": "SECONDLY"}, ("wait", "SECONDLY")),
+        (429, {"policyName": "DAILY", "message": "You have reached your daily limit."}, ("daily_limit", "DAILY")),
+        (423, {"message": "locked"}, ("retry", "HTTP_423")),
+        (500, None, ("retry", "HTTP_5XX")),
+        (503, {"message": "unavailable"}, ("retry", "HTTP_5XX")),
+        (401, {"category": "INVALID_AUTHENTICATION"}, ("auth", "INVALID_AUTHENTICATION")),
+    ],
+)
+def test_decide_names_what_an_answer_means(status: int, body: Any, expected: tuple[str, str | None]) -> None:
+    decision = decide(status, body, json.dumps(body) if body is not None else "")
+    assert (decision.action, decision.code) == expected
+
+
+def test_decide_carries_the_missing_scopes_of_a_403() -> None:
+    body = {
+        "category": "MISSING_SCOPES",
+        "errors": [{"context": {"requiredGranularScopes": ["crm.objects.contacts.write"]}}],
+        "message": "One or more of the following scopes are required.",
+    }
+    decision = decide(403, body, json.dumps(body))
+    assert decision.action == "auth" and decision.code == "MISSING_SCOPES"
+    assert decision.scopes == ("crm.objects.contacts.write",)
+    assert "scopes are required" in decision.detail
