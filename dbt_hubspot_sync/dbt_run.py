@@ -13,12 +13,13 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-from .config import NotifyConfig, log_schema_for
+from .config import log_schema_for
 from .dbt_bridge import (
     DbtArgs,
+    Project,
     Warehouse,
     adapter_connection,
     dbt_args,
@@ -107,143 +108,179 @@ def run_dbt(
     client_factory: Callable[[], HubSpotClient] | None = None,
     on_progress: Callable[[SyncRun], None] | None = None,
 ) -> tuple[bool, list[RunResult]]:
-    """Returns (dbt succeeded, sync results)."""
+    """Run dbt and push as its nodes finish. Returns (dbt succeeded, sync results)."""
     argv, resolved = dbt_command(options, dbt_argv)
     with open_session(
         resolved.project_dir, resolved.profiles_dir, resolved.target, resolved.vars_yaml, resolved.profile
     ) as session:
-        project = session.project
-        by_model: dict[str, list[str]] = {}
-        gates: dict[str, str] = {}
-        notifies: dict[str, NotifyConfig | None] = {}
-        plugin_pushes = False  # DuckDB: the plugin pushes from the post-hook or the package's on-run-end
-        log_schema = log_schema_for(project.hubspot_vars, project.target_schema)
-        for name in select_exposures(project, options.select):
-            # Config is checked now; columns once the model is built (it may not exist yet).
-            config = project.sync_config(name)
-            if config.workflow != "automatic":
+        syncs = _AutomaticSyncs.of(session.project, options.select)
+        # Created up front: the post-hooks of models running in parallel would otherwise race to create them.
+        session.warehouse.create_log_tables(syncs.log_schema)
+    client = (client_factory or HubSpotClient.from_env)() if syncs.by_model else None
+    pusher = _Pusher(syncs, client, options, on_progress)
+    try:
+        outcome = invoke_dbt(argv, on_node_finished=pusher.node_finished, on_nodes_done=pusher.nodes_done)
+    finally:
+        pusher.stop()
+        if client is not None:
+            client.close()
+    if pusher.errors:
+        raise pusher.errors[0]
+    return outcome.success, pusher.results
+
+
+@dataclass
+class _AutomaticSyncs:
+    """The `workflow: automatic` syncs a dbt invocation may push, by the model they read. On DuckDB the plugin
+    pushes them itself (post-hook, on-run-end): this door only reads what it logged."""
+
+    project: Project
+    log_schema: str
+    by_model: dict[str, list[str]] = field(default_factory=dict)
+    plugin_pushes: bool = False
+
+    @classmethod
+    def of(cls, project: Project, select: Sequence[str]) -> _AutomaticSyncs:
+        """Every selected sync's configuration is checked now; columns once its model is built."""
+        syncs = cls(project, log_schema_for(project.hubspot_vars, project.target_schema))
+        for name in select_exposures(project, select):
+            if project.sync_config(name).workflow != "automatic":
                 continue
             if project.adapter_type == "duckdb":
-                plugin_pushes = True
-                continue
-            by_model.setdefault(resolve_model(project, name).unique_id, []).append(name)
-            gates[name] = config.gate
-            notifies[name] = config.notify
-        # Created up front: the post-hooks of models running in parallel would otherwise race to create them.
-        session.warehouse.create_log_tables(log_schema)
-    client = (client_factory or HubSpotClient.from_env)() if by_model else None
-    work: queue.Queue[tuple[str, str | None, str] | None] = queue.Queue()
-    results: list[RunResult] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-    finished: dict[str, str] = {}  # every node's dbt status so far
-    seen: dict[str, str | bool] = {}  # dbt's invocation id, once a node finished; whether its runs were read
-    waiting_on: dict[str, tuple[set[str], str | None]] = {}  # built model → (its unfinished gate tests, inv)
+                syncs.plugin_pushes = True
+            else:
+                syncs.by_model.setdefault(resolve_model(project, name).unique_id, []).append(name)
+        return syncs
 
-    def pipeline(wh: Warehouse) -> Pipeline:
-        return Pipeline(
-            wh,
-            client,
-            trigger="dbt_run",
-            on_progress=on_progress,
-            reconnect=wh.reconnect,
-            describe=wh.describe(),
-            force=options.force,
-        )
 
-    def push(wh: Warehouse, model: str, inv: str | None, final: bool) -> None:
-        if not final:
-            with lock:  # a test finishing meanwhile updates `finished` under the same lock: no lost wake-up
-                pending = PendingQueue(wh, log_schema).waiting(model=model, invocation_id=inv)
-                unfinished = {t for p in pending for t in p.gate_tests if t not in finished}
-                if unfinished:
-                    waiting_on[model] = (unfinished, inv)
-                    return
-                waiting_on.pop(model, None)
-        relation = project.models[model].relation or ""
-        plans = [
-            build_plan(project, name, wh.columns(relation, project.models[model])) for name in by_model[model]
-        ]
-        pipe = pipeline(wh)
-        plans = pipe.prepare(plans, preflight=False)
-        with lock:
-            statuses = dict(finished)
-        results.extend(
-            pipe.push_pending(plans, model=model, invocation_id=inv, test_statuses=lambda _inv: statuses)
-        )
+class _Pusher:
+    """Pushes on one worker thread while dbt runs: dbt's threads only report nodes finishing (`node_finished`,
+    `nodes_done`); the worker takes (model, invocation, kind) items off a queue, each on a connection of dbt's own
+    adapter. kind: built / tests_done (push once its gate tests finished), final (push now: the tests never
+    finished), skipped (dbt skipped the model after a failed test upstream), logged (read the plugin's runs)."""
 
-    def gated_out_by_skip(wh: Warehouse, model: str, inv: str | None) -> None:
-        """dbt build skipped the model after a failed test upstream: say so in the run log."""
-        with lock:
-            failed = upstream_failures(model, project.parents, project.tests, finished)
-        for name in by_model[model]:
-            if failed and gates[name] != "none":
-                reason = skipped_reason([t for t, _ in failed], finished, project.models[model].name)
-                relation = project.models[model].relation or ""
-                results.append(
-                    pipeline(wh).gated_out(
-                        name, relation, log_schema, invocation_id=inv, reason=reason, notify=notifies[name]
-                    )
-                )
+    def __init__(
+        self,
+        syncs: _AutomaticSyncs,
+        client: HubSpotClient | None,
+        options: SyncOptions,
+        on_progress: Callable[[SyncRun], None] | None,
+    ) -> None:
+        self.syncs, self.project, self.client = syncs, syncs.project, client
+        self.options, self.on_progress = options, on_progress
+        self.results: list[RunResult] = []
+        self.errors: list[BaseException] = []
+        self._work: queue.Queue[tuple[str, str | None, str] | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._finished: dict[str, str] = {}  # every node's dbt status so far
+        self._invocation: str | None = None  # dbt's invocation id, once a node finished
+        self._logged = False  # the plugin's runs were read
+        self._waiting_on: dict[str, tuple[set[str], str | None]] = {}  # model → (unfinished gate tests, inv)
+        self._thread = threading.Thread(target=self._worker, name="dbt-hubspot-sync-push", daemon=True)
+        self._thread.start()
 
-    def worker() -> None:
+    # -- what dbt's threads call ----------------------------------------------------------------------------
+    def node_finished(self, unique_id: str, status: str, inv: str | None) -> None:
+        with self._lock:
+            self._finished[unique_id] = status
+            if self._invocation is None:
+                self._invocation = inv or ""
+            ready = []
+            for model, (unfinished, model_inv) in list(self._waiting_on.items()):
+                unfinished.discard(unique_id)
+                if not unfinished:
+                    ready.append((model, model_inv))
+                    del self._waiting_on[model]
+        for model, model_inv in ready:
+            self._work.put((model, model_inv, "tests_done"))
+        if unique_id in self.syncs.by_model and status in ("success", "skipped"):
+            self._work.put((unique_id, inv, "built" if status == "success" else "skipped"))
+
+    def nodes_done(self) -> None:
+        """Called after on-run-end (and again once dbt returned): what the plugin did is logged by now."""
+        self._work.join()
+        # Gate tests that never finished (dbt stopped early, e.g. --fail-fast) count as not run.
+        with self._lock:
+            left = list(self._waiting_on.items())
+            self._waiting_on.clear()
+        for model, (_unfinished, inv) in left:
+            self._work.put((model, inv, "final"))
+        if self.syncs.plugin_pushes and self._invocation and not self._logged:
+            self._logged = True
+            self._work.put(("", self._invocation, "logged"))
+        self._work.join()
+
+    def stop(self) -> None:
+        self._work.put(None)
+        self._thread.join()
+
+    # -- the worker -----------------------------------------------------------------------------------------
+    def _worker(self) -> None:
         while True:
-            item = work.get()
+            item = self._work.get()
             try:
                 if item is None:
                     return
                 model, inv, kind = item
-                with adapter_connection(project.adapter_type, project, "dbt_hubspot_sync_worker") as wh:
+                with adapter_connection(self.project.adapter_type, self.project, "dbt_hubspot_sync_worker") as wh:
                     if kind == "skipped":
-                        gated_out_by_skip(wh, model, inv)
+                        self._gated_out_by_skip(wh, model, inv)
                     elif kind == "logged":
-                        results.extend(logged_runs(wh, log_schema, inv or ""))
+                        self.results.extend(logged_runs(wh, self.syncs.log_schema, inv or ""))
                     else:
-                        push(wh, model, inv, final=kind == "final")
+                        self._push(wh, model, inv, final=kind == "final")
             except BaseException as exc:
-                errors.append(exc)  # reported after dbt finishes; pending rows stay for `sync --pending`
+                self.errors.append(exc)  # reported after dbt finishes; pending rows stay for `sync --pending`
             finally:
-                work.task_done()
+                self._work.task_done()
 
-    thread = threading.Thread(target=worker, name="dbt-hubspot-sync-push", daemon=True)
-    thread.start()
+    def _pipeline(self, wh: Warehouse) -> Pipeline:
+        return Pipeline(
+            wh,
+            self.client,
+            trigger="dbt_run",
+            on_progress=self.on_progress,
+            reconnect=wh.reconnect,
+            describe=wh.describe(),
+            force=self.options.force,
+        )
 
-    def on_node_finished(unique_id: str, status: str, inv: str | None) -> None:
-        with lock:
-            finished[unique_id] = status
-            seen.setdefault("invocation", inv or "")
-            ready = []
-            for model, (unfinished, model_inv) in list(waiting_on.items()):
-                unfinished.discard(unique_id)
-                if not unfinished:
-                    ready.append((model, model_inv))
-                    del waiting_on[model]
-        for model, model_inv in ready:
-            work.put((model, model_inv, "tests_done"))
-        if unique_id in by_model and status in ("success", "skipped"):
-            work.put((unique_id, inv, "built" if status == "success" else "skipped"))
+    def _push(self, wh: Warehouse, model: str, inv: str | None, final: bool) -> None:
+        if not final:
+            with self._lock:  # a test finishing meanwhile updates `_finished` under the same lock: no lost wake-up
+                pending = PendingQueue(wh, self.syncs.log_schema).waiting(model=model, invocation_id=inv)
+                unfinished = {t for p in pending for t in p.gate_tests if t not in self._finished}
+                if unfinished:
+                    self._waiting_on[model] = (unfinished, inv)
+                    return
+                self._waiting_on.pop(model, None)
+        node = self.project.models[model]
+        columns = wh.columns(node.relation or "", node)
+        plans = [build_plan(self.project, name, columns) for name in self.syncs.by_model[model]]
+        pipe = self._pipeline(wh)
+        plans = pipe.prepare(plans, preflight=False)
+        with self._lock:
+            statuses = dict(self._finished)
+        self.results.extend(
+            pipe.push_pending(plans, model=model, invocation_id=inv, test_statuses=lambda _inv: statuses)
+        )
 
-    def on_nodes_done() -> None:
-        work.join()
-        # Gate tests that never finished (dbt stopped early, e.g. --fail-fast) count as not run.
-        with lock:
-            left = list(waiting_on.items())
-            waiting_on.clear()
-        for model, (_unfinished, inv) in left:
-            work.put((model, inv, "final"))
-        # Called after on-run-end (and again once dbt returned): what the plugin did is logged by now.
-        if plugin_pushes and seen.get("invocation") and not seen.get("logged"):
-            seen["logged"] = True
-            work.put(("", str(seen["invocation"]), "logged"))
-        work.join()
-
-    try:
-        outcome = invoke_dbt(argv, on_node_finished=on_node_finished, on_nodes_done=on_nodes_done)
-    finally:
-        work.put(None)
-        thread.join()
-        if client is not None:
-            client.close()
-    if errors:
-        raise errors[0]
-    return outcome.success, results
+    def _gated_out_by_skip(self, wh: Warehouse, model: str, inv: str | None) -> None:
+        """dbt build skipped the model after a failed test upstream: say so in the run log."""
+        with self._lock:
+            failed = upstream_failures(model, self.project.parents, self.project.tests, self._finished)
+        node = self.project.models[model]
+        for name in self.syncs.by_model[model]:
+            config = self.project.sync_config(name)
+            if failed and config.gate != "none":
+                reason = skipped_reason([t for t, _ in failed], self._finished, node.name)
+                self.results.append(
+                    self._pipeline(wh).gated_out(
+                        name,
+                        node.relation or "",
+                        self.syncs.log_schema,
+                        invocation_id=inv,
+                        reason=reason,
+                        notify=config.notify,
+                    )
+                )

@@ -2,7 +2,7 @@
 
     log tables → lists and property preflight → announce the run (`waiting`) → one writer per exposure
     (writer.py) → `running` → rows (streamed from the relation dbt built, or fed by the DuckDB post-hook)
-    → clean/validate/push (engine.py) → end state → notify (engine.py) → release the writer
+    → clean/validate/push (engine/run.py) → end state → notify (notify.py) → release the writer
 
 The doors only build plans and hand them over: `runner.py` (`sync`, `sync --pending`), `dbt_run.py`
 (`run -- <dbt args>`), `duckdb_plugin.py` (the DuckDB post-hook and the package's on-run-end). The gate

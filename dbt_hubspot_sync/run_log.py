@@ -186,7 +186,7 @@ class RecordRow:
     http_status: int | None = None
 
 
-# (name, type) as macros/log_tables.sql creates them: text, bigint, timestamp on every supported adapter.
+# (name, type) as macros/log_tables_ddl.sql creates them: text, bigint, timestamp on every supported adapter.
 RECORD_COLUMNS = [
     ("email_raw", "text"),
     ("email_clean", "text"),

@@ -1,4 +1,4 @@
-"""Email validation against HubSpot's rules (PRODUCT.md, "Email validity").
+"""Email validation against HubSpot's rules (docs/email_validation.md).
 
 The input is the address as the SQL cleanup (`clean_email` macro) left it. Validation never rewrites it: what
 we validate is exactly what we send. Rules, in the order they are reported:

@@ -1,6 +1,6 @@
 """The HubSpot calls the product makes, on top of the transport: `HubSpotClient`.
 
-Update-only at batch speed (PRODUCT.md "HubSpot calls"): emails are resolved to record ids with
+Update-only at batch speed (README.md, "What happens to each row"): emails are resolved to record ids with
 `batch/read` (idProperty=email), then contacts are updated by id with `batch/update`; `batch/upsert` and
 `batch/create` are never called (docs/hubspot_api.md §1). Responses are parsed strictly by id, never by position,
 and every error field is treated as optional (docs/hubspot_api.md §2). The calls live beside it: updates with

@@ -8,8 +8,8 @@ rows it could not apply (`UPDATE_ONLY_IMPORT`: no contact has the email; `INVALI
 `INVALID_ENUMERATION_OPTION`, ... with their messages and row data). `recent` lists the account's imports (the
 limits' rolling day), `cancel` stops one, and `add_from_list` adds the list an import made
 (`createContactListFromImport`) to the exposure's list. Paths per API version come from `paths.py` (the client's
-`api_version`); the scope is `crm.import` (`crm.lists.write` for `add_from_list`). The facts (HubSpot's imports
-guide, knowledge base and specs) are in HUBSPOT_NOTES.md §10 beside the repository.
+`api_version`); the scope is `crm.import` (`crm.lists.write` for `add_from_list`). What HubSpot documents of
+imports (its imports guide and specs) and how the product uses it: README.md, "Audiences of millions".
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ VERSIONS: Final[tuple[str, ...]] = get_args(ApiVersion)
 DEFAULT_VERSION: Final[ApiVersion] = "v3"
 VERSION_ENV: Final = "HUBSPOT_API_VERSION"
 
-# The spec file of each API family and version (in HubSpot's spec collection; copies in ../shared/hubspot-openapi).
+# The spec file of each API family and version, as HubSpot's public spec collection names them.
 # 2026-09 contacts are in the generic objects spec (`/crm/objects/2026-09/{objectType}/...`).
 SPEC_FILES: Final[dict[str, dict[str, str]]] = {
     "contacts": {

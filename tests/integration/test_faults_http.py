@@ -1,4 +1,4 @@
-"""HubSpot failing in transit during a whole sync ("Bad input never loses data", PRODUCT.md): 5xx, 423,
+"""HubSpot failing in transit during a whole sync ("Bad input never loses data": README.md, Guarantees): 5xx, 423,
 connection resets, slow answers past the client timeout, 429s, one kind at a time (the fault matrix) or mixed.
 
 The example project is built once per adapter with real dbt (the `built` fixture); each test runs the standalone
