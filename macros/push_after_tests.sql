@@ -18,15 +18,16 @@
   {%- for r in results -%}{%- do statuses.update({r.node.unique_id: r.status | string}) -%}{%- endfor -%}
   {%- set pending = api.Relation.create(database=target.database, schema=dbt_hubspot_sync.log_schema(),
                                         identifier='hubspot_sync_pending') -%}
-  {%- set rows = run_query("select pending_id, gate_tests from " ~ pending ~ " where invocation_id = '"
-                           ~ invocation_id ~ "'") -%}
+  {%- set rows = run_query("select pending_id, gate_tests from " ~ pending ~ " where invocation_id = "
+                           ~ dbt_hubspot_sync._sql_string(invocation_id)) -%}
   {%- set ns = namespace(wrote=false) -%}
   {%- for row in rows if row[1] and row[1] != '[]' -%}
     {%- set kept = {} -%}
     {%- for t in fromjson(row[1]) if t in statuses -%}{%- do kept.update({t: statuses[t]}) -%}{%- endfor -%}
     {#- In dbt's transaction (hooks run outside one), committed below. -#}
     {%- call statement('hubspot_sync_gate_results', auto_begin=true) -%}
-      update {{ pending }} set gate_results = {{ dbt_hubspot_sync._sql_json(kept) }} where pending_id = '{{ row[0] }}'
+      update {{ pending }} set gate_results = {{ dbt_hubspot_sync._sql_json(kept) }}
+      where pending_id = {{ dbt_hubspot_sync._sql_string(row[0]) }}
     {%- endcall -%}
     {%- set ns.wrote = true -%}
   {%- endfor -%}
@@ -72,11 +73,13 @@
   {%- set schema = dbt_hubspot_sync.log_schema() -%}
   {%- set pending = api.Relation.create(database=target.database, schema=schema, identifier='hubspot_sync_pending') -%}
   {#- Asked of the catalog: dbt's relation cache does not know a table a hook created. -#}
-  {%- set exists = run_query("select count(*) from information_schema.tables where table_schema = '" ~ schema
-                             ~ "' and table_name = 'hubspot_sync_pending'").columns[0].values()[0] -%}
+  {%- set exists = run_query("select count(*) from information_schema.tables where table_schema = "
+                             ~ dbt_hubspot_sync._sql_string(schema)
+                             ~ " and table_name = 'hubspot_sync_pending'").columns[0].values()[0] -%}
   {%- if exists -%}
     {%- set rows = run_query("select pending_id, exposure_name, model_unique_id, gate_tests from " ~ pending
-                             ~ " where invocation_id = '" ~ invocation_id ~ "' order by created_at") -%}
+                             ~ " where invocation_id = " ~ dbt_hubspot_sync._sql_string(invocation_id)
+                             ~ " order by created_at") -%}
     {%- for row in rows -%}
       {%- set node = graph.nodes.get(row[2]) -%}
       {%- set syncs = dbt_hubspot_sync._automatic_syncs_for(row[2]) | selectattr('name', 'equalto', row[1]) | list -%}
@@ -92,7 +95,7 @@
           {%- endfor -%}
         {%- endif -%}
       {%- endif -%}
-      {%- do run_query("delete from " ~ pending ~ " where pending_id = '" ~ row[0] ~ "'") -%}
+      {%- do run_query("delete from " ~ pending ~ " where pending_id = " ~ dbt_hubspot_sync._sql_string(row[0])) -%}
     {%- endfor -%}
   {%- endif -%}
   {%- for r in results if r.node.resource_type == 'model' and (r.status | string) == 'skipped' -%}
@@ -110,29 +113,4 @@
   {#- run_query opened dbt's transaction on this connection: the deletes stand only once it commits. -#}
   {%- do adapter.commit() -%}
   {{ return('') }}
-{% endmacro %}
-
-{#- The failed tests (and unit tests) on `unique_id` or any node upstream of it: why `dbt build` skipped it. -#}
-{% macro _upstream_failed_tests(unique_id, results) %}
-  {%- set ns = namespace(seen=[unique_id], frontier=[unique_id]) -%}
-  {%- for _ in range(1000) if ns.frontier -%}
-    {%- set parents = [] -%}
-    {%- for n in ns.frontier -%}
-      {%- for p in (((graph.nodes.get(n) or {}).get('depends_on') or {}).get('nodes') or []) if p not in ns.seen -%}
-        {%- do ns.seen.append(p) -%}{%- do parents.append(p) -%}
-      {%- endfor -%}
-    {%- endfor -%}
-    {%- set ns.frontier = parents -%}
-  {%- endfor -%}
-  {%- set failed = [] -%}
-  {%- for r in results if r.node.resource_type in ('test', 'unit_test') and (r.status | string) in ('fail', 'error') -%}
-    {%- set node = graph.nodes.get(r.node.unique_id) or {} -%}
-    {%- if r.node.resource_type == 'unit_test' -%}  {#- not in the graph; it reads fixtures, not the model -#}
-      {%- set tested = [r.node.tested_node_unique_id] -%}
-    {%- else -%}
-      {%- set tested = [node.attached_node] if node.get('attached_node') else r.node.depends_on.nodes -%}
-    {%- endif -%}
-    {%- for n in tested if n in ns.seen and r.node.unique_id not in failed -%}{%- do failed.append(r.node.unique_id) -%}{%- endfor -%}
-  {%- endfor -%}
-  {{ return(failed | sort) }}
 {% endmacro %}
