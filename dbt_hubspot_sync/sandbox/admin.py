@@ -5,13 +5,23 @@ contact, change its email, delete one, merge one into another)."""
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .bodies import ErrorAnswer, error
+from .ratelimit import RateLimiter
 from .routes import Reply
+from .stats import Stats
+from .store import Store
 
-if TYPE_CHECKING:
-    from .app import SandboxApp
+
+class Sandboxed(Protocol):
+    """What the admin endpoints reach of the running sandbox (app.SandboxApp): its store, counters and limiter."""
+
+    store: Store
+    stats: Stats
+    limiter: RateLimiter
+
+    def stats_body(self) -> dict[str, Any]: ...
 
 
 def _json(raw: bytes) -> dict[str, Any]:
@@ -24,7 +34,7 @@ def _json(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def handle(app: SandboxApp, method: str, path: str, raw: bytes = b"") -> Reply:
+def handle(app: Sandboxed, method: str, path: str, raw: bytes = b"") -> Reply:
     parts = path.rstrip("/").split("/")[2:]  # after "", "__sandbox__"
     if method == "POST" and parts == ["contacts"]:
         # {"properties": {"email": ..., ...}, "createdate": optional ISO 8601 / epoch ms (default: now)}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import bodies, payloads
+from . import bodies, payloads, search
 from .bodies import ErrorAnswer, error
 from .store import Store
 
@@ -120,3 +120,10 @@ def add_members(store: Store, ctx: Ctx) -> tuple[int, Any]:
     ids = payloads.parse_id_array(payloads.parse_json(ctx.raw))
     ctx.n_inputs = len(ids)
     return 200, store.add_members(ctx.params["listId"], ids)
+
+
+def search_contacts(store: Store, ctx: Ctx) -> tuple[int, Any]:
+    """POST .../contacts/search (search.py parses the request and runs it over the store's index)."""
+    req = search.parse(payloads.parse_json(ctx.raw))
+    ctx.n_inputs = req.limit
+    return 200, store.search(req)

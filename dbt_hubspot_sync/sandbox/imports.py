@@ -25,7 +25,7 @@ from . import bodies
 from .bodies import ErrorAnswer, error, validation_error
 from .endpoints import Ctx
 from .import_jobs import ImportsConfig, ImportsState, Job, RowError
-from .routes import RouteSpec
+from .route_spec import RouteSpec
 from .store import Store
 
 __all__ = ["IMPORT_ROUTES", "ImportsConfig", "imports_of"]

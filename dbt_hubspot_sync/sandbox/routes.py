@@ -8,25 +8,21 @@ tests/sandbox/test_versions.py holds every compiled route to its version's spec.
 for the versions one sandbox serves: a path of a version it does not serve is an unknown path (404), as a retired
 version's would be at HubSpot.
 
-More endpoints (e.g. imports) are one more table in `ROUTE_TABLES`:
-
-    from .imports import IMPORT_ROUTES      # a list of RouteSpec("POST", "imports", "", handler, scopes), ...
-    ROUTE_TABLES.append(IMPORT_ROUTES)
+More endpoints (e.g. imports) are one more table in `ROUTE_TABLES`: a list of `RouteSpec` (route_spec.py), as
+`imports.IMPORT_ROUTES`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from . import endpoints, memberships, search
-from .endpoints import Ctx
-from .store import Store
-
-Handler = Callable[[Store, Ctx], tuple[int, Any]]
+from . import endpoints, memberships
+from .imports import IMPORT_ROUTES
+from .route_spec import Handler, RouteSpec
 
 VERSIONS = ("v3", "2026-03", "2026-09")
 PREFIXES: dict[str, dict[str, str]] = {
@@ -60,27 +56,12 @@ _LIST_READ = [["crm.lists.read"]]
 _LIST_MEMBERS = [["crm.lists.read", "crm.lists.write"]]
 
 
-@dataclass(frozen=True)
-class RouteSpec:
-    """One endpoint in every version: method, API family, the path after the family's prefix, handler, scopes.
-
-    `kind` "search": exempt from the ten-secondly window, limited per second instead, no rate-limit headers
-    (HubSpot's `x-hubspot-rate-limit-exemptions: ["ten-secondly"]` on /search)."""
-
-    method: str
-    family: str
-    suffix: str
-    handler: Handler
-    scopes: list[list[str]]  # alternatives: a token with every scope of one of them may call the route
-    kind: str = "api"
-
-
 CONTACT_ROUTES = [
     RouteSpec("POST", "contacts", "/batch/read", endpoints.batch_read, _READ),
     RouteSpec("POST", "contacts", "/batch/update", endpoints.batch_update, _WRITE),
     RouteSpec("POST", "contacts", "/batch/upsert", endpoints.batch_upsert, _WRITE),
     RouteSpec("POST", "contacts", "/batch/create", endpoints.batch_create, _WRITE),
-    RouteSpec("POST", "contacts", "/search", search.handle, _READ, kind="search"),
+    RouteSpec("POST", "contacts", "/search", endpoints.search_contacts, _READ, kind="search"),
     RouteSpec("GET", "contacts", "/{contactId}", endpoints.get_contact, _READ),
     RouteSpec("PATCH", "contacts", "/{contactId}", endpoints.patch_contact, _WRITE),
 ]
@@ -96,7 +77,7 @@ LIST_ROUTES = [
     ),
 ]
 # Every table the sandbox serves; a feature with its own endpoints appends its table here (see the docstring).
-ROUTE_TABLES: list[list[RouteSpec]] = [CONTACT_ROUTES, PROPERTY_ROUTES, LIST_ROUTES]
+ROUTE_TABLES: list[list[RouteSpec]] = [CONTACT_ROUTES, PROPERTY_ROUTES, LIST_ROUTES, IMPORT_ROUTES]
 
 
 @dataclass
@@ -182,7 +163,3 @@ class Reply:
     reset: bool = False  # close the socket without answering
     close: bool = False  # answer, then close the connection
 
-
-from .imports import IMPORT_ROUTES  # noqa: E402 - imports.py builds on RouteSpec above
-
-ROUTE_TABLES.append(IMPORT_ROUTES)

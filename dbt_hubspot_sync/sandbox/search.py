@@ -18,15 +18,11 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import payloads
 from .bodies import validation_error
 from .views import DEFAULT_READ, id_key, public
-
-if TYPE_CHECKING:
-    from .endpoints import Ctx
-    from .store import Store
 
 OPERATORS = (
     "BETWEEN", "CONTAINS_TOKEN", "EQ", "GT", "GTE", "HAS_PROPERTY", "IN", "LT", "LTE", "NEQ",
@@ -55,12 +51,6 @@ class SearchRequest:
     limit: int = DEFAULT_LIMIT
     offset: int = 0
     query: str | None = None
-
-
-def handle(store: Store, ctx: Ctx) -> tuple[int, Any]:
-    req = parse(payloads.parse_json(ctx.raw))
-    ctx.n_inputs = req.limit
-    return 200, store.search(req)
 
 
 # -- the request ----------------------------------------------------------------------------------------------
