@@ -65,6 +65,24 @@ class DbtProject:
     def write_model(self, name: str, sql: str) -> None:
         (self.project_dir / "models" / f"{name}.sql").write_text(sql, encoding="utf-8")
 
+    def write_exposures(self, file: str, model: str, syncs: dict[str, dict[str, Any]]) -> None:
+        """models/<file>.yml declaring one exposure of `model` per sync: name -> its config.meta.hubspot_sync."""
+        import yaml
+
+        exposures = [
+            {
+                "name": name,
+                "type": "application",
+                "owner": {"name": "Growth", "email": "growth@example.com"},
+                "depends_on": [f"ref('{model}')"],
+                "config": {"meta": {"hubspot_sync": meta}},
+            }
+            for name, meta in syncs.items()
+        ]
+        (self.project_dir / "models" / f"{file}.yml").write_text(
+            yaml.safe_dump({"version": 2, "exposures": exposures}, sort_keys=False), encoding="utf-8"
+        )
+
     def dbt(self, *args: str) -> Any:
         """Run one dbt command in-process and return dbt's result (`dbtRunnerResult`); fail the test with dbt's
         own error when it does not succeed."""

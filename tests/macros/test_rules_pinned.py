@@ -23,7 +23,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
-import yaml
 
 from dbt_hubspot_sync.config import DEFAULT_GATE, DEFAULT_WORKFLOW, log_schema_for, parse_sync_config
 from dbt_hubspot_sync.properties import hubspot_property_name
@@ -92,19 +91,7 @@ INLINE = """
 def rendered(dbt_project) -> dict[str, dict[str, Any]]:
     """vars case -> what the macros rendered under it."""
     dbt_project.write_model(MODEL, "select 'jane@example.com' as email, 'Jane' as first_name\n")
-    exposures = [
-        {
-            "name": name,
-            "type": "application",
-            "owner": {"name": "Growth", "email": "growth@example.com"},
-            "depends_on": [f"ref('{MODEL}')"],
-            "config": {"meta": {"hubspot_sync": meta}},
-        }
-        for name, meta in EXPOSURES.items()
-    ]
-    (dbt_project.project_dir / "models" / "pin_exposures.yml").write_text(
-        yaml.safe_dump({"version": 2, "exposures": exposures}, sort_keys=False), encoding="utf-8"
-    )
+    dbt_project.write_exposures("pin_exposures", MODEL, EXPOSURES)
     out = {}
     for case, hubspot_vars in VARS_CASES.items():
         cli_vars: dict[str, Any] = {"pin_property_names": PROPERTY_NAMES}

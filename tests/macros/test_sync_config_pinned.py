@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-import yaml
 
 from dbt_hubspot_sync.config import SyncConfig, deep_merge, parse_sync_config
 
@@ -126,19 +125,7 @@ def _python(case: str, name: str) -> dict[str, Any] | None:
 def rendered(duckdb_project) -> dict[str, dict[str, dict[str, Any]]]:
     """case -> exposure -> what `_sync_config` rendered."""
     duckdb_project.write_model(MODEL, "select 'jane@example.com' as email\n")
-    exposures = [
-        {
-            "name": name,
-            "type": "application",
-            "owner": {"name": "Growth", "email": "growth@example.com"},
-            "depends_on": [f"ref('{MODEL}')"],
-            "config": {"meta": {"hubspot_sync": meta}},
-        }
-        for name, meta in EXPOSURES.items()
-    ]
-    (duckdb_project.project_dir / "models" / "cfg_exposures.yml").write_text(
-        yaml.safe_dump({"version": 2, "exposures": exposures}, sort_keys=False), encoding="utf-8"
-    )
+    duckdb_project.write_exposures("cfg_exposures", MODEL, EXPOSURES)
     out = {}
     for case, hubspot_vars in VARS_CASES.items():
         result = duckdb_project.dbt("compile", "--inline", INLINE, "--vars", json.dumps({"hubspot_sync": hubspot_vars}))
