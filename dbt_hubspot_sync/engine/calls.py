@@ -57,7 +57,8 @@ def talk(
     list_id: str | None,
     properties: Sequence[str] = (),
 ) -> Pushed:
-    """The HubSpot calls for one batch (worker thread: touches no counter, log or warehouse).
+    """The HubSpot calls for one batch (worker thread: touches no counter, log or warehouse): look up, keep only
+    what changes, update, add to the list.
 
     The lookup reads the mapped `properties` too (same request): a contact that already holds every value is
     not updated. A dry run also reads the contacts the state knows by id, for the diff old → new."""
@@ -65,12 +66,36 @@ def talk(
     if halt.check() is not None:  # an earlier batch ended the run, or Ctrl-C: send nothing more
         pushed.read_stop = halt.stop
         return pushed
+    current = _look_up(pushed, client, halt, properties)
+    if pushed.read_stop is not None:
+        return pushed
+    if dry_run and client is not None:
+        _read_known(pushed, client, current, properties)
+    _drop_unchanged(pushed, current, dry_run=dry_run)
+    if dry_run or (not pushed.by_id and not (list_id and pushed.already)):
+        return pushed
+    if client is None:  # SyncRun refuses a real run without a client; never reached
+        raise RuntimeError("a HubSpot client is needed unless dry_run")
+    if halt.check() is not None:
+        pushed.read_stop = halt.stop
+        return pushed
+    _update_and_list(pushed, client, halt, list_id)
+    return pushed
+
+
+def _look_up(
+    pushed: Pushed, client: HubSpotClient | None, halt: Halt, properties: Sequence[str]
+) -> dict[str, dict[str, str | None]]:
+    """Resolve the batch's emails to record ids (one batch read for those the state does not know): fills
+    `by_id`, `missing` and `doubles`; returns HubSpot's current values by record id. A failed read sets
+    `read_stop`."""
+    batch = pushed.batch
     unknown = [c.email for c in batch if c.known_id is None]
     try:
         found = client.read_by_email(unknown, properties) if client and unknown else {}
     except HubSpotError as exc:
         pushed.read_stop = halt.stop = stop_from(exc)
-        return pushed
+        return {}
     current: dict[str, dict[str, str | None]] = {}
     for c in batch:
         # The client keys by lower(email), as HubSpot matches.
@@ -85,13 +110,23 @@ def talk(
             pushed.by_id[rid] = c
             if hit is not None:
                 current[rid] = hit[1]
-    if dry_run and client is not None:
-        by_id_only = [rid for rid in pushed.by_id if rid not in current]
-        if by_id_only:
-            try:
-                current.update(client.read_by_id(by_id_only, properties))
-            except HubSpotError:
-                pass  # the diff lacks the old values of these; the dry run still says they would update
+    return current
+
+
+def _read_known(
+    pushed: Pushed, client: HubSpotClient, current: dict[str, dict[str, str | None]], properties: Sequence[str]
+) -> None:
+    """A dry run's diff also needs the old values of the contacts known by id (not read by email above)."""
+    by_id_only = [rid for rid in pushed.by_id if rid not in current]
+    if by_id_only:
+        try:
+            current.update(client.read_by_id(by_id_only, properties))
+        except HubSpotError:
+            pass  # the diff lacks the old values of these; the dry run still says they would update
+
+
+def _drop_unchanged(pushed: Pushed, current: dict[str, dict[str, str | None]], *, dry_run: bool) -> None:
+    """Contacts already holding every value leave `by_id` for `already`; a dry run keeps each change."""
     for rid, c in list(pushed.by_id.items()):
         if rid not in current:
             continue
@@ -101,13 +136,9 @@ def talk(
             del pushed.by_id[rid]
         elif dry_run:
             pushed.changes[rid] = changes
-    if dry_run or (not pushed.by_id and not (list_id and pushed.already)):
-        return pushed
-    if client is None:  # SyncRun refuses a real run without a client; never reached
-        raise RuntimeError("a HubSpot client is needed unless dry_run")
-    if halt.check() is not None:
-        pushed.read_stop = halt.stop
-        return pushed
+
+
+def _update_and_list(pushed: Pushed, client: HubSpotClient, halt: Halt, list_id: str | None) -> None:
     if pushed.by_id:
         try:
             pushed.outcome = client.update([(rid, c.properties) for rid, c in pushed.by_id.items()])
@@ -123,7 +154,6 @@ def talk(
             pushed.listed = client.add_to_list(list_id, sorted(members))
         except HubSpotError as exc:
             pushed.list_stop = halt.stop = stop_from(exc)
-    return pushed
 
 
 def relookup_stale(client: HubSpotClient, pushed: Pushed, outcome: UpdateOutcome) -> None:
