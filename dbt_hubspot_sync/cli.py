@@ -295,12 +295,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
     with open_session(args.project_dir, args.profiles_dir, args.target, args.vars_yaml) as session:
         schema = log_schema_for(session.project.hubspot_vars, session.project.target_schema)
         log = RunLog(session.warehouse, schema)
-        try:
-            log.target.execute(f"select count(*) from {log.runs} where 1 = 0")
-        except Exception:
-            raise UsageError(
-                f"no run log in schema '{schema}' yet ({log.runs} does not exist): run a sync first"
-            ) from None
+        if not log.exists():
+            raise UsageError(f"no run log in schema '{schema}' yet ({log.runs} does not exist): run a sync first")
         if args.failed_records:
             try:
                 run_id = log.find_run(args.failed_records)

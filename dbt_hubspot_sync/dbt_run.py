@@ -13,7 +13,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from .config import log_schema_for
@@ -35,7 +35,7 @@ from .hubspot import HubSpotClient
 from .pending import PendingQueue
 from .pipeline import Pipeline
 from .plan import build_plan, resolve_model, select_exposures
-from .run_log import Counters, RunLog
+from .run_log import RunLog
 from .runner import SyncOptions
 
 # Wrapper option → (dbt setting, dbt's flag as users write it).
@@ -92,13 +92,8 @@ def _same(setting: str, ours: str, theirs: str) -> bool:
 
 def logged_runs(wh: Warehouse, schema: str, invocation_id: str) -> list[RunResult]:
     """The runs logged for one dbt invocation: the DuckDB plugin pushes inside dbt, out of the runner's sight."""
-    log, counters = RunLog(wh, schema), [f.name for f in fields(Counters)]
-    rows = wh.execute(
-        f"select run_id, exposure_name, status, error, {', '.join(counters)} from {log.runs}"
-        f" where invocation_id = {wh.placeholder} order by started_at",
-        [invocation_id],
-    )
-    return [RunResult(r[0], r[1], r[2], Counters(*r[4:]), r[3]) for r in rows]
+    runs = RunLog(wh, schema).runs_of_invocation(invocation_id)
+    return [RunResult(run_id, exposure, status, counters, error) for run_id, exposure, status, error, counters in runs]
 
 
 def run_dbt(

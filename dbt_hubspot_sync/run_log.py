@@ -304,6 +304,25 @@ class RunLog:
         )
         return list(RECENT_COLUMNS), rows
 
+    def exists(self) -> bool:
+        """Whether the runs table (or view) is there to read: False before the first sync of the schema."""
+        try:
+            self.target.execute(f"select count(*) from {self.runs} where 1 = 0")
+        except Exception:  # the driver's own error for a missing relation; nothing else is asked
+            return False
+        return True
+
+    def runs_of_invocation(self, invocation_id: str) -> list[tuple[str, str, str, str | None, Counters]]:
+        """(run id, exposure, status, error, counters) of the runs one dbt invocation logged, oldest first (the
+        DuckDB plugin pushes inside dbt, out of the runner's sight)."""
+        counters = [f.name for f in fields(Counters)]
+        rows = self.target.execute(
+            f"select run_id, exposure_name, status, error, {', '.join(counters)} from {self.runs}"
+            f" where invocation_id = {self._p} order by started_at",
+            [invocation_id],
+        )
+        return [(r[0], r[1], r[2], r[3], Counters(*r[4:])) for r in rows]
+
     def find_run(self, run_id_prefix: str) -> str:
         """The full run id a prefix names (as `runs` prints the first 8 characters); KeyError names the problem."""
         matches = self.target.execute(

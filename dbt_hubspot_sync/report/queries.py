@@ -13,6 +13,7 @@ from ..run_log import (
     RECORDS_TABLE,
     RUNS_TABLE,
     STALE_AFTER,
+    RunLog,
     SqlTarget,
     _process_gone,
     append_only,
@@ -169,6 +170,7 @@ class ReportQueries:
 
     def __init__(self, target: SqlTarget, schema: str) -> None:
         self.target = target
+        self._log = RunLog(target, schema)
         self.runs = target.relation(schema, RUNS_TABLE)
         self.records = target.relation(schema, RECORDS_TABLE)
         self.pending = target.relation(schema, PENDING_TABLE)
@@ -176,11 +178,7 @@ class ReportQueries:
         self._p = target.placeholder
 
     def has_log(self) -> bool:
-        try:
-            self.target.execute(f"select count(*) from {self.runs} where 1 = 0")
-        except Exception:
-            return False
-        return True
+        return self._log.exists()
 
     def logged_exposures(self) -> list[str]:
         names = {r[0] for r in self.target.execute(f"select distinct exposure_name from {self.runs}")}
