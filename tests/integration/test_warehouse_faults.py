@@ -1,6 +1,6 @@
 """Warehouse faults before a run: an unreachable database, a missing relation, a missing column, no permission to
-create the log tables. Each is a clear error naming what was being done, exit code 2 (README.md, exit codes: bad usage or
-config; no run started), and no HubSpot call at all."""
+create the log tables. Each is a clear error naming what was being done, exit code 2 (README.md, exit codes: bad
+usage or config; no run started), and no HubSpot call at all."""
 
 from __future__ import annotations
 
