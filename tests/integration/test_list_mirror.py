@@ -1,4 +1,4 @@
-"""List mirroring end to end (issue 16, item 2), with real dbt on DuckDB and PostgreSQL and the sandbox: with
+"""List mirroring end to end, with real dbt on DuckDB and PostgreSQL and the sandbox: with
 `list_mode: mirror` the contacts whose rows left the model, or whose emails became invalid, are removed from the
 static list (PUT memberships/remove, at most 100 ids a call) and counted in the runs row's `list_removed`; a
 member added by hand stays (also one the model has, which the sync found already a member) unless

@@ -1,4 +1,4 @@
-"""What the operator sees (issue 7), through `main(argv)` on a real example project (DuckDB) and the sandbox:
+"""What the operator sees, through `main(argv)` on a real example project (DuckDB) and the sandbox:
 progress lines and JSON logs, `runs`, `runs --failed-records`.
 
 One built project and one sandbox serve the whole module (a build costs more than these checks); each test

@@ -1,4 +1,4 @@
-"""The three ways a sync runs with dbt (issue 4): the DuckDB post-hook during a plain `dbt run`,
+"""The three ways a sync runs with dbt: the DuckDB post-hook during a plain `dbt run`,
 `dbt-hubspot-sync run -- run` and `dbt run` + `sync --pending` on PostgreSQL. Real dbt, real warehouses, sandbox."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`dbt-hubspot-sync report` on real warehouses (issue 16, item 5): the example project built with dbt on DuckDB
+"""`dbt-hubspot-sync report` on real warehouses: the example project built with dbt on DuckDB
 and PostgreSQL, two syncs through `main(["sync", ...])` against the sandbox, then `main(["report", ...])`; the
 file is opened in headless Chromium (Debian's `chromium`, which `.ci/run` installs), with the network mapped
 away: the screenshot must be a real page (not blank, not an error page) and the console must stay silent.

@@ -1,4 +1,4 @@
-"""Data templates end to end (issue 16, item 3): a template in the project's `vars.hubspot_sync.templates`,
+"""Data templates end to end: a template in the project's `vars.hubspot_sync.templates`,
 selected by an exposure with `template: NAME` and extended by it, reaches HubSpot through `dbt-hubspot-sync sync`
 on DuckDB; a template with an unknown key stops the sync before anything is sent (exit 2), naming it."""
 

@@ -1,4 +1,4 @@
-"""Test-gated pushes (issue 8): under `dbt build`, an exposure's model reaches HubSpot only after its tests passed.
+"""Test-gated pushes: under `dbt build`, an exposure's model reaches HubSpot only after its tests passed.
 
 The example project's contact tests warn on the seed's few bad emails (a warning lets the push through, unless
 `gate: strict`) and fail with `contacts_max_bad_emails: 0`. A model the exposures do not read carries a failing
