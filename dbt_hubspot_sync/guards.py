@@ -39,11 +39,12 @@ class Estimate:
 
     def requests(self, plan: SyncPlan) -> int:
         """At most: the lookups, the updates, and the list adds (100 records a request each); through HubSpot's
-        imports API (push: import, or auto from import_threshold_rows on), IMPORT_REQUESTS per file instead."""
+        imports API (push: import, or auto from import_threshold_rows on), IMPORT_REQUESTS per file and the
+        lookups instead (the record ids of imported contacts are read once it landed: engine/import_land.py)."""
         sent = self.changed_known + self.unknown
         cfg = plan.config
         if cfg.push == "import" or (cfg.push == "auto" and sent >= cfg.import_threshold_rows):
-            return IMPORT_REQUESTS * math.ceil(sent / IMPORT_FILE_ROWS)
+            return IMPORT_REQUESTS * math.ceil(sent / IMPORT_FILE_ROWS) + math.ceil(self.unknown / BATCH_SIZE)
         per_call = math.ceil(sent / BATCH_SIZE)
         return math.ceil(self.unknown / BATCH_SIZE) + per_call * (2 if cfg.list_id else 1)
 
