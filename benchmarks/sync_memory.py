@@ -13,11 +13,12 @@ contact store is not measured, and runs `run_sync` in a fresh child process. Mea
   the plan) to `run_sync`'s return;
 - streaming growth: the tracemalloc peak after the first chunk minus the traced size at the first chunk, i.e.
   what the sync holds beyond its fixed cost while rows stream (flat when chunks are bounded);
-- DuckDB's own memory (`duckdb_memory()`), sampled at every progress callback.
+- DuckDB's own memory (`duckdb_memory()`), sampled at every progress callback, and the `memory_limit` the
+  instance ran the sync under (the product lowers DuckDB's default for its session: dbt_bridge/duckdb_memory.py).
 
 Each figure is also given as a ratio over the smallest N. Memory is bounded when the ratios stay near 1.
 
-    /tmp/venv/bin/python benchmarks/sync_memory.py [--rows 3000,12000,48000] [--no-tracemalloc]
+    .venv/bin/python benchmarks/sync_memory.py [--rows 3000,12000,48000] [--no-tracemalloc]
 """
 
 from __future__ import annotations
@@ -95,8 +96,10 @@ def vm_hwm() -> int:
     return int(line.split()[1]) * 1024
 
 
-def run_child(project: Path, url: str, out: Path, concurrency: int, trace: bool) -> tuple[int, int]:
-    """The sync in a fresh interpreter; returns its exit code (its figures are in its report)."""
+def run_child(project: Path, url: str, out: Path, concurrency: int, trace: bool) -> int:
+    """The sync in a fresh interpreter; returns its exit code (its figures are in its report). Its import
+    spool in the measurement's own folder: another sync of the same exposure name on this machine cleans
+    the shared one."""
     cmd = [
         sys.executable,
         __file__,
@@ -109,7 +112,8 @@ def run_child(project: Path, url: str, out: Path, concurrency: int, trace: bool)
     ]
     if not trace:
         cmd.append("--no-tracemalloc")
-    return subprocess.run(cmd, check=False).returncode
+    env = {**os.environ, "HUBSPOT_SYNC_SPOOL_DIR": str(out.parent / "spool")}
+    return subprocess.run(cmd, check=False, env=env).returncode
 
 
 def child(project: str, url: str, out: str, concurrency: int, trace: bool) -> int:
@@ -124,7 +128,7 @@ def child(project: str, url: str, out: str, concurrency: int, trace: bool) -> in
         with open("/proc/self/statm") as fh:
             return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
-    samples: dict[str, Any] = {"first": None, "duckdb_max": 0, "rss_first": None, "rss_max": 0}
+    samples: dict[str, Any] = {"first": None, "duckdb_max": 0, "rss_first": None, "rss_max": 0, "limit": None}
 
     probe: dict[str, Any] = {}
 
@@ -137,7 +141,10 @@ def child(project: str, url: str, out: str, concurrency: int, trace: bool) -> in
             # One cursor for every sample: each new one may be a connection of its own, kept until the end.
             cur = probe.setdefault("cursor", handle.cursor())
             cur.execute("select coalesce(sum(memory_usage_bytes), 0) from duckdb_memory()")
-            return int(cur.fetchone()[0])
+            used = int(cur.fetchone()[0])
+            cur.execute("select current_setting('memory_limit')")
+            samples["limit"] = cur.fetchone()[0]
+            return used
         except Exception:  # not measurable on this dbt-duckdb version: left out
             return None
 
@@ -219,6 +226,7 @@ def child(project: str, url: str, out: str, concurrency: int, trace: bool) -> in
         "rss_peak_sync": peaks["sync"],
         "rss_peak_closing": peaks["closing"],
         "duckdb_max": samples["duckdb_max"] or None,
+        "duckdb_limit": samples["limit"],
     }
     if trace:
         _, stream_peak = tracemalloc.get_traced_memory()
@@ -296,7 +304,8 @@ def print_table(reports: list[dict[str, Any]]) -> None:
             f" RSS before run_sync {fmt_mb(r['rss_before'])} MB, at sync start"
             f" {fmt_mb(r['rss_sync_start'])} MB, at first chunk"
             f" {fmt_mb(r['rss_first_chunk'])} MB, max sampled {fmt_mb(r['rss_max_sampled'])} MB; every 10 ms:"
-            f" peak {fmt_mb(r['rss_peak_sync'])} MB while syncing, {fmt_mb(r['rss_peak_closing'])} MB closing"
+            f" peak {fmt_mb(r['rss_peak_sync'])} MB while syncing, {fmt_mb(r['rss_peak_closing'])} MB closing;"
+            f" DuckDB's memory_limit during the sync: {r.get('duckdb_limit') or '-'}"
         )
 
 

@@ -155,7 +155,11 @@ def open_session(
     project = project_from_manifest(manifest, config, adapter)
     try:
         with adapter.connection_named("dbt_hubspot_sync"):
-            yield DbtSession(project, Warehouse(adapter, project))
+            warehouse = Warehouse(adapter, project)
+            # This session is the only user of the connection's database (no dbt command runs in it): what the
+            # product's queries hold in DuckDB is bounded while it lasts (dbt_bridge/duckdb_memory.py).
+            with warehouse.bounded_memory():
+                yield DbtSession(project, warehouse)
     finally:
         adapter.cleanup_connections()
         reset_adapters()

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..errors import DriverError, SyncError, WarehouseError
+from .duckdb_memory import MemoryBound, is_out_of_memory
 from .project import Model, Project
 from .spark import SPARK_TYPES, bind_literals, spark_cursor
 
@@ -29,6 +30,35 @@ class Warehouse:
         # append-only (Spark's built-in table formats have no UPDATE or DELETE; run_log.py, state.py, ...).
         self.spark = self.type in SPARK_TYPES
         self.append_only = self.spark
+        self._memory: MemoryBound | None = None  # DuckDB: the product's bound on its memory, while held
+
+    @contextmanager
+    def bounded_memory(self) -> Iterator[None]:
+        """DuckDB, whose engine runs in this process: its memory_limit lowered, for as long as the product
+        holds the connection, to a bound that does not grow with the model (duckdb_memory.py); the previous
+        limit restored after. Only for a session the product owns (the standalone runner's): dbt's own runs
+        share the instance and keep their settings. Other warehouses: nothing to do."""
+        if self.type != "duckdb" or self._memory is not None:
+            yield
+            return
+        try:
+            cur = self._handle().cursor()
+        except Exception:  # cannot connect: the session's first guarded statement says why, unbounded
+            cur = None
+        bound = MemoryBound.apply(cur) if cur is not None else None
+        self._memory = bound
+        try:
+            yield
+        finally:
+            self._memory = None
+            if bound is not None:
+                self._restore(bound)
+
+    def _restore(self, bound: MemoryBound) -> None:
+        try:
+            bound.restore(self._handle().cursor())
+        except Exception:  # the connection is gone (and the instance with it): nothing left to restore
+            pass
 
     def quote(self, identifier: str) -> str:
         return self._adapter.quote(identifier)
@@ -136,11 +166,11 @@ class Warehouse:
 
     def stream(self, sql: str, chunk_size: int) -> Iterator[tuple[list[str], list[tuple]]]:
         """Yield (column names, rows) chunks; only one chunk is ever held in memory."""
-        handle = self._handle()
         if self.type == "duckdb":
-            # A cursor of its own (a duplicate DuckDB connection), so log writes on the main one don't reset it.
-            cur = handle.cursor().cursor()
-        elif self.type == "postgres":
+            yield from self._stream_duckdb(sql, chunk_size)
+            return
+        handle = self._handle()
+        if self.type == "postgres":
             # Server-side cursor, held over commits (log writes commit while we read).
             cur = handle.cursor(name="dbt_hubspot_sync_read", withhold=True)
             cur.itersize = chunk_size
@@ -150,19 +180,51 @@ class Warehouse:
         else:
             cur = handle.cursor()
         try:
-            cur.execute(sql)
-            names: list[str] | None = None
-            while True:
-                rows = cur.fetchmany(chunk_size)
-                if names is None:
-                    names = [d[0] for d in cur.description] if cur.description else []
-                if not rows:
-                    return
-                yield names, rows  # DB-API rows: sequences, indexed by position only
+            yield from _fetch(cur, sql, chunk_size)
         finally:
             cur.close()
             if self.type == "postgres":
                 handle.commit()
+
+    def _stream_duckdb(self, sql: str, chunk_size: int) -> Iterator[tuple[list[str], list[tuple]]]:
+        """A cursor of its own (a duplicate DuckDB connection), so log writes on the main one don't reset it.
+        A read that runs out of memory under the product's bound before its first row (a model too wide for
+        the bound at this many threads) runs again under the limit the user had: bounded when DuckDB can,
+        never failed where it would have run."""
+        cur = self._handle().cursor().cursor()
+        first: tuple[list[str], list[tuple]] | None = None
+        try:
+            rows = _fetch(cur, sql, chunk_size)
+            try:
+                first = next(rows, None)
+            except Exception as exc:
+                if self._memory is None or not is_out_of_memory(exc):
+                    raise
+                cur.close()
+                self._restore(self._memory)
+                self._memory = None
+                cur = self._handle().cursor().cursor()
+                rows = _fetch(cur, sql, chunk_size)
+                first = next(rows, None)
+            if first is None:
+                return
+            yield first
+            yield from rows
+        finally:
+            cur.close()
+
+
+def _fetch(cur: Any, sql: str, chunk_size: int) -> Iterator[tuple[list[str], list[tuple]]]:
+    """(column names, rows) chunks of `sql` on `cur`, until the result is exhausted."""
+    cur.execute(sql)
+    names: list[str] | None = None
+    while True:
+        rows = cur.fetchmany(chunk_size)
+        if names is None:
+            names = [d[0] for d in cur.description] if cur.description else []
+        if not rows:
+            return
+        yield names, rows  # DB-API rows: sequences, indexed by position only
 
 
 def _hint(detail: str) -> str:
