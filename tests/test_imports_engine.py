@@ -24,13 +24,17 @@ from dbt_hubspot_sync.log_target import Guarded
 from dbt_hubspot_sync.run_log import RUN_COLUMNS, Counters, RunLog
 from dbt_hubspot_sync.sandbox import Sandbox, SandboxConfig
 from dbt_hubspot_sync.sandbox.imports import imports_of
-from dbt_hubspot_sync.state import SyncState
+from dbt_hubspot_sync.state import STATE_COLUMNS, SyncState
 from tests.helpers import SCHEMA, DuckTarget, create_log_tables, fetch_dicts, make_plan
 
 KNOWN = [f"k{i}@example.com" for i in range(6)]
 IMPORT_PATH = "/crm/v3/imports"
 UPDATE_PATH = "/crm/v3/objects/contacts/batch/update"
 READ_PATH = "/crm/v3/objects/contacts/batch/read"
+STATE_DDL = (
+    ", ".join(f"{name} varchar" for name in ["exposure_name", *(n for n, _ in STATE_COLUMNS), "run_id"])
+    + ", synced_at timestamp"
+)
 
 
 def _extra_tables(conn: duckdb.DuckDBPyConnection) -> None:
@@ -39,10 +43,7 @@ def _extra_tables(conn: duckdb.DuckDBPyConnection) -> None:
         " and table_type = 'BASE TABLE'"
     ).fetchone()[0]:
         conn.execute(f"alter table {SCHEMA}.hubspot_sync_runs add column if not exists import_ids varchar")
-    conn.execute(
-        f"create table if not exists {SCHEMA}.hubspot_sync_state (exposure_name varchar, email_clean varchar,"
-        " record_id varchar, properties_hash varchar, run_id varchar, synced_at timestamp)"
-    )
+    conn.execute(f"create table if not exists {SCHEMA}.hubspot_sync_state ({STATE_DDL})")
     conn.execute(
         f"create table if not exists {SCHEMA}.hubspot_sync_imports (exposure_name varchar, run_id varchar,"
         " import_name varchar, import_id varchar, phase varchar, file_path varchar, file_rows bigint,"
@@ -63,8 +64,7 @@ def _append_only_tables(conn: duckdb.DuckDBPyConnection) -> None:
         "create view {s}.hubspot_sync_runs as select * exclude (n) from ("
         + latest.format(key="run_id", order=run_order, s="{s}", table="hubspot_sync_run_events")
         + ") where n = 1",
-        "create table {s}.hubspot_sync_state_versions (exposure_name varchar, email_clean varchar,"
-        " record_id varchar, properties_hash varchar, run_id varchar, synced_at timestamp)",
+        f"create table {{s}}.hubspot_sync_state_versions ({STATE_DDL})",
         "create view {s}.hubspot_sync_state as select * exclude (n) from ("
         + latest.format(
             key="exposure_name, email_clean",

@@ -138,7 +138,7 @@ def _with_ids(
     push: ImportPush, synced: list[tuple[str, str | None, str]]
 ) -> list[tuple[str, str | None, str]]:
     """`synced` with the record ids of the contacts the run did not know, read by email (100 a request)."""
-    unknown = [email for email, rid, _ in synced if rid is None]
+    unknown = [row[0] for row in synced if row[1] is None]
     run = push.run
     if not unknown or run.client is None or push.ids_unread is not None:
         return synced
@@ -156,4 +156,4 @@ def _with_ids(
             exc,
         )
         return synced
-    return [(email, rid or ids.get(email.strip().lower()), digest) for email, rid, digest in synced]
+    return [(row[0], row[1] or ids.get(row[0].strip().lower()), *row[2:]) for row in synced]
