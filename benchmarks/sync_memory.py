@@ -18,6 +18,11 @@ contact store is not measured, and runs `run_sync` in a fresh child process. Mea
 
 Each figure is also given as a ratio over the smallest N. Memory is bounded when the ratios stay near 1.
 
+`--post-hook` measures the other DuckDB door instead: the profile loads the package's dbt-duckdb plugin, the
+model carries `+post-hook: "{{ dbt_hubspot_sync.sync() }}"` and the exposure `workflow: automatic`, and the child
+runs `dbt run` (the model rebuilt, then pushed from its hook: rows reach Python through UDFs on dbt's own
+connection). Its peak RSS is the dbt process's; the counts are the runs row's.
+
     .venv/bin/python benchmarks/sync_memory.py [--rows 3000,12000,48000] [--no-tracemalloc]
 """
 
@@ -96,7 +101,9 @@ def vm_hwm() -> int:
     return int(line.split()[1]) * 1024
 
 
-def run_child(project: Path, url: str, out: Path, concurrency: int, trace: bool) -> int:
+def run_child(
+    project: Path, url: str, out: Path, concurrency: int, trace: bool, post_hook: bool = False
+) -> int:
     """The sync in a fresh interpreter; returns its exit code (its figures are in its report). Its import
     spool in the measurement's own folder: another sync of the same exposure name on this machine cleans
     the shared one."""
@@ -112,6 +119,8 @@ def run_child(project: Path, url: str, out: Path, concurrency: int, trace: bool)
     ]
     if not trace:
         cmd.append("--no-tracemalloc")
+    if post_hook:
+        cmd.append("--post-hook")
     env = {**os.environ, "HUBSPOT_SYNC_SPOOL_DIR": str(out.parent / "spool")}
     return subprocess.run(cmd, check=False, env=env).returncode
 
@@ -245,8 +254,72 @@ def child(project: str, url: str, out: str, concurrency: int, trace: bool) -> in
     return 0 if result.counters.holds() else 1
 
 
+def hook_project(project: Path) -> None:
+    """The built project turned into one that pushes from the model's post-hook through the plugin."""
+    profiles = project / "profiles.yml"
+    profiles.write_text(
+        profiles.read_text(encoding="utf-8")
+        + "      plugins:\n        - module: dbt_hubspot_sync.duckdb_plugin\n",
+        encoding="utf-8",
+    )
+    dbt_project = project / "dbt_project.yml"
+    dbt_project.write_text(
+        dbt_project.read_text(encoding="utf-8")
+        + 'models:\n  sync_bench:\n    +post-hook: "{{ dbt_hubspot_sync.sync() }}"\n',
+        encoding="utf-8",
+    )
+    exposures = project / "models" / "exposures.yml"
+    text = exposures.read_text(encoding="utf-8")
+    exposures.write_text(
+        text.replace("email_column: email\n", "email_column: email\n          workflow: automatic\n")
+    )
+
+
+def child_post_hook(project: str, url: str, out: str) -> int:
+    """Runs in the measured process: `dbt run`, the push in the model's post-hook; the runs row after."""
+    from dbt.cli.main import dbtRunner
+
+    os.environ["HUBSPOT_ACCESS_TOKEN"] = setup.TOKEN  # the sandbox's; this measuring process only
+    os.environ["HUBSPOT_BASE_URL"] = url
+    start = time.monotonic()
+    res = dbtRunner().invoke(["run", "--project-dir", project, "--profiles-dir", project, "--quiet"])
+    seconds = time.monotonic() - start
+    if not res.success:
+        print(f"dbt run failed: {res.exception}", file=sys.stderr)
+        return 1
+    report = {"seconds": seconds, "maxrss": vm_hwm()}  # the counts: runs_row(), once this process is gone
+    Path(out).write_text(json.dumps(report), encoding="utf-8")
+    return 0
+
+
+def runs_row(db_path: Path) -> dict[str, Any]:
+    """The last run's counts from the runs log (read after the dbt process released the file)."""
+    import duckdb
+
+    conn = duckdb.connect(str(db_path), read_only=True)
+    try:
+        status, rows_read, updated, requests, secs = conn.execute(
+            "select status, rows_read, rows_updated, requests, epoch(finished_at) - epoch(started_at)"
+            " from main.hubspot_sync_runs order by started_at desc limit 1"
+        ).fetchone()
+    finally:
+        conn.close()
+    return {
+        "status": status,
+        "rows_read": rows_read,
+        "rows_updated": updated,
+        "requests": requests,
+        "sync_seconds": float(secs),
+    }
+
+
 def measure(
-    n: int, seed: int, concurrency: int, trace: bool, memory_limit: str | None = None
+    n: int,
+    seed: int,
+    concurrency: int,
+    trace: bool,
+    memory_limit: str | None = None,
+    post_hook: bool = False,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="sync_mem_") as tmp:
         work = Path(tmp)
@@ -254,15 +327,19 @@ def measure(
         project, data = setup.prepare(work, n, seed, isolated=True, memory_limit=memory_limit)
         contacts_csv = work / "contacts.csv"
         setup.write_contacts_csv(contacts_csv, data.contacts)
+        if post_hook:
+            hook_project(project)
         prep = time.monotonic() - t0
         sandbox, url = start_sandbox(contacts_csv)
         try:
-            code = run_child(project, url, work / "report.json", concurrency, trace)
+            code = run_child(project, url, work / "report.json", concurrency, trace, post_hook)
         finally:
             stop_sandbox(sandbox)
         if code != 0 or not (work / "report.json").exists():
             raise SystemExit(f"the sync child for N={n} failed (exit {code})")
         report = json.loads((work / "report.json").read_text(encoding="utf-8"))
+        if post_hook:
+            report.update(runs_row(work / "warehouse.duckdb"))
     report.update(n=n, prep=prep, expected_updated=data.known)
     return report
 
@@ -297,6 +374,11 @@ def print_table(reports: list[dict[str, Any]]) -> None:
         " RSS: the child's whole life (dbt's parse, DuckDB, tracemalloc's own bookkeeping when on)."
     )
     for r in reports:
+        if "rss_before" not in r:  # --post-hook: the dbt run's own figures only
+            print(
+                f"N={r['n']}: dbt run {r['seconds']:.1f} s (push {r['sync_seconds']:.1f} s), {r['requests']} requests"
+            )
+            continue
         ok = "ok" if r["rows_updated"] == r["expected_updated"] else "MISMATCH"
         print(
             f"N={r['n']}: {r['seconds']:.1f} s run_sync ({r['sync_seconds']:.1f} s sync phase),"
@@ -322,16 +404,23 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SIZE",
         help="DuckDB's memory_limit in the profile (e.g. 128MB): its sorts spill to disk beyond it",
     )
+    ap.add_argument(
+        "--post-hook", action="store_true", help="push from the model's post-hook in `dbt run` (the plugin)"
+    )
     ap.add_argument("--child", nargs=3, metavar=("PROJECT", "URL", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     trace = not args.no_tracemalloc
+    if args.child and args.post_hook:
+        return child_post_hook(*args.child)
     if args.child:
         return child(*args.child, concurrency=args.concurrency, trace=trace)
 
     sizes = sorted(int(x) for x in args.rows.split(",") if x.strip())
     reports = []
     for n in sizes:
-        reports.append(measure(n, args.seed, args.concurrency, trace, args.duckdb_memory_limit))
+        reports.append(
+            measure(n, args.seed, args.concurrency, trace, args.duckdb_memory_limit, args.post_hook)
+        )
         r = reports[-1]
         print(f"N={n} done: run_sync {r['seconds']:.1f} s (+{r['prep']:.1f} s setup)", flush=True)
     print()
