@@ -6,9 +6,10 @@ before it sends anything. `--force` overrides them for one run.
 - `max_change_share` (default: off): the contacts the run would change against the audience's known contacts
   (those the sync state holds): a broken model must not rewrite every contact.
 
-The estimate reads the relation once more before the push, classifying every row as the run will
-(engine/classify.py); its request count is an upper bound (every lookup finds its contact). The DuckDB post-hook
-runs the same estimate as a statement of its own before the push (`dbt_hubspot_sync_estimate`). Refusals end the
+The estimate comes from the counts the warehouse makes in the rows query itself, before any row reaches Python
+(changes.py, `from_counts`): the rows it ships are those that may change, so the request count is an upper bound
+(every shipped row changed, every lookup finds its contact). Without change detection (a mirrored list), the
+relation is read once more and every row classified as the run will (`estimate`, engine/classify.py). Refusals end the
 run `failed` with the reason (`guard_daily_budget: ...`, `guard_change_share: ...`), nothing sent, exit 1.
 """
 
@@ -19,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .changes import extras
 from .engine.classify import classify
 from .engine.outcomes import Candidate
 from .hubspot import BATCH_SIZE
@@ -66,6 +68,23 @@ def estimate(chunks: Iterable[Sequence[Sequence[Any]]], plan: SyncPlan, *, trust
     for rows in chunks:
         for row in rows:
             est.add(row, plan, trust_not_found=trust_not_found)
+    return est
+
+
+def from_counts(counts: Iterable[Sequence[Any]], n_values: int) -> Estimate:
+    """The estimate from the `count` rows of a rows query with change detection (changes.py): the rows the
+    warehouse ships are the ones that may change (an upper bound: some turn out unchanged, invalid or
+    duplicates); the known contacts are those of every row, settled or shipped."""
+    est = Estimate()
+    for row in counts:
+        x = extras(row, n_values)
+        est.rows += x.rows
+        est.known += x.rows if x.known else 0
+        if x.settled == "ship":
+            if x.known:
+                est.changed_known += x.rows
+            else:
+                est.unknown += x.rows
     return est
 
 

@@ -15,18 +15,20 @@ it stale); HubSpot calls in flight land first and nothing more is sent.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .canary import check_canary
+from .changes import REJECTED_VIEW, changes_for
 from .config import NotifyConfig
 from .engine import RunResult, SyncRun
 from .errors import ConfigError, WarehouseLostError
 from .gate import TestStatuses, gate_verdict, record_gated_out
-from .guards import estimate, refusal
+from .guards import estimate, from_counts, refusal
 from .hubspot import HubSpotClient
 from .lists import list_problem
 from .log_target import Guarded, LogTarget, Reconnect, oneline
@@ -54,9 +56,17 @@ def check_lists(plans: Sequence[SyncPlan], client: HubSpotClient) -> None:
                 raise ConfigError(plan.exposure, "hubspot_sync.list_id", problem)
 
 
-def rows_query(wh: Any, plan: SyncPlan, *, full_refresh: bool = False) -> str:
+def rows_query(
+    wh: Any, plan: SyncPlan, *, full_refresh: bool = False, trust_not_found: bool | None = None
+) -> str:
     """The plan's rows as the engine reads them (SQL cleanup, duplicate rank, the state joined unless
-    `full_refresh`), rendered by the `sync_rows_query` macro for the warehouse's adapter."""
+    `full_refresh`), rendered by the `sync_rows_query` macro for the warehouse's adapter. With `trust_not_found`
+    given, the warehouse detects what changed and ships only the rows that need work (changes.py), unless the
+    exposure mirrors a list (list_mirror.py needs the whole audience)."""
+    changes = None
+    if trust_not_found is not None and plan.config.list_mode != "mirror":
+        rejected = wh.relation(plan.log_schema, REJECTED_VIEW)
+        changes = changes_for(plan, rejected, trust_not_found=trust_not_found)
     return wh.render(
         "sync_rows_query",
         relation=plan.relation,
@@ -64,6 +74,7 @@ def rows_query(wh: Any, plan: SyncPlan, *, full_refresh: bool = False) -> str:
         columns=list(plan.columns),
         state_relation=None if full_refresh else wh.relation(plan.log_schema, STATE_TABLE),
         exposure=plan.exposure,
+        changes=changes,
     )
 
 
@@ -181,14 +192,21 @@ class Pipeline:
                 run.rows_expected = int(self.target.execute(f"select count(*) from {plan.relation}")[0][0])
             except Exception:  # only a display nicety: the read below reports a broken relation
                 run.rows_expected = None
-        sql = rows_query(self.target, plan, full_refresh=self.full_refresh)
-        if not (self.force or run.dry_run):
-            problem = self._guard(plan, run, sql)
-            if problem is not None:
-                return p.finish(problem)  # refused before sending: failed, nothing read
+        sql = rows_query(self.target, plan, full_refresh=self.full_refresh, trust_not_found=run.trust_not_found)
+        tracked = "hubspot_sync__kind" in sql  # change detection (not for a mirrored list)
+        if tracked:
+            run.track_changes()
+        guarded = not (self.force or run.dry_run) and (
+            plan.config.max_daily_share is not None or plan.config.max_change_share is not None
+        )
         error = None
         try:
-            for _names, rows in self.target.stream(sql, READ_CHUNK):  # type: ignore[attr-defined]
+            chunks = self.target.stream(sql, READ_CHUNK)  # type: ignore[attr-defined]
+            if guarded:
+                chunks, problem = self._guard(plan, run, chunks, tracked, sql)
+                if problem is not None:
+                    return p.finish(problem)  # refused before sending: failed, nothing read
+            for _names, rows in chunks:
                 p.feed(rows)
                 if run.stopped or p.result is not None:
                     break
@@ -196,17 +214,28 @@ class Pipeline:
             error = f"reading {plan.relation} failed: {oneline(exc)}"
         return p.finish(error)
 
-    def _guard(self, plan: SyncPlan, run: SyncRun, sql: str) -> str | None:
-        """guards.py: the relation read once more to estimate the run, before anything is sent."""
-        if plan.config.max_daily_share is None and plan.config.max_change_share is None:
-            return None
-        chunks = (rows for _names, rows in self.target.stream(sql, READ_CHUNK))  # type: ignore[attr-defined]
-        try:
-            est = estimate(chunks, plan, trust_not_found=run.trust_not_found)
-        except Exception as exc:  # the push's own read reports a broken relation the same way
-            return f"reading {plan.relation} failed: {oneline(exc)}"
+    def _guard(
+        self, plan: SyncPlan, run: SyncRun, chunks: Iterator[Any], tracked: bool, sql: str
+    ) -> tuple[Iterator[Any], str | None]:
+        """guards.py, from the warehouse's counts, which come first in the rows (changes.py). The chunks read to
+        find them are handed back for the push. (Without change detection, the relation is read once more.)"""
+        if tracked:
+            head: list[Any] = []
+            for names, rows in chunks:
+                head.append((names, rows))
+                if any(r[-4] != "count" for r in rows):
+                    break
+            counts = [r for _n, rows in head for r in rows if r[-4] == "count"]
+            est = from_counts(counts, len(plan.properties))
+            chunks = itertools.chain(head, chunks)
+        else:
+            try:
+                stream = (rows for _n, rows in self.target.stream(sql, READ_CHUNK))  # type: ignore[attr-defined]
+                est = estimate(stream, plan, trust_not_found=run.trust_not_found)
+            except Exception as exc:  # the push's own read reports a broken relation the same way
+                return chunks, f"reading {plan.relation} failed: {oneline(exc)}"
         daily = getattr(getattr(run.client, "limiter", None), "daily_remaining", None)
-        return refusal(plan, est, daily)
+        return chunks, refusal(plan, est, daily)
 
     def push_pending(
         self,

@@ -12,6 +12,7 @@ version per contact to `hubspot_sync_state_versions`, each `forget` a version wi
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from .run_log import SqlTarget, append_only, in_list, insert_rows, rows_per_statement, utcnow
 
@@ -21,7 +22,15 @@ STATE_VERSIONS_TABLE = "hubspot_sync_state_versions"  # append-only targets: the
 # looked up. Such rows are not looked up again until HubSpot's search reports a new contact with the email
 # (rechecks.py) or the periodic full recheck comes due. (A forgotten version has both NULL.)
 NOT_FOUND = "not_found"
-STATE_COLUMNS = [("email_clean", "text"), ("record_id", "text"), ("properties_hash", "text")]
+STATE_COLUMNS = [
+    ("email_clean", "text"),
+    ("record_id", "text"),
+    ("properties_hash", "text"),
+    ("row_fingerprint", "text"),
+]
+# (email_clean, record_id, properties_hash[, row_fingerprint]): the fingerprint is the warehouse's own of the row
+# sent (macros/_internal/_changed_rows_query.sql), so the next run's SQL finds the row unchanged by itself.
+Synced = Sequence[Any]
 
 
 class SyncState:
@@ -33,16 +42,17 @@ class SyncState:
         self._p = target.placeholder
 
     # -- what a run writes -------------------------------------------------------------------------------
-    def record(self, exposure: str, run_id: str, synced: Sequence[tuple[str, str, str]]) -> None:
-        """(email_clean, record_id, properties_hash) of contacts just updated."""
+    def record(self, exposure: str, run_id: str, synced: Sequence[Synced]) -> None:
+        """(email_clean, record_id, properties_hash[, row_fingerprint]) of contacts just updated."""
+        rows = [(*row, None)[:4] for row in synced]
         if self.versions is None:
-            self.forget(exposure, [email for email, _, _ in synced])
-        self._insert(exposure, run_id, synced)
+            self.forget(exposure, [row[0] for row in rows])
+        self._insert(exposure, run_id, rows)
 
     def forget(self, exposure: str, emails: Sequence[str]) -> None:
         """Drop what is known of these contacts (e.g. HubSpot no longer has them): the next run looks them up."""
         if self.versions is not None:
-            self._insert(exposure, None, [(email, None, None) for email in emails])
+            self._insert(exposure, None, [(email, None, None, None) for email in emails])
             return
         p, size = self._p, rows_per_statement(self.target)
         for i in range(0, len(emails), size):
@@ -52,10 +62,13 @@ class SyncState:
                 [exposure, *params],
             )
 
-    def remember_not_found(self, exposure: str, run_id: str, emails: Sequence[str]) -> None:
+    def remember_not_found(
+        self, exposure: str, run_id: str, emails: Sequence[str], fingerprints: Sequence[str | None] = ()
+    ) -> None:
         """No HubSpot contact has these emails (a batch read said so)."""
         if emails:
-            self.record(exposure, run_id, [(email, None, NOT_FOUND) for email in emails])  # type: ignore[misc]
+            prints = list(fingerprints) or [None] * len(emails)
+            self.record(exposure, run_id, [(e, None, NOT_FOUND, f) for e, f in zip(emails, prints)])
 
     def forget_not_found(self, exposure: str, emails: Sequence[str]) -> list[str]:
         """Of `emails` (lower-case), those remembered not found are forgotten, so this run looks them up again;
@@ -82,9 +95,7 @@ class SyncState:
         return int(rows[0][0]) if rows else 0
 
     # -- internals ---------------------------------------------------------------------------------------
-    def _insert(
-        self, exposure: str, run_id: str | None, rows: Sequence[tuple[str, str | None, str | None]]
-    ) -> None:
+    def _insert(self, exposure: str, run_id: str | None, rows: Sequence[Synced]) -> None:
         """Rows of the state table (or, append-only, new versions: a NULL hash and record id forget the contact)."""
         insert_rows(
             self.target,

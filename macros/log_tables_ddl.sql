@@ -12,7 +12,8 @@
       hubspot_sync_pending  = the post-hook's rows (hubspot_sync_pending_builds) not done yet, with their latest
                             claim and kept test results; claims, releases, done and the kept test
                             results are rows of hubspot_sync_pending_events
-    (dbt_hubspot_sync/run_log.py, state.py, pending.py write them; the views keep the documented columns). -#}
+    (dbt_hubspot_sync/run_log.py, state.py, pending.py write them; the views keep the documented columns).
+    On every adapter, hubspot_sync_rejected is a view of hubspot_sync_rejections (_rejected_view_sql.sql). -#}
 {% macro log_tables_ddl(schema) %}
   {{ return(adapter.dispatch('log_tables_ddl', 'dbt_hubspot_sync')(schema)) }}
 {% endmacro %}
@@ -27,7 +28,8 @@
   {%- do statements.append('create table if not exists ' ~ relation ~ ' (' ~ defs | join(', ') ~ ')') -%}
 {%- endfor -%}
 {#- Columns added after the tables first shipped: tables created by an earlier version gain them. -#}
-{%- set added = [('hubspot_sync_runs', 'runner'), ('hubspot_sync_pending', 'gate_tests'), ('hubspot_sync_runs', 'import_ids')] -%}
+{%- set added = [('hubspot_sync_runs', 'runner'), ('hubspot_sync_pending', 'gate_tests'), ('hubspot_sync_runs', 'import_ids'),
+                 ('hubspot_sync_state', 'row_fingerprint')] -%}
 {%- for name, column in added -%}
   {%- set relation = api.Relation.create(database=target.database, schema=schema, identifier=name) -%}
   {%- do statements.append('alter table ' ~ relation ~ ' add column if not exists ' ~ column ~ ' ' ~ text) -%}
@@ -36,6 +38,12 @@
   {%- set relation = api.Relation.create(database=target.database, schema=schema, identifier=name) -%}
   {%- do statements.append('alter table ' ~ relation ~ ' add column if not exists ' ~ column ~ ' ' ~ type) -%}
 {%- endfor -%}
+{%- set rel = {} -%}
+{%- for name in ['hubspot_sync_rejected', 'hubspot_sync_rejections', 'hubspot_sync_runs'] -%}
+  {%- do rel.update({name: api.Relation.create(database=target.database, schema=schema, identifier=name)}) -%}
+{%- endfor -%}
+{%- do statements.append(dbt_hubspot_sync._rejected_view_sql(rel['hubspot_sync_rejected'],
+                                                             rel['hubspot_sync_rejections'], rel['hubspot_sync_runs'])) -%}
 {{ return(statements) }}
 {% endmacro %}
 
@@ -50,7 +58,7 @@
                  'hubspot_sync_state_versions', 'hubspot_sync_pending', 'hubspot_sync_pending_builds',
                  'hubspot_sync_pending_events',
                  'hubspot_sync_writers', 'hubspot_sync_checks', 'hubspot_sync_imports',
-                 'hubspot_sync_list_members'] -%}
+                 'hubspot_sync_list_members', 'hubspot_sync_rejections', 'hubspot_sync_rejected'] -%}
   {%- do rel.update({name: api.Relation.create(schema=schema, identifier=name)}) -%}
 {%- endfor -%}
 {%- set tables = {
@@ -64,6 +72,7 @@
     'hubspot_sync_checks': documented['hubspot_sync_checks'],
     'hubspot_sync_imports': documented['hubspot_sync_imports'],
     'hubspot_sync_list_members': documented['hubspot_sync_list_members'],
+    'hubspot_sync_rejections': documented['hubspot_sync_rejections'],
 } -%}
 {%- set statements = ['create schema if not exists ' ~ dbt_hubspot_sync.quote_identifier(schema)] -%}
 {%- for name, columns in tables.items() -%}
@@ -74,7 +83,8 @@
 {%- endfor -%}
 {#- Columns added after a table first shipped on Spark: Spark has no `add column if not exists`, so
     each is added only where the catalog shows it missing (before the views, which read them). -#}
-{%- set added = [('hubspot_sync_run_events', 'import_ids', text), ('hubspot_sync_run_events', 'list_removed', int)] -%}
+{%- set added = [('hubspot_sync_run_events', 'import_ids', text), ('hubspot_sync_run_events', 'list_removed', int),
+                 ('hubspot_sync_state_versions', 'row_fingerprint', text)] -%}
 {%- for name, column, type in added if execute -%}
   {%- set existing = adapter.get_relation(database=none, schema=schema, identifier=name) -%}
   {%- if existing is not none and column not in (adapter.get_columns_in_relation(existing) | map(attribute='name') | list) -%}
@@ -108,5 +118,7 @@
     ~ ' left join (select pending_id, detail, row_number() over (partition by pending_id order by event_at desc)'
     ~ ' as hubspot_sync__latest from ' ~ events ~ " where event = 'gate_results') as g"
     ~ ' on g.pending_id = b.pending_id and g.hubspot_sync__latest = 1 where d.pending_id is null') -%}
+{%- do statements.append(dbt_hubspot_sync._rejected_view_sql(rel['hubspot_sync_rejected'],
+                                                             rel['hubspot_sync_rejections'], rel['hubspot_sync_runs'])) -%}
 {{ return(statements) }}
 {% endmacro %}

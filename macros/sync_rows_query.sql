@@ -4,17 +4,20 @@
       hubspot_sync__record_id,   from hubspot_sync_state (when `state_relation` is given): the contact's id and
       hubspot_sync__hash         the hash of the properties last sent successfully, else NULL
       <columns...>
-    Cleanup, de-duplication and the state join run in the warehouse, so one that scales out carries large models. -#}
-{% macro sync_rows_query(relation, email_column, columns, state_relation=none, exposure=none) %}
+    Cleanup, de-duplication and the state join run in the warehouse, so one that scales out carries large models.
+
+    With `changes` (a dict, dbt_hubspot_sync/changes.py builds it) the warehouse also detects what changed, and
+    only the rows that need work leave it (_changed_rows_query.sql says which and how). -#}
+{% macro sync_rows_query(relation, email_column, columns, state_relation=none, exposure=none, changes=none) %}
   {{ return(adapter.dispatch('sync_rows_query', 'dbt_hubspot_sync')(relation, email_column, columns,
-                                                                     state_relation, exposure)) }}
+                                                                     state_relation, exposure, changes)) }}
 {% endmacro %}
 
-{% macro default__sync_rows_query(relation, email_column, columns, state_relation=none, exposure=none) %}
+{% macro default__sync_rows_query(relation, email_column, columns, state_relation=none, exposure=none, changes=none) %}
+{%- if changes -%}
+  {{ return(dbt_hubspot_sync._changed_rows_query(relation, email_column, columns, state_relation, exposure, changes)) }}
+{%- endif -%}
 {%- set text = dbt.type_string() -%}
-{%- set email = dbt_hubspot_sync.quote_identifier(email_column) -%}
-{%- set order_cols = [email] -%}
-{%- for c in columns if c != email_column -%}{%- do order_cols.append(dbt_hubspot_sync.quote_identifier(c)) -%}{%- endfor -%}
 select
     r.hubspot_sync__email_raw,
     r.hubspot_sync__email_clean,
@@ -29,21 +32,7 @@ select
     {%- for c in columns %},
     r.{{ dbt_hubspot_sync.quote_identifier(c) }}
     {%- endfor %}
-from (
-    select
-        cleaned.*,
-        row_number() over (
-            partition by hubspot_sync__email_clean
-            order by {% for c in order_cols %}{{ c }}{% if not loop.last %}, {% endif %}{% endfor %}
-        ) as hubspot_sync__rank
-    from (
-        select
-            src.*,
-            cast({{ email }} as {{ text }}) as hubspot_sync__email_raw,
-            {{ dbt_hubspot_sync.clean_email('cast(' ~ email ~ ' as ' ~ text ~ ')') }} as hubspot_sync__email_clean
-        from {{ relation }} as src
-    ) as cleaned
-) as r
+from ({{ dbt_hubspot_sync._ranked_rows(relation, email_column, columns) }}) as r
 {%- if state_relation %}
 left join {{ state_relation }} as st
     on st.exposure_name = {{ dbt_hubspot_sync._sql_string(exposure) }}

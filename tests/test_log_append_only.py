@@ -50,7 +50,7 @@ DDL = [
     " email_clean varchar, outcome varchar, reason_code varchar, detail varchar, http_status bigint,"
     " logged_at timestamp)",
     "create table {s}.hubspot_sync_state_versions (exposure_name varchar, email_clean varchar, record_id varchar,"
-    " properties_hash varchar, run_id varchar, synced_at timestamp)",
+    " properties_hash varchar, run_id varchar, synced_at timestamp, row_fingerprint varchar)",
     f"create view {{s}}.hubspot_sync_state as select {STATE_COLS} from (select *, row_number() over (partition by"
     " exposure_name, email_clean order by synced_at desc, case when properties_hash is null then 0 else 1 end"
     " desc) as hubspot_sync__latest from {s}.hubspot_sync_state_versions) as s where hubspot_sync__latest = 1"

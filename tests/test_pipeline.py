@@ -18,7 +18,7 @@ from .helpers import SCHEMA, DuckTarget, FakeHubSpot, create_log_tables, fetch_d
 
 EXTRA_DDL = (
     "create table if not exists main.hubspot_sync_state (exposure_name varchar, email_clean varchar,"
-    " record_id varchar, properties_hash varchar, run_id varchar, synced_at timestamp)",
+    " record_id varchar, properties_hash varchar, run_id varchar, synced_at timestamp, row_fingerprint varchar)",
     "create table if not exists main.hubspot_sync_checks (exposure_name varchar, kind varchar,"
     " checked_until timestamp, run_id varchar, recorded_at timestamp)",
     "create table if not exists main.hubspot_sync_imports (exposure_name varchar, run_id varchar,"

@@ -87,7 +87,9 @@ class Spool:
         self._csv.write(line)
         # The sidecar: hash, known record id, and the raw email when it is not the cleaned one (JSON).
         raw = "" if c.email_raw == c.email else json.dumps(c.email_raw)
-        self._meta.write(f"{c.digest}\t{c.known_id or ''}\t{raw}\n")
+        # ... and, from a rows query with change detection, the fingerprint, record key and logged outcome.
+        track = json.dumps([c.fingerprint, c.record_key, c.logged]) if c.record_key is not None else ""
+        self._meta.write(f"{c.digest}\t{c.known_id or ''}\t{raw}\t{track}\n")
         current.rows += 1
         current.bytes += size
 
@@ -133,10 +135,14 @@ def read_spooled(spooled: SpoolFile | Path, properties: Sequence[str] | None = N
         header = next(reader)
         names = header[1:]
         for cells, line in zip(reader, meta):
-            digest, known_id, raw = line.rstrip("\n").split("\t", 2)
+            digest, known_id, raw, *more = line.rstrip("\n").split("\t")  # (JSON has no raw tab)
             email = cells[0]
             props = {n: v for n, v in zip(names, cells[1:]) if v != ""}
-            yield Candidate(json.loads(raw) if raw else email, email, props, digest, known_id or None)
+            c = Candidate(json.loads(raw) if raw else email, email, props, digest, known_id or None)
+            if more and more[0]:
+                c.fingerprint, c.record_key, logged = json.loads(more[0])
+                c.logged = tuple(logged) if logged else None  # type: ignore[assignment]
+            yield c
 
 
 def _csv_line(cells: Sequence[str]) -> str:

@@ -35,6 +35,11 @@ class Candidate:
     digest: str  # properties_hash(properties), stored in the state once HubSpot has them
     known_id: str | None = None  # the record id from the state: no lookup needed
     settled: bool = False  # has its one outcome
+    # With change detection in the warehouse (changes.py): the row's fingerprint (stored in the state with the
+    # digest), its record key and the (outcome, reason) its record is logged with, if any.
+    fingerprint: str | None = None
+    record_key: str | None = None
+    logged: tuple[str, str | None] | None = None
 
 
 @dataclass

@@ -31,6 +31,7 @@ from .outcomes import (
     Stop,
     invariant_problem,
 )
+from .tracking import Tracker
 
 log = logging.getLogger(__package__)  # "dbt_hubspot_sync.engine", as before the package split
 
@@ -91,6 +92,9 @@ class SyncRun:
         self.result: RunResult | None = None
         # Set by the runner's SIGINT handler: stop sending, let in-flight calls finish, end `failed`.
         self._cancel = cancel
+        # The rows come from a query with change detection (changes.py; the pipeline says so): count rows, closed
+        # records and, after each row's values, its fingerprint, record key and logged outcome.
+        self.tracker: Tracker | None = None
         self._imports = import_push_for(self)  # the import path, the batch push's sibling (engine/imports.py)
         self._mirror = mirror_for(self)  # with list_id: the list's side (list_mirror.py)
 
@@ -119,10 +123,24 @@ class SyncRun:
     def stopped(self) -> bool:
         return self._stopped is not None
 
+    def track_changes(self) -> None:
+        """The rows fed come from a rows query with change detection in the warehouse (changes.py)."""
+        self.tracker = Tracker(self)
+
     def feed(self, rows: Iterable[Sequence[Any]]) -> None:
         """Classify a chunk of rows; push when the buffer is full. After a stop, rows are failed, not sent."""
-        plan, trust = self.plan, self.trust_not_found
+        plan, trust, tracker = self.plan, self.trust_not_found, self.tracker
+        key = logged = None
         for row in rows:
+            if tracker is not None:
+                x = tracker.extras(row)
+                if x.kind == "count":
+                    tracker.count(x)
+                    continue
+                if x.kind == "closed":
+                    tracker.closed(row, x)
+                    continue
+                key, logged = x.record_key, x.logged
             if self._cancel is not None and self._stopped is None and self._cancel.is_set():
                 self._interrupt()
             self.counters.rows_read += 1
@@ -130,9 +148,11 @@ class SyncRun:
             if self._mirror is not None:
                 self._mirror.row(row, got)  # list_mode mirror: the run's audience
             if isinstance(got, Candidate):
+                if tracker is not None:
+                    got.fingerprint, got.record_key, got.logged = x.fingerprint, key, logged
                 if self._stopped is not None:
                     stop = self._stopped
-                    self._outcome("failed", row[0], row[1], stop.code, stop.message, stop.http_status)
+                    self._outcome("failed", row[0], row[1], stop.code, stop.message, stop.http_status, key, logged)
                 elif self._imports is None or not self._imports.take(got):  # else spooled for an import
                     self._enqueue(got)
                 continue
@@ -140,9 +160,11 @@ class SyncRun:
             if self._stopped is not None and outcome not in ("invalid", "duplicate"):
                 stop = self._stopped  # after a stop, every row that would be sent or looked up fails
                 outcome, code, detail = "failed", stop.code, stop.message
-                self._outcome(outcome, row[0], row[1], code, detail, stop.http_status)
+                self._outcome(outcome, row[0], row[1], code, detail, stop.http_status, key, logged)
                 continue
-            self._outcome(outcome, row[0], row[1], code, detail)
+            if tracker is not None and code == "UNCHANGED" and row[4] is not None and x.fingerprint:
+                tracker.refresh.append((row[1], row[3], row[4], x.fingerprint))  # the state learns its print
+            self._outcome(outcome, row[0], row[1], code, detail, None, key, logged)
         self._flush_records()
 
     def _enqueue(self, c: Candidate) -> None:
@@ -248,13 +270,20 @@ class SyncRun:
         code: str | None,
         detail: str | None,
         http_status: int | None = None,
+        key: str | None = None,
+        logged: tuple[str, str | None] | None = None,
     ) -> None:
         attr = OUTCOME_COUNTERS[outcome]
         setattr(self.counters, attr, getattr(self.counters, attr) + 1)
         if self.dry_run:
             detail = f"dry run: {detail}" if detail else "dry run"
-        # A dry run logs its would-updates too: their details are the diff old → new users review.
-        if (
+        # A dry run logs its would-updates too: their details are the diff old → new users review. With change
+        # detection, a record's rejection is logged when it first appears or changes (tracking.py).
+        if self.tracker is not None:
+            if self.tracker.logs(outcome, code, key, logged, raw, clean, detail, http_status):
+                raw_text = None if raw is None else str(raw)
+                self._records.append(RecordRow(raw_text, clean, outcome, code, detail, http_status))
+        elif (
             outcome not in ("updated", "unchanged")
             or self._log_all
             or (self.dry_run and outcome == "updated")
@@ -269,6 +298,10 @@ class SyncRun:
         elif self._records and (force or len(self._records) >= RECORDS_PER_WRITE):
             self.log.log_records(self.run.run_id, self.plan.exposure, self._records)
             self._records = []
+        if self.tracker is not None and not self._offline:
+            pending = len(self.tracker.events) + len(self.tracker.refresh)
+            if pending and (force or pending >= RECORDS_PER_WRITE):
+                self.tracker.flush()
         self._report()
 
     def _report(self) -> None:
@@ -289,7 +322,7 @@ class SyncRun:
     ) -> None:
         if not c.settled:
             c.settled = True
-            self._outcome(outcome, c.email_raw, c.email, code, detail, http_status)
+            self._outcome(outcome, c.email_raw, c.email, code, detail, http_status, c.record_key, c.logged)
 
     def _fail_all(self, batch: Iterable[Candidate], stop: Stop) -> None:
         """Fail every candidate of the batch that has no outcome yet."""
@@ -346,7 +379,10 @@ class SyncRun:
             )
         if self.state is not None and pushed.missing:
             self.state.remember_not_found(
-                self.plan.exposure, self.run.run_id, [c.email for c in pushed.missing]
+                self.plan.exposure,
+                self.run.run_id,
+                [c.email for c in pushed.missing],
+                [c.fingerprint for c in pushed.missing],
             )
         first = {rid: c.email for c, rid in pushed.already} | {
             rid: c.email for rid, c in pushed.by_id.items()
@@ -362,7 +398,7 @@ class SyncRun:
             self._settle(c, "unchanged", "ALREADY_IN_HUBSPOT", f"contact {rid} already has these values")
         # Known from now on (the state), once the list, if any, holds them too: else the next run adds them.
         if self.state is not None and pushed.already and pushed.list_stop is None:
-            synced = [(c.email, rid, c.digest) for c, rid in pushed.already]
+            synced = [(c.email, rid, c.digest, c.fingerprint) for c, rid in pushed.already]
             self.state.record(self.plan.exposure, self.run.run_id, synced)
         if self.dry_run:
             for rid, c in pushed.by_id.items():
@@ -410,5 +446,6 @@ class SyncRun:
         # Forget first: a stale email found again under a new id is recorded afresh just below.
         gone = [by_id[rid].email for rid in outcome.not_found if rid in by_id]
         self.state.forget(self.plan.exposure, gone + stale)
-        synced = [(by_id[rid].email, rid, by_id[rid].digest) for rid in outcome.updated if rid in by_id]
+        done = [(rid, by_id[rid]) for rid in outcome.updated if rid in by_id]
+        synced = [(c.email, rid, c.digest, c.fingerprint) for rid, c in done]
         self.state.record(self.plan.exposure, self.run.run_id, synced)

@@ -1,5 +1,6 @@
 {#- _log_table_columns(): {table: [(column, SQL type)]} of the product's tables as the product documents them
-    (hubspot_sync_runs, hubspot_sync_record_log, hubspot_sync_state, hubspot_sync_pending, hubspot_sync_writers,
+    (hubspot_sync_runs, hubspot_sync_record_log, hubspot_sync_state, hubspot_sync_rejections (the events behind
+    the hubspot_sync_rejected view: log_tables_ddl.sql), hubspot_sync_pending, hubspot_sync_writers,
     hubspot_sync_checks, hubspot_sync_imports, hubspot_sync_list_members),
     in cross-database types. Shared by every variant of `log_tables_ddl`. -#}
 {% macro _log_table_columns() %}
@@ -17,7 +18,11 @@
         'run_id', 'exposure_name', 'email_raw', 'email_clean', 'outcome', 'reason_code', 'detail',
         ('http_status', int), ('logged_at', ts)],
     'hubspot_sync_state': [
-        'exposure_name', 'email_clean', 'record_id', 'properties_hash', 'run_id', ('synced_at', ts)],
+        'exposure_name', 'email_clean', 'record_id', 'properties_hash', 'run_id', ('synced_at', ts),
+        'row_fingerprint'],
+    'hubspot_sync_rejections': [
+        'exposure_name', 'record_key', 'email_raw', 'email_clean', 'outcome', 'reason_code', 'detail',
+        ('http_status', int), 'rules_version', 'run_id', ('logged_at', ts)],
     'hubspot_sync_pending': [
         'pending_id', 'exposure_name', 'model_unique_id', 'relation', 'invocation_id', ('created_at', ts),
         'claimed_by', ('claimed_at', ts), 'gate_tests', 'gate_results'],

@@ -29,7 +29,7 @@ from .helpers import (
 
 __all__ = ["EXAMPLE", "REPO_ROOT", "Built", "Example", "create_list", "exposure_yaml", "make_example"]
 
-LOG_TABLES = ("hubspot_sync_runs", "hubspot_sync_record_log", "hubspot_sync_state")
+LOG_TABLES = ("hubspot_sync_runs", "hubspot_sync_record_log", "hubspot_sync_state", "hubspot_sync_rejections")
 
 
 @pytest.fixture

@@ -347,10 +347,12 @@ def assert_invariant(ex: Example, *, log_all: Collection[str] = ()) -> list[dict
 
     - rows_read = rows_invalid + rows_duplicate + rows_unchanged + rows_updated + rows_not_found + rows_failed;
     - the status is one of the lifecycle's, and a finished run has finished_at;
-    - the record log holds, per outcome, exactly the rows that must be logged: with log_records: rejected (the
-      default) one row per invalid, duplicate, not_found and failed record, and in a dry run (a diff, README
-      "Steady state") one per would-update too; for the exposures in `log_all` (log_records: all) one row per
-      record read; each not-updated record with a reason code;
+    - the record log holds, per outcome, at most the rows that must be logged (a record is logged when its
+      outcome or reason first appears or changes): with log_records: rejected (the default) invalid, duplicate,
+      not_found and failed records, and in a dry run (a diff, README "Steady state") would-updates too; for the
+      exposures in `log_all` (log_records: all) every outcome; each not-updated record with a reason code;
+    - hubspot_sync_rejected holds, per exposure, one row per record its latest complete run found rejected
+      (assert_rejected_now);
     - a run that synced read rows (rows_read > 0), unless it was held back before reading: by the test gate
       (`tests_failed: ...`) or by another pusher of the exposure (`writer_busy: ...`);
     - every record-log row belongs to a run of the table.
@@ -386,12 +388,42 @@ def assert_invariant(ex: Example, *, log_all: Collection[str] = ()) -> list[dict
         must_log = OUTCOMES if run["exposure_name"] in log_all else REJECTED
         if (run["error"] or "").startswith("dry run") and must_log is REJECTED:
             must_log = (*REJECTED, "updated")  # a dry run logs its would-updates with their diff
-        expected = Counter({o: counts[o] for o in must_log if counts[o]})
-        assert logged.get(run["run_id"], Counter()) == expected, f"{where}: record log vs counts {counts}"
+        # A record is logged when its outcome or reason first appears or changes (an updated one each time it is
+        # updated): at most one row per counted record, none for an outcome not logged.
+        got = logged.get(run["run_id"], Counter())
+        assert all(got[o] <= (counts[o] if o in must_log else 0) for o in got), (
+            f"{where}: record log vs counts: {got} vs {counts}"
+        )
+        if "updated" in must_log:  # each update (or would-update) is an event of its own: always logged
+            assert got["updated"] == counts["updated"], f"{where}: record log vs counts: {got} vs {counts}"
         # Held back before reading: by the test gate, or another pusher kept the exposure (writer_busy).
         if not (run["error"] or "").startswith(("tests_failed", "writer_busy", "guard_")):
             assert run["rows_read"] > 0, f"{where}: a sync that read no row"
+    assert_rejected_now(ex, runs, log_all)
     return runs
+
+
+def assert_rejected_now(ex: Example, runs: list[dict[str, Any]], log_all: Collection[str] = ()) -> None:
+    """hubspot_sync_rejected holds, per exposure, exactly what the exposure's latest run that read the model
+    through found rejected (a row per record and outcome; unchanged ones too with log_records: all)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for run in runs:  # oldest first
+        error = run["error"] or ""
+        if run["status"] in ("completed", "completed_with_errors") and not error.startswith("dry run"):
+            latest[run["exposure_name"]] = run
+        elif not _unfinished(run) and run["rows_read"] and not error.startswith("dry run"):
+            latest.pop(run["exposure_name"], None)  # a failed run's view of the records may be partial
+    now: dict[str, Counter[str]] = {}
+    for exposure, outcome, n in ex.query(
+        "select exposure_name, outcome, count(*) from {schema}.hubspot_sync_rejected group by 1, 2"
+    ):
+        now.setdefault(exposure, Counter())[outcome] = n
+    for exposure, run in latest.items():
+        tracked = (*REJECTED, "unchanged") if exposure in log_all else REJECTED
+        expected = Counter({o: run[f"rows_{o}"] for o in tracked if run[f"rows_{o}"]})
+        assert now.get(exposure, Counter()) == expected, (
+            f"hubspot_sync_rejected of {exposure} vs its latest run {run['run_id']}: {now.get(exposure)} != {expected}"
+        )
 
 
 def assert_accounted(ex: Example, result: RunResult) -> dict[str, Any]:

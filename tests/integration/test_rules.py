@@ -11,6 +11,7 @@ import io
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -193,9 +194,15 @@ GOOD = {"rows_read": 6, "rows_invalid": 1, "rows_duplicate": 1, "rows_unchanged"
 GOOD_LOG = ["invalid", "duplicate", "not_found", "failed"]
 
 
-def fake_log(tmp_path: Path, runs: list[dict], log: list[tuple[str, str, str | None]]) -> Example:
-    """A DuckDB file holding the two log tables with the given runs and record-log rows (run_id, outcome,
-    reason_code): just what assert_invariant reads."""
+def fake_log(
+    tmp_path: Path,
+    runs: list[dict],
+    log: list[tuple[str, str, str | None]],
+    rejected: list[tuple[str, str]] | None = None,
+) -> Example:
+    """A DuckDB file holding the log tables with the given runs, record-log rows (run_id, outcome, reason_code)
+    and records rejected now ((exposure, outcome); by default those of a run with GOOD counts): just what
+    assert_invariant reads."""
     import duckdb
 
     path = tmp_path / "log.duckdb"
@@ -217,6 +224,10 @@ def fake_log(tmp_path: Path, runs: list[dict], log: list[tuple[str, str, str | N
         )
     if log:
         conn.executemany("insert into hubspot_sync_record_log values (?, ?, ?)", log)
+    conn.execute("create table hubspot_sync_rejected (exposure_name text, outcome text)")
+    rejected = [("x", o) for o in GOOD_LOG] if rejected is None else rejected
+    if rejected:
+        conn.executemany("insert into hubspot_sync_rejected values (?, ?)", rejected)
     conn.close()
     return Example("duckdb", tmp_path, "dev", "main", {"DBT_DUCKDB_PATH": str(path)})
 
@@ -226,12 +237,21 @@ def good_log(run_id: str = "r0") -> list[tuple[str, str, str | None]]:
 
 
 LOG_VS_COUNTS = "record log vs counts"
+REJECTED_NOW = "hubspot_sync_rejected of x vs its latest run"
 # case → (runs, record log) and what the failure must say (so each fails for its own reason).
-BROKEN: dict[str, tuple[Callable[[], tuple[list[dict], list[tuple]]], str]] = {
+BROKEN: dict[str, tuple[Callable[[], tuple[Any, ...]], str]] = {
     "no_run_at_all": (lambda: ([], []), "nothing to check"),
     "counts_do_not_add_up": (lambda: ([{"rows_read": 7}], good_log()), "rows_read 7 !="),
-    "an_outcome_counted_twice": (lambda: ([{"rows_read": 7, "rows_failed": 2}], good_log()), LOG_VS_COUNTS),
-    "a_rejected_record_not_logged": (lambda: ([{}], good_log()[:-1]), LOG_VS_COUNTS),
+    "an_outcome_counted_twice": (lambda: ([{"rows_read": 7, "rows_failed": 2}], good_log()), REJECTED_NOW),
+    # Logged by an earlier run is fine; missing from what is rejected now is not.
+    "a_rejected_record_not_rejected_now": (
+        lambda: ([{}], good_log()[:-1], [("x", o) for o in GOOD_LOG[:-1]]),
+        REJECTED_NOW,
+    ),
+    "a_record_rejected_now_that_the_run_updated": (
+        lambda: ([{}], good_log(), [("x", o) for o in [*GOOD_LOG, "failed"]]),
+        REJECTED_NOW,
+    ),
     "a_record_logged_twice": (lambda: ([{}], [*good_log(), ("r0", "failed", "CODE")]), LOG_VS_COUNTS),
     "an_updated_record_logged_under_rejected": (
         lambda: ([{}], [*good_log(), ("r0", "updated", None)]),
@@ -286,8 +306,13 @@ def test_assert_invariant_passes_a_sound_log_and_knows_the_exceptions(tmp_path: 
         *good_log("r5"),
         ("r5", "updated", None),
     ]
-    ex = fake_log(tmp_path, runs, log)
+    rejected = [("x", o) for o in GOOD_LOG] + [("all_logged", o) for o in [*GOOD_LOG, "unchanged"]]
+    ex = fake_log(tmp_path, runs, log, rejected)
     assert len(assert_invariant(ex, log_all={"all_logged"})) == 7
-    # The same log read as log_records: rejected has two rows too many.
+    # The same log read as log_records: rejected has rows too many.
     with pytest.raises(AssertionError, match=LOG_VS_COUNTS):
         assert_invariant(ex)
+    # A later run that logged nothing new (its records were logged by r0) is sound too.
+    (tmp_path / "later").mkdir()
+    ex = fake_log(tmp_path / "later", [{}, {}], good_log("r0"))
+    assert len(assert_invariant(ex)) == 2

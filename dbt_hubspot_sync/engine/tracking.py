@@ -1,0 +1,87 @@
+"""A run's side of change detection in the warehouse (changes.py): the rows the warehouse settled itself are
+counted from its `count` rows, and a record is logged (hubspot_sync_record_log) only when its outcome or reason
+first appears or changes, tracked per record in hubspot_sync_rejections (the hubspot_sync_rejected view).
+
+Tracked outcomes are the rejected ones (invalid, duplicate, not_found, failed) and, with log_records: all,
+unchanged too; an updated record is an event of its own (logged with log_records: all, or in a dry run) and
+closes a rejection its record had. A dry run logs as a real run would but writes no event and no state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..changes import Extras, Rejection, extras, write_rejections
+from .outcomes import OUTCOME_COUNTERS
+
+if TYPE_CHECKING:
+    from .run import SyncRun
+
+REJECTED = ("invalid", "duplicate", "not_found", "failed")
+
+
+class Tracker:
+    def __init__(self, run: SyncRun) -> None:
+        self.run = run
+        self.n_values = len(run.plan.properties)
+        self.log_all = run.plan.config.log_records == "all"
+        self.events: list[Rejection] = []
+        self.refresh: list[tuple[Any, ...]] = []  # state rows whose fingerprint the state lacked
+        self.settled = 0  # rows the warehouse settled (counted, not shipped)
+        self.shipped_expected = 0
+
+    def extras(self, row: Sequence[Any]) -> Extras:
+        return extras(row, self.n_values)
+
+    def count(self, x: Extras) -> None:
+        """A `count` row: rows settled in the warehouse, counted with their outcome (nothing to log: their record
+        is logged with it already)."""
+        if x.settled == "ship" or x.settled not in OUTCOME_COUNTERS:
+            self.shipped_expected += x.rows
+            return
+        counters = self.run.counters
+        counters.rows_read += x.rows
+        attr = OUTCOME_COUNTERS[x.settled]
+        setattr(counters, attr, getattr(counters, attr) + x.rows)
+        self.settled += x.rows
+
+    def closed(self, row: Sequence[Any], x: Extras) -> None:
+        """A record logged rejected whose row left the model or is now unchanged."""
+        if x.record_key is not None:
+            self.events.append((x.record_key, row[0], row[1], None, None, None, None))
+
+    def logs(
+        self,
+        outcome: str,
+        code: str | None,
+        key: str | None,
+        logged: tuple[str, str | None] | None,
+        raw: Any,
+        clean: Any,
+        detail: str | None,
+        http_status: int | None,
+    ) -> bool:
+        """Whether this outcome goes to the record log; records the event that keeps the record's state."""
+        tracked = outcome in REJECTED or (self.log_all and outcome == "unchanged")
+        if key is None:  # a row from a query without change detection: every outcome is news
+            return tracked or (outcome == "updated" and (self.log_all or self.run.dry_run))
+        if tracked:
+            if logged is not None and logged == (outcome, code):
+                return False
+            raw_text = None if raw is None else str(raw)
+            self.events.append((key, raw_text, clean, outcome, code, detail, http_status))
+            return True
+        if logged is not None:
+            self.events.append((key, None if raw is None else str(raw), clean, None, None, None, None))
+        return outcome == "updated" and (self.log_all or self.run.dry_run)
+
+    def flush(self) -> None:
+        run = self.run
+        events, refresh = self.events, self.refresh
+        self.events, self.refresh = [], []
+        if run.dry_run or run._offline:
+            return
+        if refresh and run.state is not None:
+            run.state.record(run.plan.exposure, run.run.run_id, refresh)
+        write_rejections(run.log.target, run.plan.log_schema, run.plan.exposure, run.run.run_id, events)
