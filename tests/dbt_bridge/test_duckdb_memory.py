@@ -64,7 +64,7 @@ def test_parse_size_reads_duckdb_spellings() -> None:
     assert parse_size("134217728B") == 134217728
     assert parse_size("256MB") == 256_000_000
     assert parse_size("unlimited") is None
-    assert bound_bytes(2) == 256 * MIB and bound_bytes(16) == 1024 * MIB
+    assert bound_bytes(2) == 192 * MIB and bound_bytes(16) == 768 * MIB
 
 
 def test_session_bounds_duckdb_memory_and_restores_the_default(tmp_path: Path) -> None:
