@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__package__)
 
+Row = tuple[str, str | None, str, str | None]
 STATE_CHUNK = 50_000  # state rows written per statement batch while a large import lands
 
 
@@ -63,18 +64,19 @@ def land_import(
             by_line.setdefault(e.line, found)
     list_stop = _add_to_list(push, status)
     exposure, owner = run.plan.exposure, run_id or run.run.run_id
-    synced: list[tuple[str, str | None, str]] = []
-    missing: list[str] = []
+    # State rows (email, record id, hash, the warehouse's fingerprint) and misses (email, fingerprint).
+    synced: list[Row] = []
+    missing: list[tuple[str, str | None]] = []
     updated = 0
     for i, c in enumerate(read_spooled(spooled)):
         e = by_email.get(c.email.strip().lower()) or by_line.get(i + 2)
         if e is None:
             updated += 1
-            synced.append((c.email, c.known_id, c.digest))
+            synced.append((c.email, c.known_id, c.digest, c.fingerprint))
             if counted:
                 push.settle(c, "updated", None, f"HubSpot import {status.id}")
         elif e[0] == "UPDATE_ONLY_IMPORT":
-            missing.append(c.email)
+            missing.append((c.email, c.fingerprint))
             if counted:
                 push.settle(
                     c,
@@ -117,26 +119,25 @@ def _write_state(
     push: ImportPush,
     exposure: str,
     run_id: str,
-    synced: list[tuple[str, str | None, str]],
-    missing: list[str],
+    synced: list[Row],
+    missing: list[tuple[str, str | None]],
     list_stop: Stop | None,
 ) -> None:
     state = push.run.state
     if state is None:
         return
     if synced and list_stop is None:
-        state.record(exposure, run_id, _with_ids(push, synced))  # type: ignore[arg-type]
+        state.record(exposure, run_id, _with_ids(push, synced))
     if missing:
+        emails = [email for email, _ in missing]
         remember = getattr(state, "remember_not_found", None)
         if remember is not None:
-            remember(exposure, run_id, missing)
+            remember(exposure, run_id, emails, [fingerprint for _, fingerprint in missing])
         else:
-            state.forget(exposure, missing)
+            state.forget(exposure, emails)
 
 
-def _with_ids(
-    push: ImportPush, synced: list[tuple[str, str | None, str]]
-) -> list[tuple[str, str | None, str]]:
+def _with_ids(push: ImportPush, synced: list[Row]) -> list[Row]:
     """`synced` with the record ids of the contacts the run did not know, read by email (100 a request)."""
     unknown = [row[0] for row in synced if row[1] is None]
     run = push.run
@@ -156,4 +157,4 @@ def _with_ids(
             exc,
         )
         return synced
-    return [(row[0], row[1] or ids.get(row[0].strip().lower()), *row[2:]) for row in synced]
+    return [(row[0], row[1] or ids.get(row[0].strip().lower()), row[2], row[3]) for row in synced]
