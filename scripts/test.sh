@@ -27,4 +27,8 @@ if [ -z "${DBT_HUBSPOT_SYNC_SPARK_HOST:-}" ] && command -v java >/dev/null 2>&1;
   fi
 fi
 .venv/bin/ruff check dbt_hubspot_sync tests benchmarks
-.venv/bin/python -m pytest -q "$@"
+# Two workers (pytest-xdist), each taking a whole test module at a time (--dist loadscope: a module's fixtures,
+# e.g. its built dbt project, are built once) in collection order, the Spark module first (tests/conftest.py);
+# every test has its own schema, sandbox port and directories. The slowest 15 tests are listed at the end.
+# Arguments are pytest's and come last: `scripts/test.sh -n 0` runs in one process, `-k ...` selects.
+.venv/bin/python -m pytest -q -n 2 --dist loadscope --no-loadscope-reorder --durations=15 "$@"

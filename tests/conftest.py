@@ -3,17 +3,44 @@
 `make_harness(contacts)` gives an engine `Harness` over a fresh in-memory DuckDB log and a `FakeHubSpot` that
 knows `contacts` (email → record id); `h` is the engine tests' default one. Imports are deferred to the
 fixtures, so collecting tests that use neither imports nothing of the engine.
+
+Also how pytest-xdist shares the tests between workers (scripts/test.sh runs the suite on two).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
     from tests.helpers import Harness
+
+
+SPARK = "tests/spark/"  # the Spark group: one example built on the Spark Thrift server for all its modules
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In a pytest-xdist worker (scripts/test.sh), the Spark group, the longest, comes first: work units are handed
+    out in collection order (`--no-loadscope-reorder`), so no worker sits idle while the Spark group ends the run."""
+    if hasattr(config, "workerinput"):
+        items.sort(key=lambda item: not item.nodeid.startswith(SPARK))  # stable: the rest keeps its order
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any | None:
+    """Work units for pytest-xdist: a test module each (its module fixtures, e.g. a built dbt project, are built
+    once), and the Spark group as one unit (its session fixture builds the example on Spark once, in one worker).
+    Called only when pytest-xdist runs the tests; other `--dist` modes keep xdist's own scheduler."""
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return SPARK if nodeid.startswith(SPARK) else super()._split_scope(nodeid)
+
+    return ModuleScheduling(config, log)
 
 
 @pytest.fixture
