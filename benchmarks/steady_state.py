@@ -10,10 +10,16 @@ model's values, forgets the sync state, then measures in one run, against an in-
 3. a re-sync after N known contacts changed in the model (default 200): requests (target ≤ ceil(N/100) + 3);
 4. a re-sync after K contacts were created in HubSpot with emails the model has (default 50): they are updated;
 
-each with its 429 count (target 0) and the run's invariant. Prints one line per phase and exits 1 when a target
-is missed.
+each with its 429 count (target 0) and the run's invariant. Prints one line per phase (requests, wall time of the
+sync call with dbt's parse, running time of the run from the runs log, rows shipped from the warehouse) and exits
+1 when a target is missed.
+
+`--scale 100000,1000000,3000000`: per size, the unchanged and the 1%-changed re-sync (firstname of 1% of the known
+contacts) after a first sync, against a sandbox whose rate limit is out of the way (the warehouse and Python side
+is measured, not HubSpot's pacing): wall and running time, rows shipped, record-log rows added, requests.
 
     .venv/bin/python benchmarks/steady_state.py [--rows 23300] [--changed 200] [--created 50]
+    .venv/bin/python benchmarks/steady_state.py --scale 100000,1000000,3000000
 """
 
 from __future__ import annotations
@@ -22,13 +28,14 @@ import argparse
 import math
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sync_throughput import EXPOSURE, TOKEN, build_project, prepare  # noqa: E402
+from sync_throughput import EXPOSURE, TOKEN, build_project, prepare, run_phase_seconds  # noqa: E402
 
 
 def old_contacts(data: Any) -> None:
@@ -49,12 +56,85 @@ def delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
     return {k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) != before.get(k, 0)}
 
 
+def shipped(result: Any) -> int:
+    """Rows that left the warehouse (all of them without change detection)."""
+    return result.counters.rows_read if result.rows_shipped is None else result.rows_shipped
+
+
+def record_log_rows(db: Path) -> int:
+    conn = duckdb.connect(str(db))
+    try:
+        return int(conn.execute("select count(*) from main.hubspot_sync_record_log").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def scale(sizes: list[int]) -> int:
+    """The unchanged and the 1%-changed re-sync per size (see the module's docstring)."""
+    print("| rows | re-sync | wall | running | shipped | record-log rows added | requests | 429s |")
+    print("|---|---|---|---|---|---|---|---|")
+    failures = sum(scale_one(n) for n in sizes)
+    return 1 if failures else 0
+
+
+def scale_one(n: int) -> int:
+    """One size of the scale mode; returns how many of its runs went wrong."""
+    from dbt_hubspot_sync.hubspot import HubSpotClient, RateLimiter
+    from dbt_hubspot_sync.runner import SyncOptions, run_sync
+    from dbt_hubspot_sync.sandbox import Sandbox, SandboxConfig
+
+    failures = 0
+    with tempfile.TemporaryDirectory(prefix="steady_scale_") as tmp:
+        project, data = prepare(Path(tmp), n, isolated=True)
+        old_contacts(data)
+        db = Path(tmp) / "warehouse.duckdb"
+        cfg = SandboxConfig(contacts=data.contacts, rate_max=10**6, rate_window_ms=1000, daily_max=10**9)
+        with Sandbox(cfg) as sb:
+
+            def sync() -> tuple[Any, float, int, dict[str, int]]:
+                before, logged = requests(sb), record_log_rows(db)
+                client = HubSpotClient(TOKEN, sb.url, limiter=RateLimiter(warm_up=True))
+                options = SyncOptions(project_dir=str(project), profiles_dir=str(project), select=[EXPOSURE])
+                start = time.monotonic()
+                [result] = run_sync(options, client_factory=lambda: client)
+                wall = time.monotonic() - start
+                return result, wall, record_log_rows(db) - logged, delta(requests(sb), before)
+
+            def line(label: str, got: tuple[Any, float, int, dict[str, int]]) -> None:
+                nonlocal failures
+                result, wall, logged, spent = got
+                total = sum(v for k, v in spent.items() if k != "429")
+                running = run_phase_seconds(db, result.run_id)
+                print(f"| {n:,} | {label} | {wall:.1f} s | {running:.2f} s | {shipped(result):,} | {logged:,}"
+                      f" | {total} | {spent.get('429', 0)} |", flush=True)
+                failures += result.status != "completed" or not result.counters.holds()
+
+            sync()  # the first sync: HubSpot gets the audience, the state is written
+            line("unchanged", sync())
+            known = [i for i, raw, *_ in data.rows if raw and "@example.com" in str(raw)]
+            changed = known[: max(1, len(known) // 100)]
+            conn = duckdb.connect(str(db))
+            conn.execute("create temp table ids (id bigint)")
+            conn.executemany("insert into ids values (?)", [[i] for i in changed])
+            conn.execute(
+                "update raw.customers set firstname = 'Changed' || customer_id::varchar"
+                " where customer_id in (select id from ids)"
+            )
+            conn.close()
+            build_project(project)  # in-process: this process holds the DuckDB file
+            line(f"1% changed ({len(changed):,} rows)", sync())
+    return failures
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=23_300)
     ap.add_argument("--changed", type=int, default=200)
     ap.add_argument("--created", type=int, default=50)
+    ap.add_argument("--scale", help="comma-separated sizes: the scale mode (see above)")
     args = ap.parse_args(argv)
+    if args.scale:
+        return scale([int(x) for x in args.scale.split(",")])
 
     from dbt_hubspot_sync.hubspot import HubSpotClient, RateLimiter
     from dbt_hubspot_sync.runner import SyncOptions, run_sync
@@ -78,7 +158,10 @@ def main(argv: list[str] | None = None) -> int:
                 before = requests(sb)
                 client = HubSpotClient(TOKEN, sb.url, limiter=RateLimiter(warm_up=True))
                 options = SyncOptions(project_dir=str(project), profiles_dir=str(project), select=[EXPOSURE])
+                start = time.monotonic()
                 [result] = run_sync(options, client_factory=lambda: client)
+                result.wall = time.monotonic() - start
+                result.running = run_phase_seconds(Path(tmp) / "warehouse.duckdb", result.run_id)
                 return result, delta(requests(sb), before)
 
             def report(phase: str, result: Any, spent: dict[str, int], target: str, ok: bool) -> None:
@@ -87,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"{phase:<38} {total:>5} requests ({', '.join(f'{k} {v}' for k, v in spent.items())})"
                     f" · updated {c.rows_updated:,}, unchanged {c.rows_unchanged:,}, not_found {c.rows_not_found:,}"
+                    f" · wall {result.wall:.1f} s, running {result.running:.2f} s, shipped {shipped(result):,}"
                     f" · target {target}: {'ok' if ok else 'MISSED'}"
                 )
                 if not ok or spent.get("429") or not c.holds() or result.status != "completed":

@@ -34,6 +34,7 @@ from typing import Any
 
 from dbt.adapters.duckdb.plugins import BasePlugin
 
+from . import hook_changes
 from .config import log_schema_for, parse_sync_config, resolve_layers
 from .dbt_bridge import Exposure, Model, Project, fire_warning
 from .errors import ConfigError, SyncError
@@ -115,6 +116,8 @@ class _HookRun:
         self.lock = threading.Lock()
         self.estimate = Estimate()  # the guards' estimate: the statement before the push fills it
         self.guarded = False  # the guards were checked (before the first row is fed)
+        self.counts: list[tuple] = []  # change detection (hook_changes.py): the warehouse's count rows so far
+        self.count_rows: int | None = None  # ... and how many there are
         if plan is not None:
             self.positions = [ctx["columns"].index(c) for c in plan.columns]
             self.types = [ctx["types"][i] for i in self.positions]
@@ -153,6 +156,22 @@ class Plugin(BasePlugin):
             self._push,
             ["VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "VARCHAR", "VARCHAR", "VARCHAR[]"],
             "BIGINT",
+            null_handling="special",
+            side_effects=True,
+        )
+        conn.create_function(
+            "dbt_hubspot_sync_push_changes",
+            self._push_changes,
+            ["VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "VARCHAR", "VARCHAR", "VARCHAR[]", "VARCHAR[]"],
+            "BIGINT",
+            null_handling="special",
+            side_effects=True,
+        )
+        conn.create_function(
+            "dbt_hubspot_sync_changes",
+            lambda ctx_json: hook_changes.changes_value(self._hook_run(ctx_json)),
+            ["VARCHAR"],
+            "VARCHAR",
             null_handling="special",
             side_effects=True,
         )
@@ -206,6 +225,26 @@ class Plugin(BasePlugin):
                 hook.push.feed(chunk)
         return 1
 
+    def _push_changes(
+        self,
+        ctx_json: str,
+        raw: str | None,
+        clean: str | None,
+        rank: int | None,
+        known_id: str | None,
+        known_hash: str | None,
+        values: list[str | None],
+        extras: list[str | None],
+    ) -> int:
+        """A row of the rows query with change detection (hook_changes.py)."""
+        hook = self._hook_run(ctx_json)
+        if hook.push is None:
+            return 0
+        row = hook_changes.extras_row(self._row(hook, raw, clean, rank, known_id, known_hash, values), extras)
+        with hook.lock:
+            hook_changes.take(hook, row, self._guard)
+        return 1
+
     def _estimate(
         self,
         ctx_json: str,
@@ -249,6 +288,8 @@ class Plugin(BasePlugin):
             message = f"HubSpot sync of exposure '{hook.ctx['exposure']}' did not run: {hook.error}"
         else:
             with hook.lock:
+                if hook.counts:
+                    hook_changes.settle_guard(hook, self._guard)
                 chunk, hook.buffer = hook.buffer, []
                 if chunk:
                     hook.push.feed(chunk)

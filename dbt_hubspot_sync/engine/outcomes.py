@@ -52,6 +52,8 @@ class RunResult:
     dry_run: bool = False
     # A dry run's diff: how many records would change each property.
     changes: dict[str, int] = field(default_factory=dict)
+    # Rows that left the warehouse (with change detection: those that needed work; None: every row read).
+    rows_shipped: int | None = None
 
     @property
     def ok(self) -> bool:

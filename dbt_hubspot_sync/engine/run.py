@@ -162,8 +162,10 @@ class SyncRun:
                 outcome, code, detail = "failed", stop.code, stop.message
                 self._outcome(outcome, row[0], row[1], code, detail, stop.http_status, key, logged)
                 continue
-            if tracker is not None and code == "UNCHANGED" and row[4] is not None and x.fingerprint:
-                tracker.refresh.append((row[1], row[3], row[4], x.fingerprint))  # the state learns its print
+            if tracker is not None and outcome == "unchanged" and row[4] is not None and x.fingerprint:
+                # Nothing to send (the same values, or none): the state learns the row's fingerprint, so the
+                # warehouse settles it next time (what HubSpot was sent, record_id and hash, stays).
+                tracker.refresh.append((row[1], row[3], row[4], x.fingerprint))
             self._outcome(outcome, row[0], row[1], code, detail, None, key, logged)
         self._flush_records()
 
@@ -221,6 +223,8 @@ class SyncRun:
             self.dry_run,
             dict(self.changes),
         )
+        if self.tracker is not None:
+            self.result.rows_shipped = self.counters.rows_read - self.tracker.settled
         self._report()
         return self.result
 

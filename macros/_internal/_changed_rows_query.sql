@@ -3,7 +3,9 @@
 
     1. `count` rows: how many model rows the warehouse settled itself, per outcome (hubspot_sync__settled:
        unchanged, invalid, duplicate, not_found) or left to the sync (`ship`), and whether they are rows of a
-       contact the state knows by id (hubspot_sync__known), for the counters and the guards (guards.py);
+       contact the state knows by id (hubspot_sync__known), for the counters and the guards (guards.py); their
+       hubspot_sync__fingerprint holds how many count rows there are (a reader that may see rows out of order,
+       the DuckDB post-hook's UDF, knows when it has them all);
     2. `closed` rows: records logged rejected (hubspot_sync_rejected) that no longer are: their row left the
        model, or is now unchanged;
     3. `row` rows: the model rows that need work, as sync_rows_query returns them.
@@ -31,13 +33,17 @@
 {%- set int = dbt.type_bigint() -%}
 {%- set lit = dbt_hubspot_sync._sql_string -%}
 {%- set q = dbt_hubspot_sync.quote_identifier -%}
-{%- set salt = local_md5(changes.salt ~ '|' ~ (dbt_hubspot_sync._column_types(relation, columns) | join('|'))) -%}
-{%- set parts = [lit(salt)] -%}
+{#- The salt: md5(changes.salt) then md5(the columns' types), as hex; the DuckDB post-hook passes the first as SQL
+    (changes.salt_sql: its plan exists in Python only), so both doors compute the same fingerprints. -#}
+{%- set types = local_md5(dbt_hubspot_sync._column_types(relation, columns) | join('|')) -%}
+{%- set salt = changes.get('salt_sql') ~ ' || ' ~ lit(types) if changes.get('salt_sql') else lit(local_md5(changes.salt) ~ types) -%}
+{%- set parts = [salt] -%}
 {%- for c in columns -%}
   {%- set v = 'cast(m.' ~ q(c) ~ ' as ' ~ text ~ ')' -%}
   {%- do parts.append('coalesce(cast(length(' ~ v ~ ') as ' ~ text ~ ") || ':' || " ~ v ~ ", '~')") -%}
 {%- endfor -%}
-{%- set rules = lit(changes.rules) -%}
+{%- set rules = changes.get('rules_sql') or lit(changes.rules) -%}
+{%- set trust = changes.get('trust_sql') or ('true' if changes.trust_not_found else 'false') -%}
 {%- set shipped = ['hubspot_sync__email_raw', 'hubspot_sync__email_clean', 'hubspot_sync__rank',
                    'hubspot_sync__record_id', 'hubspot_sync__hash'] -%}
 {%- set model_cols = [] -%}
@@ -48,12 +54,13 @@ with hubspot_sync__classified as {{ dbt_hubspot_sync._materialized() }} (
     select
         w.*,
         case
+            when w.hubspot_sync__in_model = 0 then 'absent'
             {%- if state_relation %}
             when w.hubspot_sync__logged_rules = {{ rules }} and (w.hubspot_sync__logged_outcome = 'invalid'
                  or (w.hubspot_sync__logged_outcome = 'duplicate' and w.hubspot_sync__logged_reason = 'DUPLICATE_EMAIL'))
                 then w.hubspot_sync__logged_outcome
             when w.hubspot_sync__rank = 1 and w.hubspot_sync__record_id is null and w.hubspot_sync__hash = 'not_found'
-                 and {{ 'true' if changes.trust_not_found else 'false' }} and w.hubspot_sync__logged_rules = {{ rules }}
+                 and {{ trust }} and w.hubspot_sync__logged_rules = {{ rules }}
                  and w.hubspot_sync__logged_outcome = 'not_found' and w.hubspot_sync__logged_reason = 'OBJECT_NOT_FOUND'
                 then 'not_found'
             when w.hubspot_sync__rank = 1 and w.hubspot_sync__hash <> 'not_found'
@@ -63,8 +70,6 @@ with hubspot_sync__classified as {{ dbt_hubspot_sync._materialized() }} (
                  {%- endif %}
                 then 'unchanged'
             {%- endif %}
-            when w.hubspot_sync__in_model = 1 then null
-            else 'absent'
         end as hubspot_sync__settled,
         case when w.hubspot_sync__rank = 1 and w.hubspot_sync__record_id is not null then 1 else 0 end
             as hubspot_sync__known
@@ -108,7 +113,11 @@ with hubspot_sync__classified as {{ dbt_hubspot_sync._materialized() }} (
 select
     {#- Typed NULLs for the row columns: the model's own columns over a join that matches nothing. -#}
     {%- for c in shipped %}
+    {%- if c == 'hubspot_sync__fingerprint' %}
+    cast(count(*) over () as {{ text }}) as {{ c }},
+    {%- else %}
     {{ 'src.' ~ c if c in model_cols else ('cast(null as ' ~ (int if c == 'hubspot_sync__rank' else text) ~ ')') }} as {{ c }},
+    {%- endif %}
     {%- endfor %}
     cast('count' as {{ text }}) as hubspot_sync__kind,
     g.hubspot_sync__settled,

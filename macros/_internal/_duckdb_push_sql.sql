@@ -1,6 +1,8 @@
 {#- _duckdb_push_sql(relation, node, syncs): the statements that hand `relation`'s rows to the DuckDB plugin's
-    UDFs (`dbt_hubspot_sync_estimate` then `dbt_hubspot_sync_push` over `sync_rows_query`, then
-    `dbt_hubspot_sync_finish` with the model's row count) for each of `syncs`.
+    UDFs for each of `syncs`: `dbt_hubspot_sync_push_changes` over `sync_rows_query` with change detection (only
+    the rows that need work, and the warehouse's counts of the rest), or before the first push (no state yet)
+    `dbt_hubspot_sync_estimate` then `dbt_hubspot_sync_push` over every row; then `dbt_hubspot_sync_finish` with
+    the model's row count.
     Shared by `duckdb__sync` (push during `dbt run`) and `duckdb__push_after_tests` (push once the tests passed). -#}
 {% macro _duckdb_push_sql(relation, node, syncs) %}
 {%- set statements = [] -%}
@@ -20,10 +22,36 @@
   {#- The state join only once the table exists (the plugin creates it at the first push). -#}
   {%- set state = adapter.get_relation(database=target.database, schema=dbt_hubspot_sync.log_schema(),
                                        identifier='hubspot_sync_state') -%}
+  {%- set rejected = adapter.get_relation(database=target.database, schema=dbt_hubspot_sync.log_schema(),
+                                          identifier='hubspot_sync_rejected') -%}
   {%- if ns.email is not none -%}
     {%- set cast_columns = [] -%}
     {%- for c in names -%}{%- do cast_columns.append('cast(' ~ dbt_hubspot_sync.quote_identifier(c) ~ ' as varchar)') -%}{%- endfor -%}
-    {#- The guards' estimate first (every row classified, nothing sent), then the push: guards.py. -#}
+  {%- endif -%}
+  {%- if ns.email is not none and state is not none and rejected is not none
+         and (s.config.get('list_mode') or 'add') != 'mirror' -%}
+    {#- Change detection in the warehouse: one statement, only the rows that need work leave it, the guards
+        from its counts (dbt_hubspot_sync/hook_changes.py). The fingerprint covers every column of the relation
+        (the mapping is resolved in Python), a superset of what `sync` fingerprints: a row pushed by the other
+        door is looked at once more, never taken for unchanged. -#}
+    {%- set known = "dbt_hubspot_sync_changes(" ~ ctx_sql ~ ")" -%}
+    {%- set changes = {
+        'salt_sql': "(select split_part(" ~ known ~ ", '|', 1))",
+        'rules_sql': "(select split_part(" ~ known ~ ", '|', 2))",
+        'trust_sql': "(select split_part(" ~ known ~ ", '|', 3) = 'true')",
+        'log_all': s.config.get('log_records') == 'all', 'rejected_relation': rejected} -%}
+    {%- set extras = ['hubspot_sync__fingerprint', 'hubspot_sync__record_key', 'hubspot_sync__logged_outcome',
+                      'hubspot_sync__logged_reason', 'hubspot_sync__kind', 'hubspot_sync__settled',
+                      'cast(hubspot_sync__known as varchar)', 'cast(hubspot_sync__rows as varchar)'] -%}
+    {%- do statements.append(
+      'select sum(dbt_hubspot_sync_push_changes(' ~ ctx_sql ~ ', hubspot_sync__email_raw, hubspot_sync__email_clean,'
+      ~ ' hubspot_sync__rank, hubspot_sync__record_id, hubspot_sync__hash, [' ~ cast_columns | join(', ') ~ '], ['
+      ~ extras | join(', ') ~ ']))'
+      ~ ' from (' ~ dbt_hubspot_sync.sync_rows_query(relation, ns.email, names, state, s.name, changes)
+      ~ ') as hubspot_sync__hook') -%}
+  {%- elif ns.email is not none -%}
+    {#- The first push (no state yet), or a mirrored list (its audience is every row): the guards' estimate
+        first (every row classified, nothing sent), then the push: guards.py. -#}
     {%- for udf in ['dbt_hubspot_sync_estimate', 'dbt_hubspot_sync_push'] -%}
     {%- do statements.append(
       'select sum(' ~ udf ~ '(' ~ ctx_sql ~ ', hubspot_sync__email_raw, hubspot_sync__email_clean,'
