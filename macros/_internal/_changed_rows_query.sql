@@ -51,6 +51,23 @@
 {%- do shipped.extend(['hubspot_sync__fingerprint', 'hubspot_sync__record_key', 'hubspot_sync__logged_outcome',
                        'hubspot_sync__logged_reason']) -%}
 with hubspot_sync__classified as {{ dbt_hubspot_sync._materialized() }} (
+    {#- Narrow: a settled row keeps only what its count and a closed rejection need (what is held in memory
+        between the reads of this CTE grows with what changed, not with the model). -#}
+    select
+        {%- for c in shipped %}
+        {%- if c in ('hubspot_sync__record_key', 'hubspot_sync__logged_outcome') %}
+        x.{{ c }},
+        {%- elif c in ('hubspot_sync__email_raw', 'hubspot_sync__email_clean') %}
+        case when x.hubspot_sync__settled is null or x.hubspot_sync__logged_outcome is not null then x.{{ c }} end
+            as {{ c }},
+        {%- else %}
+        case when x.hubspot_sync__settled is null then x.{{ c }} end as {{ c }},
+        {%- endif %}
+        {%- endfor %}
+        x.hubspot_sync__settled,
+        x.hubspot_sync__known,
+        x.hubspot_sync__in_model
+    from (
     select
         w.*,
         case
@@ -109,6 +126,7 @@ with hubspot_sync__classified as {{ dbt_hubspot_sync._materialized() }} (
             and st.email_clean = m.hubspot_sync__email_clean
         {%- endif %}
     ) as w
+    ) as x
 )
 select
     {#- Typed NULLs for the row columns: the model's own columns over a join that matches nothing. -#}

@@ -52,7 +52,7 @@ def example(env: tuple[Example, Sandbox], monkeypatch: pytest.MonkeyPatch) -> Ex
     ex, sandbox = env
     for key, value in ex.env.items():
         monkeypatch.setenv(key, value)
-    for table in ("hubspot_sync_runs", "hubspot_sync_record_log", "hubspot_sync_state"):
+    for table in ("hubspot_sync_runs", "hubspot_sync_record_log", "hubspot_sync_state", "hubspot_sync_rejections"):
         execute(ex, f"delete from {{schema}}.{table}")
     sandbox.reset()
     monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "sandbox-token")
