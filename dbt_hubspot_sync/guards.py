@@ -15,8 +15,9 @@ run `failed` with the reason (`guard_daily_budget: ...`, `guard_change_share: ..
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ from .changes import extras
 from .engine.classify import classify
 from .engine.outcomes import Candidate
 from .hubspot import BATCH_SIZE
+from .log_target import oneline
 from .plan import SyncPlan
 
 # An import: its start, the polls of its state and the pages of its errors (benchmarks/imports.py measured 35 for
@@ -110,3 +112,27 @@ def refusal(plan: SyncPlan, est: Estimate, daily_remaining: int | None) -> str |
                 " sent. Check the model (a broken join rewrites every contact), or --force if it is intended"
             )
     return None
+
+
+def guard_stream(
+    plan: SyncPlan, run: Any, chunks: Iterator[Any], tracked: bool, reread: Callable[[], Iterable[Any]]
+) -> tuple[Iterator[Any], str | None]:
+    """The guards before a push reads its rows: from the warehouse's counts, which come first in the rows of a
+    query with change detection (the chunks read to find them are handed back for the push); without it (a
+    mirrored list), from the relation read once more (`reread`) and classified."""
+    if tracked:
+        head: list[Any] = []
+        for names, rows in chunks:
+            head.append((names, rows))
+            if any(r[-4] != "count" for r in rows):
+                break
+        counts = [r for _n, rows in head for r in rows if r[-4] == "count"]
+        est = from_counts(counts, len(plan.properties))
+        chunks = itertools.chain(head, chunks)
+    else:
+        try:
+            est = estimate(reread(), plan, trust_not_found=run.trust_not_found)
+        except Exception as exc:  # the push's own read reports a broken relation the same way
+            return chunks, f"reading {plan.relation} failed: {oneline(exc)}"
+    daily = getattr(getattr(run.client, "limiter", None), "daily_remaining", None)
+    return chunks, refusal(plan, est, daily)

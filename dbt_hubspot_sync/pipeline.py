@@ -15,10 +15,9 @@ it stale); HubSpot calls in flight land first and nothing more is sent.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +27,7 @@ from .config import NotifyConfig
 from .engine import RunResult, SyncRun
 from .errors import ConfigError, WarehouseLostError
 from .gate import TestStatuses, gate_verdict, record_gated_out
-from .guards import estimate, from_counts, refusal
+from .guards import guard_stream
 from .hubspot import HubSpotClient
 from .lists import list_problem
 from .log_target import Guarded, LogTarget, Reconnect, oneline
@@ -203,7 +202,8 @@ class Pipeline:
         try:
             chunks = self.target.stream(sql, READ_CHUNK)  # type: ignore[attr-defined]
             if guarded:
-                chunks, problem = self._guard(plan, run, chunks, tracked, sql)
+                reread = lambda: (rows for _n, rows in self.target.stream(sql, READ_CHUNK))  # noqa: E731
+                chunks, problem = guard_stream(plan, run, chunks, tracked, reread)
                 if problem is not None:
                     return p.finish(problem)  # refused before sending: failed, nothing read
             for _names, rows in chunks:
@@ -213,29 +213,6 @@ class Pipeline:
         except Exception as exc:  # the warehouse read broke: the run is failed, what was done stays logged
             error = f"reading {plan.relation} failed: {oneline(exc)}"
         return p.finish(error)
-
-    def _guard(
-        self, plan: SyncPlan, run: SyncRun, chunks: Iterator[Any], tracked: bool, sql: str
-    ) -> tuple[Iterator[Any], str | None]:
-        """guards.py, from the warehouse's counts, which come first in the rows (changes.py). The chunks read to
-        find them are handed back for the push. (Without change detection, the relation is read once more.)"""
-        if tracked:
-            head: list[Any] = []
-            for names, rows in chunks:
-                head.append((names, rows))
-                if any(r[-4] != "count" for r in rows):
-                    break
-            counts = [r for _n, rows in head for r in rows if r[-4] == "count"]
-            est = from_counts(counts, len(plan.properties))
-            chunks = itertools.chain(head, chunks)
-        else:
-            try:
-                stream = (rows for _n, rows in self.target.stream(sql, READ_CHUNK))  # type: ignore[attr-defined]
-                est = estimate(stream, plan, trust_not_found=run.trust_not_found)
-            except Exception as exc:  # the push's own read reports a broken relation the same way
-                return chunks, f"reading {plan.relation} failed: {oneline(exc)}"
-        daily = getattr(getattr(run.client, "limiter", None), "daily_remaining", None)
-        return chunks, refusal(plan, est, daily)
 
     def push_pending(
         self,
