@@ -122,7 +122,8 @@ def runs(ex: SparkExample) -> list[dict[str, Any]]:
 
 def assert_invariant(ex: SparkExample) -> list[dict[str, Any]]:
     """On every run of hubspot_sync_runs: one row per run, rows_read = the sum of the outcomes, a finished run has
-    finished_at, and the record log holds one row per record not updated, with a reason code."""
+    finished_at, the record log holds at most one row per record not updated, with a reason code, and
+    hubspot_sync_rejected what each exposure's latest complete run found rejected."""
     all_runs = runs(ex)
     assert all_runs, "no run in hubspot_sync_runs"
     assert len({r["run_id"] for r in all_runs}) == len(all_runs), "a run appears twice in the view"
@@ -140,9 +141,19 @@ def assert_invariant(ex: SparkExample) -> list[dict[str, Any]]:
         ):
             continue
         assert run["finished_at"] is not None, run
-        assert logged.get(run["run_id"], Counter()) == Counter(
-            {o: counts[o] for o in REJECTED if counts[o]}
-        ), run
+        # A rejected record is logged when its outcome or reason first appears or changes: at most once a run.
+        got = logged.get(run["run_id"], Counter())
+        assert all(got[o] <= (counts[o] if o in REJECTED else 0) for o in got), (got, run)
+    # What is rejected now (hubspot_sync_rejected) is what the latest complete run of each exposure found.
+    latest = {r["exposure_name"]: r for r in all_runs if r["status"] in ("completed", "completed_with_errors")}
+    now: dict[str, Counter[str]] = {}
+    for exposure, outcome, n in ex.query(
+        "select exposure_name, outcome, count(*) from {log}.hubspot_sync_rejected group by exposure_name, outcome"
+    ):
+        now.setdefault(exposure, Counter())[outcome] = n
+    for exposure, run in latest.items():
+        want = Counter({o: run[f"rows_{o}"] for o in REJECTED if run[f"rows_{o}"]})
+        assert now.get(exposure, Counter()) == want, (exposure, now.get(exposure), run)
     return all_runs
 
 
