@@ -28,6 +28,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items.sort(key=lambda item: not item.nodeid.startswith(SPARK))  # stable: the rest keeps its order
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: without it installed, never called
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any | None:
     """Work units for pytest-xdist: a test module each (its module fixtures, e.g. a built dbt project, are built
     once), and the Spark group as one unit (its session fixture builds the example on Spark once, in one worker).
