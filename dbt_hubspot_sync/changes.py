@@ -74,6 +74,7 @@ def changes_for(plan: SyncPlan, rejected_relation: str, *, trust_not_found: bool
         "trust_not_found": bool(trust_not_found),
         "log_all": plan.config.log_records == "all",
         "rejected_relation": rejected_relation,
+        "ship_all": plan.config.list_mode == "mirror",  # list_mirror.py needs every row's record id
     }
 
 

@@ -8,9 +8,9 @@ before it sends anything. `--force` overrides them for one run.
 
 The estimate comes from the counts the warehouse makes in the rows query itself, before any row reaches Python
 (changes.py, `from_counts`): the rows it ships are those that may change, so the request count is an upper bound
-(every shipped row changed, every lookup finds its contact). Without change detection (a mirrored list), the
-relation is read once more and every row classified as the run will (`estimate`, engine/classify.py). Refusals end the
-run `failed` with the reason (`guard_daily_budget: ...`, `guard_change_share: ...`), nothing sent, exit 1.
+(every shipped row changed, every lookup finds its contact). Without change detection (the DuckDB post-hook's
+first push), every row is classified as the run will (`estimate`, engine/classify.py). Refusals end the run
+`failed` with the reason (`guard_daily_budget: ...`, `guard_change_share: ...`), nothing sent, exit 1.
 """
 
 from __future__ import annotations
@@ -118,8 +118,8 @@ def guard_stream(
     plan: SyncPlan, run: Any, chunks: Iterator[Any], tracked: bool, reread: Callable[[], Iterable[Any]]
 ) -> tuple[Iterator[Any], str | None]:
     """The guards before a push reads its rows: from the warehouse's counts, which come first in the rows of a
-    query with change detection (the chunks read to find them are handed back for the push); without it (a
-    mirrored list), from the relation read once more (`reread`) and classified."""
+    query with change detection (the chunks read to find them are handed back for the push); without it, from
+    the relation read once more (`reread`) and classified."""
     if tracked:
         head: list[Any] = []
         for names, rows in chunks:

@@ -60,10 +60,10 @@ def rows_query(
 ) -> str:
     """The plan's rows as the engine reads them (SQL cleanup, duplicate rank, the state joined unless
     `full_refresh`), rendered by the `sync_rows_query` macro for the warehouse's adapter. With `trust_not_found`
-    given, the warehouse detects what changed and ships only the rows that need work (changes.py), unless the
-    exposure mirrors a list (list_mirror.py needs the whole audience)."""
+    given, the warehouse detects what changed and ships only the rows that need work (changes.py; every row when
+    the exposure mirrors a list: list_mirror.py needs the whole audience)."""
     changes = None
-    if trust_not_found is not None and plan.config.list_mode != "mirror":
+    if trust_not_found is not None:
         rejected = wh.relation(plan.log_schema, REJECTED_VIEW)
         changes = changes_for(plan, rejected, trust_not_found=trust_not_found)
     return wh.render(
@@ -192,7 +192,7 @@ class Pipeline:
             except Exception:  # only a display nicety: the read below reports a broken relation
                 run.rows_expected = None
         sql = rows_query(self.target, plan, full_refresh=self.full_refresh, trust_not_found=run.trust_not_found)
-        tracked = "hubspot_sync__kind" in sql  # change detection (not for a mirrored list)
+        tracked = "hubspot_sync__kind" in sql  # change detection
         if tracked:
             run.track_changes()
         guarded = not (self.force or run.dry_run) and (

@@ -21,7 +21,8 @@
       validation rules (emails are validated in Python: the verdict is remembered with the record);
     - not_found: a remembered miss this run trusts (rechecks.py), logged so under the same rules;
     and, with log_records: all, an unchanged row only once it is logged unchanged. Everything else is shipped;
-    with no `state_relation` (--full-refresh) every row is.
+    with no `state_relation` (--full-refresh) or `changes.ship_all` (a mirrored list needs its whole audience)
+    every row is, still with its record's logged outcome.
 
     The fingerprint is an md5 over each property column's value cast to text, length-prefixed (a NULL has no
     length, so NULL, '' and 'NULL' differ and no two value lists share an encoding), salted with what shapes
@@ -72,7 +73,7 @@ with hubspot_sync__classified as {{ dbt_hubspot_sync._materialized() }} (
         w.*,
         case
             when w.hubspot_sync__in_model = 0 then 'absent'
-            {%- if state_relation %}
+            {%- if state_relation and not changes.get('ship_all') %}
             when w.hubspot_sync__logged_rules = {{ rules }} and (w.hubspot_sync__logged_outcome = 'invalid'
                  or (w.hubspot_sync__logged_outcome = 'duplicate' and w.hubspot_sync__logged_reason = 'DUPLICATE_EMAIL'))
                 then w.hubspot_sync__logged_outcome

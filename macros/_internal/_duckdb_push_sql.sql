@@ -28,8 +28,7 @@
     {%- set cast_columns = [] -%}
     {%- for c in names -%}{%- do cast_columns.append('cast(' ~ dbt_hubspot_sync.quote_identifier(c) ~ ' as varchar)') -%}{%- endfor -%}
   {%- endif -%}
-  {%- if ns.email is not none and state is not none and rejected is not none
-         and (s.config.get('list_mode') or 'add') != 'mirror' -%}
+  {%- if ns.email is not none and state is not none and rejected is not none -%}
     {#- Change detection in the warehouse: one statement, only the rows that need work leave it, the guards
         from its counts (dbt_hubspot_sync/hook_changes.py). The fingerprint covers every column of the relation
         (the mapping is resolved in Python), a superset of what `sync` fingerprints: a row pushed by the other
@@ -39,7 +38,8 @@
         'salt_sql': "(select split_part(" ~ known ~ ", '|', 1))",
         'rules_sql': "(select split_part(" ~ known ~ ", '|', 2))",
         'trust_sql': "(select split_part(" ~ known ~ ", '|', 3) = 'true')",
-        'log_all': s.config.get('log_records') == 'all', 'rejected_relation': rejected} -%}
+        'log_all': s.config.get('log_records') == 'all', 'rejected_relation': rejected,
+        'ship_all': s.config.get('list_mode') == 'mirror'} -%}
     {%- set extras = ['hubspot_sync__fingerprint', 'hubspot_sync__record_key', 'hubspot_sync__logged_outcome',
                       'hubspot_sync__logged_reason', 'hubspot_sync__kind', 'hubspot_sync__settled',
                       'cast(hubspot_sync__known as varchar)', 'cast(hubspot_sync__rows as varchar)'] -%}
@@ -50,7 +50,7 @@
       ~ ' from (' ~ dbt_hubspot_sync.sync_rows_query(relation, ns.email, names, state, s.name, changes)
       ~ ') as hubspot_sync__hook') -%}
   {%- elif ns.email is not none -%}
-    {#- The first push (no state yet), or a mirrored list (its audience is every row): the guards' estimate
+    {#- The first push (no state yet): the guards' estimate
         first (every row classified, nothing sent), then the push: guards.py. -#}
     {%- for udf in ['dbt_hubspot_sync_estimate', 'dbt_hubspot_sync_push'] -%}
     {%- do statements.append(
