@@ -44,6 +44,10 @@ from .outcomes import Candidate, Stop, stop_from
 if TYPE_CHECKING:
     from .run import SyncRun
 
+# A spool folder left this long by a run that never started an import is nobody's: its rows were counted
+# `failed` by that run's end (or its stale mark), and the next run resends them.
+STALE_SPOOL_S = 24 * 3600
+
 log = logging.getLogger(__package__)
 
 # Polling: the first look after POLL_FIRST_S, then every POLL_SHARE of the import's age (at most POLL_MAX_S), so a
@@ -109,7 +113,19 @@ class ImportPush:
                 )
             if self.run._stopped is not None:
                 return
-        shutil.rmtree(self.folder, ignore_errors=True)  # what is left was landed: the files of no import
+        self._tidy()
+
+    def _tidy(self) -> None:
+        """Remove the run folders nobody will read: empty ones, and those untouched for STALE_SPOOL_S (a run
+        killed before it started an import). Never the whole exposure folder: the same exposure name on another
+        target (a dev and a prod schema, a second project) may be spooling there right now."""
+        cutoff = time.time() - STALE_SPOOL_S
+        for folder in self.folder.iterdir():
+            with contextlib.suppress(OSError):
+                if not any(folder.iterdir()):
+                    folder.rmdir()
+                elif folder.stat().st_mtime < cutoff:
+                    shutil.rmtree(folder, ignore_errors=True)
 
     def _recover_one(self, logged: LoggedImport) -> None:
         status = self._find(logged)
