@@ -249,18 +249,18 @@ def _local_child(workdir: Path) -> None:
     properties = Store([{"email": "x@example.com", **dict.fromkeys(setup.PROPERTIES, "")}]).property_list()
 
     class NoNetwork(hubspot_client.HubSpotClient):
-        def _request(self, method: str, path: str, payload: Any = None) -> Any:
-            json.dumps(payload)  # what _request sends
+        def request(self, method: str, path: str, payload: Any = None) -> Any:
+            json.dumps(payload)  # what request sends
             self.stats.add(requests=1)
             if method == "GET":  # the property preflight: the sandbox's own property list
-                return hubspot_client._Response(200, {"results": properties}, {}, "")
+                return hubspot_client.Reply(200, {"results": properties}, {}, "")
             if path.endswith("/batch/read"):
                 results = [
                     {"id": str(n), "properties": {"email": i["id"]}} for n, i in enumerate(payload["inputs"])
                 ]
             else:
                 results = [{"id": i["id"]} for i in payload["inputs"]]
-            return hubspot_client._Response(200, {"status": "COMPLETE", "results": results}, {}, "")
+            return hubspot_client.Reply(200, {"status": "COMPLETE", "results": results}, {}, "")
 
     project = workdir / "project"
     client = NoNetwork(setup.TOKEN, "http://127.0.0.1:9")

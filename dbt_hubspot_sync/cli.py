@@ -50,6 +50,7 @@ def _add_project_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # Long as a table is long: one declaration per command and flag, read top to bottom; no logic to split.
     parser = argparse.ArgumentParser(prog="dbt-hubspot-sync", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"dbt-hubspot-sync {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -39,9 +39,10 @@ from .config import log_schema_for, parse_sync_config, resolve_layers
 from .dbt_bridge import Exposure, Model, Project, fire_warning
 from .errors import ConfigError, SyncError
 from .gate import judge, skipped_reason
-from .guards import Estimate, refusal
+from .guards import refusal
+from .hook_run import HookRun
 from .hubspot import HubSpotClient
-from .pipeline import Pipeline, Push
+from .pipeline import Pipeline
 from .plan import SyncPlan, build_plan
 
 FEED_CHUNK = 2000
@@ -109,20 +110,6 @@ class _DuckDBTarget:
             self._created.add(schema)
 
 
-class _HookRun:
-    def __init__(self, ctx: dict[str, Any], plan: SyncPlan | None, push: Push | None, error: str | None) -> None:
-        self.ctx, self.plan, self.push, self.error = ctx, plan, push, error
-        self.buffer: list[tuple] = []
-        self.lock = threading.Lock()
-        self.estimate = Estimate()  # the guards' estimate: the statement before the push fills it
-        self.guarded = False  # the guards were checked (before the first row is fed)
-        self.counts: list[tuple] = []  # change detection (hook_changes.py): the warehouse's count rows so far
-        self.count_rows: int | None = None  # ... and how many there are
-        if plan is not None:
-            self.positions = [ctx["columns"].index(c) for c in plan.columns]
-            self.types = [ctx["types"][i] for i in self.positions]
-
-
 def plan_from_hook(ctx: dict[str, Any]) -> SyncPlan:
     """The same plan the runner builds, from what the hook knows about the model."""
     model = Model(ctx["model"], ctx["model_name"], "model", ctx.get("materialized"), ctx["relation"])
@@ -142,7 +129,7 @@ def plan_from_hook(ctx: dict[str, Any]) -> SyncPlan:
 
 class Plugin(BasePlugin):
     def initialize(self, plugin_config: dict[str, Any]) -> None:
-        self._runs: dict[str, _HookRun] = {}
+        self._runs: dict[str, HookRun] = {}
         self._lock = threading.Lock()
         self._client: HubSpotClient | None = None
         self._client_lock = threading.Lock()
@@ -265,12 +252,12 @@ class Plugin(BasePlugin):
         return 1
 
     @staticmethod
-    def _row(hook: _HookRun, raw: Any, clean: Any, rank: Any, known_id: Any, known_hash: Any, values: Any) -> tuple:
+    def _row(hook: HookRun, raw: Any, clean: Any, rank: Any, known_id: Any, known_hash: Any, values: Any) -> tuple:
         converted = (from_duckdb_text(values[i], t) for i, t in zip(hook.positions, hook.types))
         return (raw, clean, rank, known_id, known_hash, *converted)
 
     @staticmethod
-    def _guard(hook: _HookRun) -> None:
+    def _guard(hook: HookRun) -> None:
         """Before the first row is fed: a run the guards refuse ends failed with the reason, nothing sent."""
         push, plan = hook.push, hook.plan
         if push is None or plan is None or push.result is not None:
@@ -303,7 +290,7 @@ class Plugin(BasePlugin):
         return "failed"
 
     @staticmethod
-    def _short_read(hook: _HookRun, model_rows: int | None) -> str | None:
+    def _short_read(hook: HookRun, model_rows: int | None) -> str | None:
         """A run that read fewer rows than the model has is never `completed` silently: its end names both."""
         push = hook.push
         if push is None or push.result is not None or model_rows is None:
@@ -317,7 +304,7 @@ class Plugin(BasePlugin):
         )
 
     @staticmethod
-    def _on_push_error(hook: _HookRun) -> str:
+    def _on_push_error(hook: HookRun) -> str:
         """The resolved `on_push_error` (vars < template < exposure); from the raw layers when the configuration
         did not validate (the failure being reported is that error)."""
         if hook.plan is not None:
@@ -357,7 +344,7 @@ class Plugin(BasePlugin):
     def _key(ctx: dict[str, Any]) -> str:
         return f"{ctx.get('invocation_id')}:{ctx.get('model')}:{ctx.get('exposure')}"
 
-    def _hook_run(self, ctx_json: str) -> _HookRun:
+    def _hook_run(self, ctx_json: str) -> HookRun:
         ctx = json.loads(ctx_json)
         key = self._key(ctx)
         with self._lock:
@@ -366,7 +353,7 @@ class Plugin(BasePlugin):
                 hook = self._runs[key] = self._begin(ctx)
             return hook
 
-    def _begin(self, ctx: dict[str, Any]) -> _HookRun:
+    def _begin(self, ctx: dict[str, Any]) -> HookRun:
         try:
             plan = plan_from_hook(ctx)
             if ctx.get("email_column") != plan.email_column:
@@ -380,9 +367,9 @@ class Plugin(BasePlugin):
             pipe = self._pipeline(ctx)
             [plan] = pipe.prepare([plan])
             push = pipe.begin(pipe.announce(plan))
-            return _HookRun(ctx, plan, push, None)
+            return HookRun(ctx, plan, push, None)
         except Exception as exc:  # config or token error: the hook reports it (warn or fail), never crashes dbt
-            return _HookRun(ctx, None, None, str(exc))
+            return HookRun(ctx, None, None, str(exc))
 
     @staticmethod
     def _log_schema(ctx: dict[str, Any]) -> str:

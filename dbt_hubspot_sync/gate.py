@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from .config import NotifyConfig
 from .engine import RunResult
-from .notify import notify_run_end
+from .engine.ending import announce_end
 from .pending import Pending
 from .plan import SyncPlan
 from .run_log import Counters, RunLog, RunRow, SqlTarget, utcnow
@@ -93,8 +93,8 @@ def record_gated_out(
     row = RunRow(
         str(uuid.uuid4()), invocation_id, exposure, relation, trigger, "failed", now, now, error=reason
     )
-    RunLog(target, schema).insert_run(row)
-    notify_run_end(notify, row, "failed", asdict(Counters()), reason)
+    RunLog(target, schema).insert_run(row)  # born ended: failed, nothing read
+    announce_end(row, "failed", Counters(), reason, notify)
     return RunResult(row.run_id, exposure, "failed", Counters(), reason)
 
 

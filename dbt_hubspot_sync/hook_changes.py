@@ -13,18 +13,16 @@ over out of order, so rows before them wait, unsent).
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .changes import RULES_VERSION, fingerprint_salt
 from .guards import from_counts
-
-if TYPE_CHECKING:
-    from .duckdb_plugin import _HookRun
+from .hook_run import HookRun
 
 FEED_CHUNK = 2000
 
 
-def changes_value(hook: _HookRun) -> str:
+def changes_value(hook: HookRun) -> str:
     """'md5 of the salt|rules version|trust' for the query of this hook's run."""
     if hook.plan is None or hook.push is None:
         return "-|-|false"  # the run did not begin (config error): its finish reports it, nothing is read
@@ -39,7 +37,7 @@ def extras_row(row: tuple, extras: list[str | None]) -> tuple:
     return (*row, fp, key, outcome, reason, kind, settled, known == "1", int(rows) if rows else 0)
 
 
-def take(hook: _HookRun, row: tuple, guard: Any) -> None:
+def take(hook: HookRun, row: tuple, guard: Any) -> None:
     """One row of the statement (under the hook's lock): counts gathered, the guards checked once they are all
     in (`guard(hook)`, guards.py), then rows fed in chunks."""
     push = hook.push
@@ -60,7 +58,7 @@ def take(hook: _HookRun, row: tuple, guard: Any) -> None:
         push.feed(chunk)
 
 
-def settle_guard(hook: _HookRun, guard: Any) -> None:
+def settle_guard(hook: HookRun, guard: Any) -> None:
     """The guards from the counts (once; at the latest when the statement ended)."""
     if hook.guarded or hook.plan is None:
         return

@@ -28,12 +28,13 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .engine.parts import RunPart
 from .hubspot import LIST_CHUNK, DailyLimitError, HubSpotError
 from .run_log import SqlTarget, insert_rows, utcnow
 
 if TYPE_CHECKING:
     from .engine.calls import Pushed
-    from .engine.run import SyncRun
+    from .engine.parts import RunContext
 
 log = logging.getLogger(__name__)
 
@@ -98,11 +99,11 @@ class ListMembers:
         return sorted(((str(e), str(r)) for e, r in rows), key=lambda x: (x[0], _id_order(x[1])))
 
 
-class ListMirror:
+class ListMirror(RunPart):
     """One run's side of the list: records what it added; with `list_mode: mirror`, its audience and, at the end,
-    the removals. `SyncRun` calls `row` per classified row, `landed` per batch and `finish` once."""
+    the removals. The run calls `row` per classified row, `landed` per batch and `conclude` once (engine/parts.py)."""
 
-    def __init__(self, run: SyncRun) -> None:
+    def __init__(self, run: RunContext) -> None:
         self.run = run
         cfg = run.plan.config
         self.list_id: str = cfg.list_id or ""
@@ -142,7 +143,7 @@ class ListMirror:
         self.unresolved.discard(_norm(email))
 
     # -- at the end --------------------------------------------------------------------------------------
-    def finish(self, status: str, message: str | None) -> tuple[str, str | None]:
+    def conclude(self, status: str, message: str | None) -> tuple[str, str | None]:
         """Remove (or, dry, name) the members that left the audience; the run's (status, message) after it."""
         run = self.run
         if not self.mirroring or status == "failed" or not run.counters.holds():
@@ -225,7 +226,7 @@ def _join(first: str | None, second: str | None) -> str | None:
     return "; ".join(m for m in (first, second) if m) or None
 
 
-def mirror_for(run: SyncRun) -> ListMirror | None:
+def mirror_for(run: RunContext) -> ListMirror | None:
     """The run's list side: None without a `list_id`, or in a dry run that does not mirror (nothing to record)."""
     cfg = run.plan.config
     if not cfg.list_id or (run.dry_run and cfg.list_mode != "mirror"):

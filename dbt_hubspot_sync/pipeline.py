@@ -25,6 +25,7 @@ from .canary import check_canary
 from .changes import REJECTED_VIEW, changes_for
 from .config import NotifyConfig
 from .engine import RunResult, SyncRun
+from .engine.ending import end_run
 from .errors import ConfigError, WarehouseLostError
 from .gate import TestStatuses, gate_verdict, record_gated_out
 from .guards import guard_stream
@@ -298,32 +299,28 @@ class Pipeline:
         """End `run` failed without its warehouse: stop sending, let in-flight calls land, then write the end
         state through a fresh connection when one can be had (else the next run marks the row stale)."""
         self.lost = self.lost or exc
-        result = run.abandon(f"warehouse_lost: {exc}")
-        if self._reconnect is None:
-            return result
-        try:
-            with self._reconnect() as fresh:
-                RunLog(fresh, run.plan.log_schema).finish_run(
-                    result.run_id, result.status, result.counters, result.error
-                )
-        except Exception as again:  # still gone: the next run finds the row stale and marks it failed
-            log.warning("could not record run %s as failed: %s", result.run_id, oneline(again))
-            result.error = f"{result.error}; the runs row could not be updated (the next run marks it stale)"
+        return self._end_lost(run, run.abandon(f"warehouse_lost: {exc}"))
+
+    def _end_lost(self, run: SyncRun, result: RunResult) -> RunResult:
+        """End an abandoned run (engine/ending.py): its runs row through a fresh connection when one can be had
+        (else the next run marks it stale), and its webhook told, as every end is."""
+        notify, dry = run.plan.config.notify, run.dry_run
+        if self._reconnect is not None:
+            try:
+                with self._reconnect() as fresh:
+                    log_ = RunLog(fresh, run.plan.log_schema)
+                    end_run(log_, run.run, result.status, result.counters, result.error, notify, dry_run=dry)
+                return result
+            except Exception as again:  # still gone: the next run finds the row stale and marks it failed
+                log.warning("could not record run %s as failed: %s", result.run_id, oneline(again))
+                result.error = f"{result.error}; the runs row could not be updated (the next run marks it stale)"
+        end_run(None, run.run, result.status, result.counters, result.error, notify, dry_run=dry)
         return result
 
     def _not_started(self, plan: SyncPlan, run: SyncRun | None) -> RunResult:
         reason = f"not run: {self.lost}"
         if run is not None:
-            result = run.abandon(reason)
-            if self._reconnect is not None:
-                try:
-                    with self._reconnect() as fresh:
-                        RunLog(fresh, plan.log_schema).finish_run(
-                            result.run_id, "failed", result.counters, reason
-                        )
-                except Exception:  # the next run marks it stale
-                    pass
-            return result
+            return self._end_lost(run, run.abandon(reason))
         return RunResult("", plan.exposure, "failed", Counters(), reason)
 
 

@@ -243,6 +243,12 @@ class RunLog:
         values.update(asdict(counters))
         self._change(run_id, values)
 
+    def set_import_ids(self, run_id: str, import_ids: Sequence[str]) -> None:
+        """The HubSpot imports a run started, comma-separated. Not on append-only targets: their runs view has no
+        such column (hubspot_sync_imports names each import's run there)."""
+        if import_ids and self.run_events is None:
+            self._change(run_id, {"import_ids": ",".join(import_ids)})
+
     def _change(self, run_id: str, values: dict[str, Any]) -> None:
         """Set some columns of one run: an UPDATE of its row, or on an append-only target a new event that
         copies the run's latest state with these columns changed."""

@@ -8,16 +8,17 @@ from typing import Any
 
 import pytest
 
-from dbt_hubspot_sync.duckdb_plugin import Plugin, _HookRun
+from dbt_hubspot_sync.duckdb_plugin import Plugin
+from dbt_hubspot_sync.hook_run import HookRun
 
 CTX: dict[str, Any] = {"exposure": "x", "relation": '"db"."main"."c360"', "email_column": "email"}
 
 
-def _hook(rows_read: int, *, ended: bool = False) -> _HookRun:
+def _hook(rows_read: int, *, ended: bool = False) -> HookRun:
     push = SimpleNamespace(run=SimpleNamespace(counters=SimpleNamespace(rows_read=rows_read)), result=None)
     if ended:
         push.result = object()
-    return _HookRun(CTX, None, push, None)  # type: ignore[arg-type]
+    return HookRun(CTX, None, push, None)  # type: ignore[arg-type]
 
 
 def test_a_short_read_is_named_with_both_counts() -> None:
@@ -44,5 +45,5 @@ def test_a_full_read_or_an_ended_run_is_left_alone(read: int, model: int, ended:
 def test_on_push_error_of_an_unplanned_hook_is_resolved_from_the_layers(
     meta: dict[str, Any], hubspot_vars: dict[str, Any], expected: str
 ) -> None:
-    hook = _HookRun({**CTX, "meta": meta, "vars": hubspot_vars}, None, None, "config error")
+    hook = HookRun({**CTX, "meta": meta, "vars": hubspot_vars}, None, None, "config error")
     assert Plugin._on_push_error(hook) == expected

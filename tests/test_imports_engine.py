@@ -371,8 +371,8 @@ def test_a_canceled_import_fails_its_rows_which_the_next_run_resends(world: Any)
 
 def test_an_import_run_on_an_append_only_warehouse_completes_behind_the_pipelines_guard(world: Any) -> None:
     """Spark refuses UPDATE: the run asks the guarded target (as the pipeline hands it over) whether it is
-    append-only, and never updates the runs row for its import ids (issue 20: the import was sent, then every
-    row failed warehouse_lost)."""
+    append-only, and never updates the runs row for its import ids (else the import is sent, then every row fails
+    warehouse_lost)."""
     w = world(append_only=True)
     rows = [r(e) for e in KNOWN[:3]] + [r("stranger@example.com")]
     run = w.run(rows)

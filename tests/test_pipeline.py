@@ -14,7 +14,7 @@ import pytest
 from dbt_hubspot_sync.pipeline import Pipeline
 from dbt_hubspot_sync.run_log import RunLog, RunRow
 
-from .helpers import SCHEMA, DuckTarget, FakeHubSpot, create_log_tables, fetch_dicts, make_plan, row
+from .helpers import SCHEMA, DuckTarget, FakeHubSpot, Receiver, create_log_tables, fetch_dicts, make_plan, row
 
 EXTRA_DDL = (
     "create table if not exists main.hubspot_sync_state (exposure_name varchar, email_clean varchar,"
@@ -136,3 +136,32 @@ def test_a_push_refused_while_another_run_holds_the_exposure(conn) -> None:
     assert result.counters.rows_read == 0
     mine = [r for r in runs(conn) if r["run_id"] != "holder-run"]
     assert [(r["status"], r["error"]) for r in mine] == [("failed", result.error)]
+
+
+@pytest.mark.parametrize("reconnects", [True, False], ids=["fresh connection", "still down"])
+def test_a_run_ended_by_the_warehouse_going_away_is_notified_like_any_end(
+    conn, reconnects: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver = Receiver()
+    monkeypatch.setenv("TEST_HUBSPOT_SYNC_WEBHOOK", receiver.url)
+    target, client = Target(conn), FakeHubSpot(contacts(3))
+
+    @contextmanager
+    def fresh() -> Iterator[DuckTarget]:
+        if not reconnects:
+            raise OSError("connection refused")
+        yield DuckTarget(conn)
+
+    try:
+        pipe = pipeline(target, client, reconnect=fresh)
+        [plan] = pipe.prepare([make_plan({"notify": {"webhook_env": "TEST_HUBSPOT_SYNC_WEBHOOK"}})], preflight=False)
+        push = pipe.begin(pipe.announce(plan))
+        target.fail_on = "hubspot_sync_record_log"
+        push.feed([row(f"c{i}@example.com") for i in range(3)] + [row("nobody@example.com")])
+        result = push.finish()
+    finally:
+        receiver.close()
+    assert result.status == "failed" and result.error.startswith("warehouse_lost:")
+    [body] = receiver.bodies  # one notification, as a gated-out or a failed run gets
+    assert (body["status"], body["run_id"], body["error"]) == ("failed", result.run_id, result.error)
+    assert body["rows_read"] == 4 and body["rows_updated"] == 3

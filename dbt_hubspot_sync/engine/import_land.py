@@ -20,20 +20,34 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ..hubspot import HubSpotError
-from ..hubspot.imports import ImportStatus
+from ..hubspot.imports import Imports, ImportStatus
 from .import_files import SpoolFile, read_spooled
-from .outcomes import Stop, stop_from
-
-if TYPE_CHECKING:
-    from .imports import ImportPush
+from .outcomes import Candidate, Stop, stop_from
+from .parts import RunContext
 
 log = logging.getLogger(__package__)
 
 Row = tuple[str, str | None, str, str | None]
 STATE_CHUNK = 50_000  # state rows written per statement batch while a large import lands
+
+
+class ImportPush(Protocol):
+    """What landing needs of the import path (engine/imports.py)."""
+
+    run: RunContext
+    ids_unread: str | None  # why the record ids of imported contacts could not be read
+
+    @property
+    def imports(self) -> Imports: ...
+
+    def settle(
+        self, c: Candidate, outcome: str, code: str | None, detail: str | None, status: int | None = None
+    ) -> None: ...
+
+    def fail_files(self, files: list[SpoolFile], stop: Stop) -> None: ...
 
 
 def land_import(
@@ -48,20 +62,9 @@ def land_import(
             why = next((e.message for e in push.imports.errors(status.id) if e.line == 0 and e.message), "")
             ended = f"HubSpot import {status.id} ended {status.state}" + (f": {why}" if why else "")
             detail = f"{ended}; the next run resends this row"
-            push._fail_files([spooled], Stop(code, detail))
+            push.fail_files([spooled], Stop(code, detail))
         return
-    # (error type, message) per row, streamed from the pages: the row data is not kept.
-    by_email: dict[str, tuple[str, str]] = {}
-    by_line: dict[int, tuple[str, str]] = {}
-    for e in push.imports.errors(status.id):
-        if e.line == 0:
-            continue
-        key = e.row[0].strip().lower() if e.row else ""
-        found = (sys.intern(e.error_type), e.message)
-        if key:
-            by_email.setdefault(key, found)
-        else:
-            by_line.setdefault(e.line, found)
+    by_email, by_line = _row_errors(push, status)
     list_stop = _add_to_list(push, status)
     exposure, owner = run.plan.exposure, run_id or run.run.run_id
     # State rows (email, record id, hash, the warehouse's fingerprint) and misses (email, fingerprint).
@@ -90,13 +93,32 @@ def land_import(
         if len(synced) + len(missing) >= STATE_CHUNK:
             _write_state(push, exposure, owner, synced, missing, list_stop)
             synced, missing = [], []
-            run._flush_records()
+            run.flush_records()
     _write_state(push, exposure, owner, synced, missing, list_stop)
     if counted and run.plan.config.list_id and list_stop is None:
         run.counters.list_added += updated  # members now, as the batch path counts added + already members
     if list_stop is not None:
-        run._stopped = run._stopped or list_stop
-    run._flush_records()
+        run.halt(list_stop)
+    run.flush_records()
+
+
+def _row_errors(
+    push: ImportPush, status: ImportStatus
+) -> tuple[dict[str, tuple[str, str]], dict[int, tuple[str, str]]]:
+    """(error type, message) per row of the import, by email and else by line, streamed from the error pages: the
+    row data is not kept."""
+    by_email: dict[str, tuple[str, str]] = {}
+    by_line: dict[int, tuple[str, str]] = {}
+    for e in push.imports.errors(status.id):
+        if e.line == 0:
+            continue
+        key = e.row[0].strip().lower() if e.row else ""
+        found = (sys.intern(e.error_type), e.message)
+        if key:
+            by_email.setdefault(key, found)
+        else:
+            by_line.setdefault(e.line, found)
+    return by_email, by_line
 
 
 def _add_to_list(push: ImportPush, status: ImportStatus) -> Stop | None:
@@ -143,7 +165,7 @@ def _with_ids(push: ImportPush, synced: list[Row]) -> list[Row]:
     run = push.run
     if not unknown or run.client is None or push.ids_unread is not None:
         return synced
-    if run._cancel is not None and run._cancel.is_set():
+    if run.interrupted():
         return synced  # Ctrl-C: remembered without ids, nothing more is sent
     try:
         ids = run.client.read_ids_by_email(unknown)

@@ -30,19 +30,15 @@ import contextlib
 import logging
 import shutil
 import time
-from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..hubspot import AuthError, DailyLimitError, HubSpotError
 from ..hubspot.imports import ImportRefused, Imports, ImportStatus
 from .import_files import ImportLog, LoggedImport, Spool, SpoolFile, read_spooled, spool_root
 from .import_land import land_import
 from .outcomes import Candidate, Stop, stop_from
-
-if TYPE_CHECKING:
-    from .run import SyncRun
+from .parts import RunContext, RunPart
 
 # A spool folder left this long by a run that never started an import is nobody's: its rows were counted
 # `failed` by that run's end (or its stale mark), and the next run resends them.
@@ -59,15 +55,17 @@ IMPORT_WAIT_S = 6 * 3600.0  # past this, the run stops waiting; the next run rea
 BATCH_ONLY = ("lifecyclestage",)
 
 
-def import_push_for(run: SyncRun) -> ImportPush | None:
+def import_push_for(run: RunContext) -> ImportPush | None:
     """The run's import path, or None when it has none (a dry run, no client, no warehouse state)."""
     if run.dry_run or run.client is None or run.state is None:
         return None
     return ImportPush(run)
 
 
-class ImportPush:
-    def __init__(self, run: SyncRun) -> None:
+class ImportPush(RunPart):
+    """The run's part that sends candidates through imports (engine/parts.py: begin, take, drain, abandon)."""
+
+    def __init__(self, run: RunContext) -> None:
         self.run = run
         cfg = run.plan.config
         self.wanted = cfg.push
@@ -87,6 +85,7 @@ class ImportPush:
         self.import_ids: list[str] = []
         self.pending: list[SpoolFile] = []  # files of imports started and not landed: kept for the next run
         self.settled = 0
+        self.draining = False  # the rows are read: the spool is closed
         self.ids_unread: str | None = None  # why the record ids of imported contacts could not be read
 
     @property
@@ -94,6 +93,9 @@ class ImportPush:
         return Imports(self.run.client)  # type: ignore[arg-type]
 
     # -- before the first row: what a killed run left ----------------------------------------------------
+    def begin(self) -> None:
+        self.recover()
+
     def recover(self) -> None:
         """Land the imports an earlier run started and never recorded the outcome of (a crash, a kill, Ctrl-C
         while HubSpot processed them); an import still processing is waited for (the run stops if it outlasts
@@ -106,12 +108,14 @@ class ImportPush:
                 self._recover_one(logged)
             except HubSpotError as exc:
                 # Not knowing its outcome, resending its rows could import them twice: this run sends nothing.
-                self.run._stopped = Stop(
-                    "IMPORT_PENDING",
-                    f"the outcome of import {logged.import_id or logged.name!r} of run {logged.run_id} could not"
-                    f" be read ({exc}); this run sends nothing rather than import its rows twice: run again",
+                self.run.halt(
+                    Stop(
+                        "IMPORT_PENDING",
+                        f"the outcome of import {logged.import_id or logged.name!r} of run {logged.run_id} could"
+                        f" not be read ({exc}); this run sends nothing rather than import its rows twice: run again",
+                    )
                 )
-            if self.run._stopped is not None:
+            if self.run.stop is not None:
                 return
         self._tidy()
 
@@ -136,10 +140,12 @@ class ImportPush:
             return
         status = self._wait([status])[0]
         if not status.finished:
-            self.run._stopped = Stop(
-                "IMPORT_PENDING",
-                f"HubSpot import {status.id} of run {logged.run_id} is still {status.state}: this run waits for"
-                " it rather than sending its rows twice; run again once it finished",
+            self.run.halt(
+                Stop(
+                    "IMPORT_PENDING",
+                    f"HubSpot import {status.id} of run {logged.run_id} is still {status.state}: this run waits"
+                    " for it rather than sending its rows twice; run again once it finished",
+                )
             )
             return
         spooled = SpoolFile(Path(logged.file_path))
@@ -173,6 +179,8 @@ class ImportPush:
     # -- while rows stream ---------------------------------------------------------------------------------
     def take(self, c: Candidate) -> bool:
         """Spool `c` for an import (True), or leave it to the batch path (False)."""
+        if self.draining:
+            return False
         if self.mode is None:
             self.mode = self._decide()
         if self.mode == "batch" or any(v == "" for v in c.properties.values()):
@@ -191,27 +199,27 @@ class ImportPush:
         return "batch" if expected is not None and expected < self.threshold else "auto"
 
     # -- at the run's end ----------------------------------------------------------------------------------
-    def finish(self, enqueue: Callable[[Candidate], None]) -> None:
-        """Import what was spooled (or hand it to the batch path via `enqueue`), then record every outcome."""
+    def drain(self) -> None:
+        """Import what was spooled (or hand it back to the run for the batch push), then record every outcome."""
         spool = self.spool
         spool.close()
+        self.draining = True  # what is handed back goes to the batch push
         try:
             if spool.rows == 0:
                 return
             run = self.run
-            if run._stopped is None and run._cancel is not None and run._cancel.is_set():
-                run._interrupt()
-            if run._stopped is not None:
-                self._fail_files(spool.files, run._stopped)
+            run.interrupted()
+            if run.stop is not None:
+                self.fail_files(spool.files, run.stop)
                 return
             if self.mode == "auto" and spool.rows < self.threshold:
-                self._hand_back(spool.files, enqueue)
+                self._hand_back(spool.files)
                 return
             problem = self._limit_problem()
             if problem is not None:
-                self._refused(spool.files, "IMPORT_LIMIT", problem, enqueue)
+                self._refused(spool.files, "IMPORT_LIMIT", problem)
                 return
-            started = self._start(enqueue)
+            started = self._start()
             self._record_ids()
             statuses = self._wait([s for _, s in started])
             for (spooled, _), status in zip(started, statuses):
@@ -227,7 +235,7 @@ class ImportPush:
             self.run.counters.rows_failed += owed
             self.settled += owed
 
-    def _start(self, enqueue: Callable[[Candidate], None]) -> list[tuple[SpoolFile, ImportStatus]]:
+    def _start(self) -> list[tuple[SpoolFile, ImportStatus]]:
         run, started = self.run, []
         files = self.spool.files
         for i, spooled in enumerate(files):
@@ -241,17 +249,17 @@ class ImportPush:
                 )
             except ImportRefused as exc:
                 self.log.step(run.run.run_id, name, "landed", detail=f"refused: {exc}")
-                self._refused([spooled], exc.code or "IMPORT_REFUSED", str(exc), enqueue)
+                self._refused([spooled], exc.code or "IMPORT_REFUSED", str(exc))
                 continue
             except AuthError as exc:
                 self.log.step(run.run.run_id, name, "landed", detail=f"refused: {exc}")
-                self._refused([spooled], exc.code or "MISSING_SCOPES", str(exc), enqueue)
+                self._refused([spooled], exc.code or "MISSING_SCOPES", str(exc))
                 continue
             except HubSpotError as exc:
                 # Not known to have started: the next run looks for it by name before sending these rows again.
                 stop = stop_from(exc)
-                run._stopped = run._stopped or stop
-                self._fail_files([spooled], stop)
+                run.halt(stop)
+                self.fail_files([spooled], stop)
                 self.pending.append(spooled)
                 continue
             self.log.step(
@@ -279,19 +287,16 @@ class ImportPush:
             waited = time.monotonic() - begun
             if waited > IMPORT_WAIT_S:
                 break
-            if run._cancel is not None and run._cancel.wait(delay):
-                run._interrupt()
+            if run.wait_interrupted(delay):
                 break
-            if run._cancel is None:
-                time.sleep(delay)
             try:
                 current = [s if s.finished else self.imports.status(s.id) for s in current]
             except DailyLimitError as exc:
-                run._stopped = run._stopped or stop_from(exc)
+                run.halt(stop_from(exc))
                 break
             except HubSpotError as exc:
                 log.warning("exposure %s: reading an import's state failed: %s", run.plan.exposure, exc)
-            run._report()
+            run.report()
             delay = min(POLL_MAX_S, max(POLL_FIRST_S, (time.monotonic() - begun) * POLL_SHARE))
         return current
 
@@ -303,7 +308,7 @@ class ImportPush:
                 f"HubSpot import {status.id} was still {status.state} when the run stopped; the next run reads its"
                 " outcome (its rows are not imported again)",
             )
-            self._fail_files([spooled], pending)  # left unlanded in hubspot_sync_imports: recovered next run
+            self.fail_files([spooled], pending)  # left unlanded in hubspot_sync_imports: recovered next run
             return
         land_import(self, spooled, status, counted=True)
         self.log.step(run.run.run_id, status.name, "landed", import_id=status.id, detail=status.state)
@@ -335,7 +340,6 @@ class ImportPush:
         files: list[SpoolFile],
         code: str,
         message: str,
-        enqueue: Callable[[Candidate], None],
     ) -> None:
         """`auto`: the rows go through the batch path instead; `import`: they fail and the run stops."""
         if self.mode == "auto":
@@ -344,42 +348,33 @@ class ImportPush:
                 self.run.plan.exposure,
                 message,
             )
-            self._hand_back(files, enqueue)
+            self._hand_back(files)
             return
         s = Stop(code, message)
-        self.run._stopped = self.run._stopped or s
-        self._fail_files(files, s)
+        self.run.halt(s)
+        self.fail_files(files, s)
 
-    def _hand_back(self, files: list[SpoolFile], enqueue: Callable[[Candidate], None]) -> None:
+    def _hand_back(self, files: list[SpoolFile]) -> None:
         for spooled in files:
             for c in read_spooled(spooled):
                 self.settled += 1  # its outcome comes from the batch path
-                enqueue(c)
+                self.run.send(c)
 
-    def _fail_files(self, files: list[SpoolFile], stop: Stop) -> None:
+    def fail_files(self, files: list[SpoolFile], stop: Stop) -> None:
         for spooled in files:
             for c in read_spooled(spooled):
                 self.settle(c, "failed", stop.code, stop.message, stop.http_status)
-        self.run._flush_records()
+        self.run.flush_records()
 
     def settle(
         self, c: Candidate, outcome: str, code: str | None, detail: str | None, status: int | None = None
     ) -> None:
         self.settled += 1
-        self.run._settle(c, outcome, code, detail, status)
+        self.run.settle(c, outcome, code, detail, status)
 
     def _record_ids(self) -> None:
-        """The runs row's `import_ids` (on append-only warehouses, where runs is a view, hubspot_sync_imports has
-        them)."""
-        run = self.run
-        if not self.import_ids or run.log.append_only:
-            return
-        p = run.log.target.placeholder
-        run.log.target.execute(
-            f"update {run.log.runs} set import_ids = {p} where run_id = {p}",
-            [",".join(self.import_ids), run.run.run_id],
-        )
-
+        """The runs row's `import_ids` (run_log.py)."""
+        self.run.log.set_import_ids(self.run.run.run_id, self.import_ids)
 
 def _slug(exposure: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in exposure)[:100] or "exposure"

@@ -1,27 +1,26 @@
-"""`SyncRun`: one sync run of one exposure, on the caller's thread. It classifies each row fed to it, buffers
-the candidates, hands full buffers to a worker (`calls.talk`, two batches in flight), lands what HubSpot said
-(counters, record log, state), and writes the runs row: waiting, running, end state.
+"""`SyncRun`: one sync run of one exposure, on the caller's thread. It classifies each row fed to it, hands each
+candidate to its parts (engine/parts.py: the import path, the batch push, the list mirror), counts every row's one
+outcome, writes the record log, and the runs row: waiting, running, end state (engine/ending.py).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import asdict
 from typing import Any
 
-from ..hubspot import HubSpotClient, RecordFailure, UpdateOutcome
+from ..hubspot import HubSpotClient
 from ..list_mirror import mirror_for
-from ..notify import notify_run_end
 from ..plan import SyncPlan
 from ..run_log import Counters, RecordRow, RunLog, RunRow
 from ..state import SyncState
-from .calls import Halt, Pushed, talk
+from .batch import IN_FLIGHT, PUSH_SIZE, BatchPush
+from .calls import Halt, Pushed
 from .classify import classify
+from .ending import end_run
 from .imports import import_push_for
 from .outcomes import (
     INTERRUPTED,
@@ -31,20 +30,20 @@ from .outcomes import (
     Stop,
     invariant_problem,
 )
+from .parts import RunPart
 from .tracking import Tracker
 
 log = logging.getLogger(__package__)  # "dbt_hubspot_sync.engine", as before the package split
 
-# requests, so the half-empty last round of each phase costs little of the allowed rate.
-PUSH_SIZE = 4000
-# Batches whose HubSpot calls may run at once: one's updates overlap the next one's lookups.
-IN_FLIGHT = 2
+__all__ = ["IN_FLIGHT", "PUSH_SIZE", "RECORDS_PER_WRITE", "SyncRun"]
+
 # Record-log rows held before a write (memory stays bounded; the end of the run writes the rest).
 RECORDS_PER_WRITE = 10_000
 
 
 class SyncRun:
-    """Feed it chunks, then finish(). Writes the runs row as it goes: waiting, running, end state."""
+    """Feed it chunks, then finish(). Writes the runs row as it goes: waiting, running, end state. It is the
+    `RunContext` (engine/parts.py) its parts see."""
 
     def __init__(
         self,
@@ -66,7 +65,6 @@ class SyncRun:
         self.plan, self.log, self.client = plan, log, client
         self.dry_run = dry_run
         self.state = None if dry_run else state  # a dry run changes nothing, the state included
-        self.push_size = push_size
         self.on_progress = on_progress
         self.counters = Counters()
         # Remembered misses (hubspot_sync_state) are not looked up again: the pipeline says whether they may
@@ -74,29 +72,96 @@ class SyncRun:
         self.trust_not_found = trust_not_found
         self.changes: dict[str, int] = {}  # a dry run's diff: records that would change, per property
         self.run = RunRow(str(uuid.uuid4()), invocation_id, plan.exposure, plan.relation, trigger)
-        self._buffer: list[Candidate] = []
-        self._in_flight: list[tuple[list[Candidate], Future[Pushed]]] = []
-        self._pool: ThreadPoolExecutor | None = None
-        self._halt = Halt(
-            cancel
-        )  # set by a worker whose calls ended the run (or Ctrl-C); read by the next one
         self._records: list[RecordRow] = []
         self._offline = False  # the warehouse went away: write nothing more (abandon)
-        self._stopped: Stop | None = None
-        self._error: str | None = None
+        self._stop: Stop | None = None
+        # Set by the runner's SIGINT handler: stop sending, let in-flight calls finish, end `failed`.
+        self._cancel = cancel
+        # What the batch push's workers read before each call: set by the one whose calls ended the run, or here.
+        self._halt = Halt(cancel)
         self._stats_at_start = None
         self._log_all = plan.config.log_records == "all"
         # For progress displays: the lifecycle status, the row count when the caller knows it, the end result.
         self.status = "waiting"
         self.rows_expected: int | None = None
         self.result: RunResult | None = None
-        # Set by the runner's SIGINT handler: stop sending, let in-flight calls finish, end `failed`.
-        self._cancel = cancel
         # The rows come from a query with change detection (changes.py; the pipeline says so): count rows, closed
         # records and, after each row's values, its fingerprint, record key and logged outcome.
         self.tracker: Tracker | None = None
-        self._imports = import_push_for(self)  # the import path, the batch push's sibling (engine/imports.py)
-        self._mirror = mirror_for(self)  # with list_id: the list's side (list_mirror.py)
+        # The parts, in the order a candidate is offered to them: the import path takes what it spools, the batch
+        # push takes the rest; the list mirror follows the audience.
+        self.parts: list[RunPart] = [
+            part
+            for part in (import_push_for(self), BatchPush(self, self._halt, push_size), mirror_for(self))
+            if part is not None
+        ]
+
+    # -- the run as its parts see it (engine/parts.py: RunContext) -------------------------------------
+    @property
+    def stop(self) -> Stop | None:
+        return self._stop
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop is not None
+
+    @property
+    def offline(self) -> bool:
+        return self._offline
+
+    def halt(self, stop: Stop) -> None:
+        self._stop = self._stop or stop
+
+    def interrupted(self) -> bool:
+        if self._cancel is None or not self._cancel.is_set():
+            return False
+        if self._stop is None:  # nothing more is sent (workers see `_halt` before their next call)
+            self._stop = self._halt.stop = self._halt.check() or INTERRUPTED
+        return True
+
+    def wait_interrupted(self, seconds: float) -> bool:
+        if self._cancel is None:
+            time.sleep(seconds)
+            return False
+        return self._cancel.wait(seconds) and self.interrupted()
+
+    def send(self, candidate: Candidate) -> None:
+        for part in self.parts:
+            if part.take(candidate):
+                return
+        raise AssertionError("the batch push takes every candidate")  # pragma: no cover
+
+    def landed(self, pushed: Pushed) -> None:
+        for part in self.parts:
+            part.landed(pushed)
+
+    def settle(
+        self, c: Candidate, outcome: str, code: str | None, detail: str | None, http_status: int | None = None
+    ) -> None:
+        if not c.settled:
+            c.settled = True
+            self._outcome(outcome, c.email_raw, c.email, code, detail, http_status, c.record_key, c.logged)
+
+    def flush_records(self, *, force: bool = False) -> None:
+        # Written in batches: each warehouse statement has a fixed cost far above a row's.
+        if self._offline:
+            self._records = []  # the warehouse is gone (abandon): the next run logs these records again
+        elif self._records and (force or len(self._records) >= RECORDS_PER_WRITE):
+            self.log.log_records(self.run.run_id, self.plan.exposure, self._records)
+            self._records = []
+        if self.tracker is not None and not self._offline:
+            pending = len(self.tracker.events) + len(self.tracker.refresh)
+            if pending and (force or pending >= RECORDS_PER_WRITE):
+                self.tracker.flush()
+        self.report()
+
+    def report(self) -> None:
+        if self.on_progress is None:
+            return
+        try:
+            self.on_progress(self)
+        except Exception:  # a broken display must never break a sync
+            log.warning("progress display failed", exc_info=True)
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def announce(self) -> None:
@@ -108,20 +173,16 @@ class SyncRun:
         self.run.started_at = self.log.set_running(self.run.run_id)
         # One client serves every exposure of the process: count this run's requests from here.
         self._stats_at_start = self.client.stats.snapshot() if self.client else None
-        if self._imports is not None:
-            self._imports.recover()  # before any row: land the imports a killed run left processing
+        for part in self.parts:
+            part.begin()  # the import path lands the imports a killed run left processing
         self.status = "running"
-        self._report()
+        self.report()
 
     def requests_so_far(self) -> int:
         """This run's requests until now (one client serves every exposure of the process)."""
         if self.result is not None or self.client is None or self._stats_at_start is None:
             return self.counters.requests
         return (self.client.stats.snapshot() - self._stats_at_start).requests
-
-    @property
-    def stopped(self) -> bool:
-        return self._stopped is not None
 
     def track_changes(self) -> None:
         """The rows fed come from a rows query with change detection in the warehouse (changes.py)."""
@@ -141,65 +202,47 @@ class SyncRun:
                     tracker.closed(row, x)
                     continue
                 key, logged = x.record_key, x.logged
-            if self._cancel is not None and self._stopped is None and self._cancel.is_set():
-                self._interrupt()
+            if self._stop is None:
+                self.interrupted()
             self.counters.rows_read += 1
             got = classify(row, plan, trust_not_found=trust)
-            if self._mirror is not None:
-                self._mirror.row(row, got)  # list_mode mirror: the run's audience
+            for part in self.parts:
+                part.row(row, got)  # list_mode mirror: the run's audience
             if isinstance(got, Candidate):
                 if tracker is not None:
                     got.fingerprint, got.record_key, got.logged = x.fingerprint, key, logged
-                if self._stopped is not None:
-                    stop = self._stopped
-                    self._outcome("failed", row[0], row[1], stop.code, stop.message, stop.http_status, key, logged)
-                elif self._imports is None or not self._imports.take(got):  # else spooled for an import
-                    self._enqueue(got)
+                if self._stop is not None:
+                    stop = self._stop
+                    self._outcome(
+                        "failed", row[0], row[1], stop.code, stop.message, stop.http_status, key, logged
+                    )
+                else:
+                    self.send(got)
                 continue
             outcome, code, detail = got
-            if self._stopped is not None and outcome not in ("invalid", "duplicate"):
-                stop = self._stopped  # after a stop, every row that would be sent or looked up fails
-                outcome, code, detail = "failed", stop.code, stop.message
-                self._outcome(outcome, row[0], row[1], code, detail, stop.http_status, key, logged)
+            if self._stop is not None and outcome not in ("invalid", "duplicate"):
+                stop = self._stop  # after a stop, every row that would be sent or looked up fails
+                self._outcome("failed", row[0], row[1], stop.code, stop.message, stop.http_status, key, logged)
                 continue
             if tracker is not None and outcome == "unchanged" and row[4] is not None and x.fingerprint:
                 # Nothing to send (the same values, or none): the state learns the row's fingerprint, so the
                 # warehouse settles it next time (what HubSpot was sent, record_id and hash, stays).
                 tracker.refresh.append((row[1], row[3], row[4], x.fingerprint))
             self._outcome(outcome, row[0], row[1], code, detail, None, key, logged)
-        self._flush_records()
-
-    def _enqueue(self, c: Candidate) -> None:
-        """A candidate for the batch path: pushed when the buffer is full."""
-        self._buffer.append(c)
-        if len(self._buffer) >= self.push_size:
-            self._push()
+        self.flush_records()
 
     def finish(self, error: str | None = None) -> RunResult:
-        """Push what is buffered, write the end state. `error`: the caller's failure (e.g. the read broke)."""
-        if error and self._stopped is None:
-            self._stopped = Stop("RUN_FAILED", error)
-        if self._cancel is not None and self._stopped is None and self._cancel.is_set():
-            self._interrupt()
-        if self._imports is not None:
-            self._imports.finish(self._enqueue)  # import what was spooled, or hand it to the batch path
-        self._push(drain=True)
-        self._flush_records(force=True)
-        if self.client is not None and self._stats_at_start is not None:
-            delta = self.client.stats.snapshot() - self._stats_at_start
-            self.counters.requests, self.counters.retries = delta.requests, delta.retries
-            self.counters.rate_limited = delta.rate_limited
-        if self._stopped is not None:
-            status = "failed"
-            message = self._stopped.message
-            if self._stopped.code == "DAILY_LIMIT":
-                message = f"daily_limit: {message}"
-        elif self.counters.rows_failed:
-            status, message = "completed_with_errors", None
-        else:
-            status, message = "completed", None
-        if self._mirror is not None:  # list_mode mirror: who left the audience leaves the list
-            status, message = self._mirror.finish(status, message)
+        """Send what the parts hold, write the end state. `error`: the caller's failure (e.g. the read broke)."""
+        if error:
+            self.halt(Stop("RUN_FAILED", error))
+        self.interrupted()
+        for part in self.parts:
+            part.drain()  # the import path imports what it spooled (or hands it to the batch push), which sends
+        self.flush_records(force=True)
+        self._count_requests()
+        status, message = self._status()
+        for part in self.parts:
+            status, message = part.conclude(status, message)  # list_mode mirror: who left the list leaves it
         if self.dry_run:
             note = "dry run: nothing was written to HubSpot (rows_updated counts would-update rows)"
             message = f"{note}; {message}" if message else note
@@ -210,9 +253,40 @@ class SyncRun:
             log.error("exposure %s, run %s: %s", self.plan.exposure, self.run.run_id, broken)
             status = "failed"
             message = f"{broken}; {message}" if message else broken
-        self.log.finish_run(self.run.run_id, status, self.counters, message)
-        if not self.dry_run:  # a dry run changed nothing: nobody needs paging about it
-            notify_run_end(self.plan.config.notify, self.run, status, asdict(self.counters), message)
+        end_run(self.log, self.run, status, self.counters, message, self.plan.config.notify, dry_run=self.dry_run)
+        return self._ended(status, message)
+
+    def abandon(self, reason: str) -> RunResult:
+        """End the run without its warehouse (it went away mid-run): nothing more is sent, the calls in flight
+        land in the counters only, every row without an outcome is failed. Nothing is written (the record log
+        and state of what could not be recorded are redone by the next run); the caller ends the run
+        (engine/ending.py) through a fresh connection, if one can be had."""
+        self._offline, self.state = True, None
+        self.halt(Stop("WAREHOUSE_LOST", reason))
+        for part in self.parts:
+            part.abandon()
+        self._records = []
+        self._count_requests()
+        broken = invariant_problem(self.counters)
+        return self._ended("failed", f"{reason}; {broken}" if broken else reason)
+
+    # -- internals ------------------------------------------------------------------------------------
+    def _status(self) -> tuple[str, str | None]:
+        if self._stop is not None:
+            if self._stop.code == "DAILY_LIMIT":
+                return "failed", f"daily_limit: {self._stop.message}"
+            return "failed", self._stop.message
+        if self.counters.rows_failed:
+            return "completed_with_errors", None
+        return "completed", None
+
+    def _count_requests(self) -> None:
+        if self.client is not None and self._stats_at_start is not None:
+            delta = self.client.stats.snapshot() - self._stats_at_start
+            self.counters.requests, self.counters.retries = delta.requests, delta.retries
+            self.counters.rate_limited = delta.rate_limited
+
+    def _ended(self, status: str, message: str | None) -> RunResult:
         self.status = status
         self.result = RunResult(
             self.run.run_id,
@@ -223,48 +297,10 @@ class SyncRun:
             self.dry_run,
             dict(self.changes),
         )
-        if self.tracker is not None:
+        if self.tracker is not None and not self._offline:
             self.result.rows_shipped = self.counters.rows_read - self.tracker.settled
-        self._report()
+        self.report()
         return self.result
-
-    def abandon(self, reason: str) -> RunResult:
-        """End the run without its warehouse (it went away mid-run): nothing more is sent, the calls in flight
-        land in the counters only, every row without an outcome is failed. Nothing is written (the record log
-        and state of what could not be recorded are redone by the next run); the caller writes the end state
-        through a fresh connection."""
-        self._offline, self.state = True, None
-        self._stopped = self._halt.stop = self._stopped or Stop("WAREHOUSE_LOST", reason)
-        self._push(drain=True)
-        if self._imports is not None:
-            self._imports.abandon()
-        self._records = []
-        if self.client is not None and self._stats_at_start is not None:
-            delta = self.client.stats.snapshot() - self._stats_at_start
-            self.counters.requests, self.counters.retries = delta.requests, delta.retries
-            self.counters.rate_limited = delta.rate_limited
-        broken = invariant_problem(self.counters)
-        message = f"{reason}; {broken}" if broken else reason
-        self.status = "failed"
-        self.result = RunResult(
-            self.run.run_id, self.plan.exposure, "failed", self.counters, message, self.dry_run
-        )
-        self._report()
-        return self.result
-
-    # -- internals ------------------------------------------------------------------------------------
-    def _interrupt(self) -> None:
-        """Ctrl-C: nothing more is sent (workers see `_halt` before their next call); what is in flight lands."""
-        self._stopped = self._halt.stop = self._halt.check() or INTERRUPTED
-
-    def _result(self, future: Future[Pushed]) -> Pushed:
-        """Wait for a batch, noticing a Ctrl-C meanwhile (so the batches behind stop before their updates)."""
-        while True:
-            try:
-                return future.result(timeout=0.2 if self._cancel is not None else None)
-            except FutureTimeout:
-                if self._stopped is None and self._cancel is not None and self._cancel.is_set():
-                    self._interrupt()
 
     def _outcome(
         self,
@@ -294,162 +330,3 @@ class SyncRun:
         ):
             raw_text = None if raw is None else str(raw)
             self._records.append(RecordRow(raw_text, clean, outcome, code, detail, http_status))
-
-    def _flush_records(self, *, force: bool = False) -> None:
-        # Written in batches: each warehouse statement has a fixed cost far above a row's.
-        if self._offline:
-            self._records = []  # the warehouse is gone (abandon): the next run logs these records again
-        elif self._records and (force or len(self._records) >= RECORDS_PER_WRITE):
-            self.log.log_records(self.run.run_id, self.plan.exposure, self._records)
-            self._records = []
-        if self.tracker is not None and not self._offline:
-            pending = len(self.tracker.events) + len(self.tracker.refresh)
-            if pending and (force or pending >= RECORDS_PER_WRITE):
-                self.tracker.flush()
-        self._report()
-
-    def _report(self) -> None:
-        if self.on_progress is None:
-            return
-        try:
-            self.on_progress(self)
-        except Exception:  # a broken display must never break a sync
-            log.warning("progress display failed", exc_info=True)
-
-    def _settle(
-        self,
-        c: Candidate,
-        outcome: str,
-        code: str | None,
-        detail: str | None,
-        http_status: int | None = None,
-    ) -> None:
-        if not c.settled:
-            c.settled = True
-            self._outcome(outcome, c.email_raw, c.email, code, detail, http_status, c.record_key, c.logged)
-
-    def _fail_all(self, batch: Iterable[Candidate], stop: Stop) -> None:
-        """Fail every candidate of the batch that has no outcome yet."""
-        for c in batch:
-            self._settle(c, "failed", stop.code, stop.message, stop.http_status)
-
-    def _push(self, *, drain: bool = False) -> None:
-        """Hand the buffer to a worker; land finished batches. Two batches are in flight at most, so one
-        batch's updates overlap the next one's lookups (the limiter keeps the total under HubSpot's rate)."""
-        batch, self._buffer = self._buffer, []
-        if batch and self._stopped is not None:
-            self._fail_all(batch, self._stopped)
-        elif batch:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="hubspot-push")
-            self._in_flight.append((batch, self._pool.submit(self._talk, batch)))
-        while self._in_flight and (drain or len(self._in_flight) >= IN_FLIGHT):
-            done_batch, future = self._in_flight.pop(0)
-            try:
-                self._land(self._result(future))
-            except Exception as exc:  # anything unexpected ends the run; no row of the batch is lost
-                self._stopped = self._stopped or Stop("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
-                self._fail_all(done_batch, self._stopped)
-            self._flush_records()
-        if drain and self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
-
-    def _talk(self, batch: list[Candidate]) -> Pushed:
-        """The HubSpot calls for one batch, on a worker thread (`calls.talk`)."""
-        return talk(
-            batch,
-            self.client,
-            self._halt,
-            dry_run=self.dry_run,
-            list_id=self.plan.config.list_id,
-            properties=self.plan.properties,
-        )
-
-    def _land(self, pushed: Pushed) -> None:
-        """Record what HubSpot said about one batch (the caller's thread: counters, record log, state)."""
-        if pushed.read_stop is not None:
-            self._stopped = self._stopped or pushed.read_stop
-            self._fail_all(pushed.batch, pushed.read_stop)
-            return
-        if self._mirror is not None:
-            self._mirror.landed(pushed)  # the batch's record ids (audience), the ids HubSpot added (recorded)
-        for c in pushed.missing:
-            self._settle(
-                c,
-                "not_found",
-                "OBJECT_NOT_FOUND",
-                "no HubSpot contact has this email (contacts are never created)",
-            )
-        if self.state is not None and pushed.missing:
-            self.state.remember_not_found(
-                self.plan.exposure,
-                self.run.run_id,
-                [c.email for c in pushed.missing],
-                [c.fingerprint for c in pushed.missing],
-            )
-        first = {rid: c.email for c, rid in pushed.already} | {
-            rid: c.email for rid, c in pushed.by_id.items()
-        }
-        for c, rid in pushed.doubles:
-            self._settle(
-                c,
-                "duplicate",
-                "DUPLICATE_RECORD",
-                f"HubSpot contact {rid} is already updated from {first.get(rid, 'another row')}",
-            )
-        for c, rid in pushed.already:
-            self._settle(c, "unchanged", "ALREADY_IN_HUBSPOT", f"contact {rid} already has these values")
-        # Known from now on (the state), once the list, if any, holds them too: else the next run adds them.
-        if self.state is not None and pushed.already and pushed.list_stop is None:
-            synced = [(c.email, rid, c.digest, c.fingerprint) for c, rid in pushed.already]
-            self.state.record(self.plan.exposure, self.run.run_id, synced)
-        if self.dry_run:
-            for rid, c in pushed.by_id.items():
-                changes = pushed.changes.get(rid)
-                for name in changes or ():
-                    self.changes[name] = self.changes.get(name, 0) + 1
-                detail = f"would update contact {rid}"
-                if changes:
-                    detail += ": " + "; ".join(f"{k}: {old!r} → {new!r}" for k, (old, new) in changes.items())
-                self._settle(c, "updated", None, detail)
-            return
-        outcome = pushed.outcome or UpdateOutcome()
-        self._apply(outcome, pushed.by_id, pushed.stop)
-        if pushed.listed is not None:
-            # Already-members count as in the list: the contact is where the user wants it.
-            self.counters.list_added += len(pushed.listed.added) + len(pushed.listed.already)
-            self.counters.list_missing += len(pushed.listed.missing)
-        if pushed.list_stop is None:
-            # The state says "HubSpot has this, list included": written only once both calls succeeded, so a
-            # failed list add is redone by the next run instead of being skipped as unchanged.
-            self._remember(outcome, pushed.by_id, pushed.stale)
-        stop = pushed.stop or pushed.list_stop
-        if stop is not None:
-            self._stopped = self._stopped or stop
-        # A call that broke mid-way (e.g. the daily limit during a stale id's lookup) may leave candidates in
-        # none of the lists above: they are failed, never dropped.
-        self._fail_all(pushed.batch, stop or Stop("NOT_SENT", "HubSpot returned no result for this record"))
-
-    def _apply(self, outcome: UpdateOutcome, by_id: dict[str, Candidate], stop: Stop | None) -> None:
-        for rid, c in by_id.items():
-            if rid in outcome.updated:
-                self._settle(c, "updated", None, f"contact {rid}")
-            elif rid in outcome.not_found:
-                self._settle(c, "not_found", "OBJECT_NOT_FOUND", f"HubSpot contact {rid} no longer exists")
-            elif rid in outcome.failed:
-                f: RecordFailure = outcome.failed[rid]
-                self._settle(c, "failed", f.code, f.detail, f.http_status)
-            else:
-                s = stop or Stop("NOT_SENT", "HubSpot returned no result for this record")
-                self._settle(c, "failed", s.code, s.message, s.http_status)
-
-    def _remember(self, outcome: UpdateOutcome, by_id: dict[str, Candidate], stale: list[str]) -> None:
-        if self.state is None:
-            return
-        # Forget first: a stale email found again under a new id is recorded afresh just below.
-        gone = [by_id[rid].email for rid in outcome.not_found if rid in by_id]
-        self.state.forget(self.plan.exposure, gone + stale)
-        done = [(rid, by_id[rid]) for rid in outcome.updated if rid in by_id]
-        synced = [(c.email, rid, c.digest, c.fingerprint) for rid, c in done]
-        self.state.record(self.plan.exposure, self.run.run_id, synced)

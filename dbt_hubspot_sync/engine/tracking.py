@@ -16,13 +16,13 @@ from ..changes import Extras, Rejection, extras, write_rejections
 from .outcomes import OUTCOME_COUNTERS
 
 if TYPE_CHECKING:
-    from .run import SyncRun
+    from .parts import RunContext
 
 REJECTED = ("invalid", "duplicate", "not_found", "failed")
 
 
 class Tracker:
-    def __init__(self, run: SyncRun) -> None:
+    def __init__(self, run: RunContext) -> None:
         self.run = run
         self.n_values = len(run.plan.properties)
         self.log_all = run.plan.config.log_records == "all"
@@ -80,7 +80,7 @@ class Tracker:
         run = self.run
         events, refresh = self.events, self.refresh
         self.events, self.refresh = [], []
-        if run.dry_run or run._offline:
+        if run.dry_run or run.offline:
             return
         if refresh and run.state is not None:
             run.state.record(run.plan.exposure, run.run.run_id, refresh)

@@ -1,9 +1,9 @@
 """Credentials and where they may go: Bearer auth, the token from the environment, redaction, the base URL check.
 
-The access token is only ever placed in the Authorization header, by `_BearerAuth` set as the session's auth; it
-is never logged, and every message the client builds passes through `_scrub` first. `_checked_base_url` refuses
+The access token is only ever placed in the Authorization header, by `BearerAuth` set as the session's auth; it
+is never logged, and every message the client builds passes through `scrub` first. `checked_base_url` refuses
 any base URL that would send the token across a network in clear (plain http is allowed to loopback only, for the
-sandbox). `_settings_from_env` reads HUBSPOT_ACCESS_TOKEN and HUBSPOT_BASE_URL: the token is never read from a
+sandbox). `settings_from_env` reads HUBSPOT_ACCESS_TOKEN and HUBSPOT_BASE_URL: the token is never read from a
 flag or YAML.
 """
 
@@ -24,7 +24,7 @@ DEFAULT_BASE_URL = "https://api.hubapi.com"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
-class _BearerAuth(requests.auth.AuthBase):
+class BearerAuth(requests.auth.AuthBase):
     def __init__(self, token: str) -> None:
         self._token = token
 
@@ -33,10 +33,10 @@ class _BearerAuth(requests.auth.AuthBase):
         return request
 
     def __repr__(self) -> str:
-        return "_BearerAuth(<redacted>)"
+        return "BearerAuth(<redacted>)"
 
 
-def _settings_from_env() -> tuple[str, str]:
+def settings_from_env() -> tuple[str, str]:
     """(token, base URL): HUBSPOT_ACCESS_TOKEN (required), HUBSPOT_BASE_URL (optional, else HubSpot's)."""
     token = os.environ.get("HUBSPOT_ACCESS_TOKEN", "").strip()
     if not token:
@@ -49,14 +49,14 @@ def _settings_from_env() -> tuple[str, str]:
     return token, base_url
 
 
-def _scrub(text: str, secret: str) -> str:
+def scrub(text: str, secret: str) -> str:
     """Replace the secret (in any letter case: URLs lower-case hosts) with ***."""
     if not secret or secret.lower() not in text.lower():
         return text
     return re.sub(re.escape(secret), "***", text, flags=re.IGNORECASE)
 
 
-def _checked_base_url(base_url: str) -> str:
+def checked_base_url(base_url: str) -> str:
     """HTTPS only, except to a loopback host (the sandbox): the token must not cross a network in clear."""
     parts = urlsplit(base_url.strip())
     host = (parts.hostname or "").lower()

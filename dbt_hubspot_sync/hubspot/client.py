@@ -15,10 +15,10 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from .auth import _settings_from_env
+from .auth import settings_from_env
 from .lists import LIST_CHUNK, ListCalls
 from .paths import Paths
-from .responses import _as_dict, _str_list
+from .responses import as_dict, str_list
 from .search import SearchCalls
 from .transport import chunks
 from .update import BATCH_SIZE, UpdateCalls
@@ -45,7 +45,7 @@ class HubSpotClient(UpdateCalls, ListCalls, SearchCalls):
     def from_env(cls, api_version: str | None = None, **kw: Any) -> HubSpotClient:
         """Token from HUBSPOT_ACCESS_TOKEN (required), base URL from HUBSPOT_BASE_URL (optional); `api_version`
         (the exposure's) wins over HUBSPOT_API_VERSION, which wins over the default (hubspot/paths.py)."""
-        token, base_url = _settings_from_env()
+        token, base_url = settings_from_env()
         kw.setdefault("base_url", base_url)
         return cls(token, api_version=api_version, **kw)
 
@@ -98,12 +98,12 @@ class HubSpotClient(UpdateCalls, ListCalls, SearchCalls):
         path = self.paths.batch_read()
         call = f"POST {path}"
         payload = {"properties": properties, "propertiesWithHistory": [], "inputs": [{"id": i} for i in ids]}
-        resp = self._request("POST", path, payload)
+        resp = self.request("POST", path, payload)
         if resp.status not in (200, 207) or not isinstance(resp.body, dict):
-            raise self._unexpected(call, resp, "200 or 207 with results")
+            raise self.unexpected(call, resp, "200 or 207 with results")
         wanted = set(ids)
         return {
-            str(r["id"]): _as_dict(r.get("properties"))
+            str(r["id"]): as_dict(r.get("properties"))
             for r in resp.body.get("results") or []
             if isinstance(r, dict) and str(r.get("id")) in wanted
         }
@@ -119,10 +119,10 @@ class HubSpotClient(UpdateCalls, ListCalls, SearchCalls):
             "propertiesWithHistory": [],
             "inputs": [{"id": e} for e in emails],
         }
-        resp = self._request("POST", path, payload)
+        resp = self.request("POST", path, payload)
         # 2026-09 answers the misses as a 200 carrying the grouped error (its spec has no 207): parsed alike.
         if resp.status not in (200, 207) or not isinstance(resp.body, dict):
-            raise self._unexpected(call, resp, "200 or 207 with results")
+            raise self.unexpected(call, resp, "200 or 207 with results")
         wanted = set(emails)
         found: dict[str, tuple[str, dict[str, str | None]]] = {}
         # Results under another email: a merged contact found by a former email.
@@ -130,7 +130,7 @@ class HubSpotClient(UpdateCalls, ListCalls, SearchCalls):
         for result in resp.body.get("results") or []:
             if not isinstance(result, dict) or result.get("id") in (None, ""):
                 continue
-            props = _as_dict(result.get("properties"))
+            props = as_dict(result.get("properties"))
             email = str(props.get("email") or "").strip().lower()
             # By id and email only, never by position.
             if email in wanted:
@@ -142,7 +142,7 @@ class HubSpotClient(UpdateCalls, ListCalls, SearchCalls):
         named_missing = {
             i.strip().lower()
             for err in resp.body.get("errors") or []
-            for i in _str_list(_as_dict(_as_dict(err).get("context")).get("ids"))
+            for i in str_list(as_dict(as_dict(err).get("context")).get("ids"))
         }
         unmatched = [e for e in emails if e not in found and e not in named_missing]
         if others and len(unmatched) == 1 and len(others) == 1:
@@ -155,15 +155,15 @@ class HubSpotClient(UpdateCalls, ListCalls, SearchCalls):
 
     def get_properties(self) -> list[dict[str, Any]]:
         """Every contact property (name, type, options, modificationMetadata.readOnlyValue, ...)."""
-        body = self._get_json(self.paths.properties(), "200 with results")
-        results = _as_dict(body).get("results")
+        body = self.get_json(self.paths.properties(), "200 with results")
+        results = as_dict(body).get("results")
         return [r for r in results if isinstance(r, dict)] if isinstance(results, list) else []
 
     def probe(self, method: str, path: str, payload: Any) -> int:
         """Send a call that changes nothing (an empty batch) and return its status; AuthError (with
         `missing_scopes`) when the token may not make it. HubSpot checks a call's scopes before it reads the body,
         so this proves a write scope without writing (`check`)."""
-        return self._request(method, path, payload).status
+        return self.request(method, path, payload).status
 
     def check_token(self) -> None:
         """Raise AuthError unless the token can read contacts' properties (a cheap, read-only probe)."""

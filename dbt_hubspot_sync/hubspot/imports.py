@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from .errors import HubSpotError
-from .responses import _as_dict, _body_message, _primary_code, _Response, _str_list
+from .responses import Reply, as_dict, body_message, primary_code, str_list
 from .transport import Transport
 
 __all__ = ["Imports", "ImportStatus", "ImportRowError", "ImportRefused", "TERMINAL_STATES", "import_request"]
@@ -162,24 +162,24 @@ class Imports:
             multipart = _Multipart(request, path)
             return multipart, multipart.content_type
 
-        resp = self.client._request("POST", where, upload=body)
+        resp = self.client.request("POST", where, upload=body)
         if resp.status == 200 and isinstance(resp.body, dict):
             return _status(resp.body)
         if resp.status in (400, 413, 429):
             raise ImportRefused(
-                self.client._redact(
-                    f"POST {where}: HubSpot refused import {name!r}: {_body_message(resp.body, resp.text)}"
+                self.client.redact(
+                    f"POST {where}: HubSpot refused import {name!r}: {body_message(resp.body, resp.text)}"
                 ),
                 call=f"POST {where}",
                 status=resp.status,
-                category=_as_dict(resp.body).get("category"),
+                category=as_dict(resp.body).get("category"),
                 code=_refusal_code(resp),
             )
-        raise self.client._unexpected(f"POST {where}", resp, "200 with the import")
+        raise self.client.unexpected(f"POST {where}", resp, "200 with the import")
 
     def status(self, import_id: str) -> ImportStatus:
-        body = self.client._get_json(self.paths.import_get(import_id), "200 with the import")
-        return _status(_as_dict(body))
+        body = self.client.get_json(self.paths.import_get(import_id), "200 with the import")
+        return _status(as_dict(body))
 
     def errors(self, import_id: str, page_size: int = ERRORS_PAGE) -> Iterator[ImportRowError]:
         """Every row error of the import, page by page (with messages and row data)."""
@@ -189,8 +189,8 @@ class Imports:
             query = {"limit": page_size, "includeErrorMessage": "true", "includeRowData": "true"}
             if after:
                 query["after"] = after
-            body = _as_dict(
-                self.client._get_json(f"{base}?{urlencode(query)}", "200 with the import's errors")
+            body = as_dict(
+                self.client.get_json(f"{base}?{urlencode(query)}", "200 with the import's errors")
             )
             for item in body.get("results") or []:
                 if isinstance(item, dict):
@@ -208,7 +208,7 @@ class Imports:
             query: dict[str, Any] = {"limit": LIST_PAGE}
             if after:
                 query["after"] = after
-            body = _as_dict(self.client._get_json(f"{base}?{urlencode(query)}", "200 with the imports"))
+            body = as_dict(self.client.get_json(f"{base}?{urlencode(query)}", "200 with the imports"))
             found += [_status(r) for r in body.get("results") or [] if isinstance(r, dict)]
             after = _next_after(body)
             if not after:
@@ -217,20 +217,20 @@ class Imports:
 
     def cancel(self, import_id: str) -> None:
         where = self.paths.import_cancel(import_id)
-        resp: _Response = self.client._request("POST", where)
+        resp: Reply = self.client.request("POST", where)
         if resp.status != 200:
-            raise self.client._unexpected(f"POST {where}", resp, "200 with the action")
+            raise self.client.unexpected(f"POST {where}", resp, "200 with the action")
 
     def add_from_list(self, list_id: str, source_list_id: str) -> None:
         """Add every member of `source_list_id` (an import's list) to `list_id`: one request, 204."""
         where = self.paths.memberships_add_from(list_id, source_list_id)
-        resp = self.client._request("PUT", where)
+        resp = self.client.request("PUT", where)
         if resp.status not in (200, 204):
-            raise self.client._unexpected(f"PUT {where}", resp, "204 (a MANUAL or SNAPSHOT list)")
+            raise self.client.unexpected(f"PUT {where}", resp, "204 (a MANUAL or SNAPSHOT list)")
 
 
 def _status(body: dict[str, Any]) -> ImportStatus:
-    metadata = _as_dict(body.get("metadata"))
+    metadata = as_dict(body.get("metadata"))
     counters = metadata.get("counters")
     if isinstance(counters, str):  # the docs' examples show it serialized; be lenient
         try:
@@ -247,14 +247,14 @@ def _status(body: dict[str, Any]) -> ImportStatus:
         id=str(body.get("id") or ""),
         name=str(body.get("importName") or ""),
         state=str(body.get("state") or ""),
-        counters={str(k): int(v) for k, v in _as_dict(counters).items() if isinstance(v, (int, float))},
+        counters={str(k): int(v) for k, v in as_dict(counters).items() if isinstance(v, (int, float))},
         created_at=_when(body.get("createdAt")),
         list_ids=tuple(str(x.get("listId")) for x in lists or [] if isinstance(x, dict) and x.get("listId")),
     )
 
 
 def _row_error(item: dict[str, Any]) -> ImportRowError:
-    source = _as_dict(item.get("sourceData"))
+    source = as_dict(item.get("sourceData"))
     line = source.get("lineNumber")
     file_id = source.get("fileId")
     return ImportRowError(
@@ -267,7 +267,7 @@ def _row_error(item: dict[str, Any]) -> ImportRowError:
 
 
 def _next_after(body: dict[str, Any]) -> str | None:
-    after = _as_dict(_as_dict(body.get("paging")).get("next")).get("after")
+    after = as_dict(as_dict(body.get("paging")).get("next")).get("after")
     return str(after) if after not in (None, "") else None
 
 
@@ -280,9 +280,9 @@ def _when(value: Any) -> datetime | None:
         return None
 
 
-def _refusal_code(resp: _Response) -> str:
+def _refusal_code(resp: Reply) -> str:
     """TOO_MANY_ROWS, FILE_TOO_LARGE, DAILY_*_LIMIT... wherever HubSpot puts it; RATE_LIMITED for a 429."""
-    body = _as_dict(resp.body)
+    body = as_dict(resp.body)
     sub = body.get("subCategory")
     if isinstance(sub, str) and sub:
         return sub.rsplit(".", 1)[-1]
@@ -291,6 +291,6 @@ def _refusal_code(resp: _Response) -> str:
     if resp.status == 429:
         return "RATE_LIMITED"
     codes = [
-        c for c in _str_list([e.get("code") for e in body.get("errors") or [] if isinstance(e, dict)]) if c
+        c for c in str_list([e.get("code") for e in body.get("errors") or [] if isinstance(e, dict)]) if c
     ]
-    return codes[0] if codes else _primary_code(resp.body, resp.status)
+    return codes[0] if codes else primary_code(resp.body, resp.status)

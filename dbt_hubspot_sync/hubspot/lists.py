@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from .responses import _as_dict, _str_list
+from .responses import as_dict, str_list
 from .results import ListOutcome
 from .transport import Transport, chunks
 
@@ -29,14 +29,14 @@ def _unique(ids: Sequence[str]) -> list[str]:
 class ListCalls(Transport):
     def get_list(self, list_id: str) -> dict[str, Any]:
         """The list's definition (`processingType`, `size`, ...): GET .../lists/{listId}."""
-        body = self._get_json(self.paths.get_list(list_id), "200 with the list")
-        inner = _as_dict(body).get("list")
-        return inner if isinstance(inner, dict) else _as_dict(body)
+        body = self.get_json(self.paths.get_list(list_id), "200 with the list")
+        inner = as_dict(body).get("list")
+        return inner if isinstance(inner, dict) else as_dict(body)
 
     def _membership_write(self, path: str, payload: Any) -> dict[str, Any]:
-        resp = self._request("PUT", path, payload)
+        resp = self.request("PUT", path, payload)
         if resp.status != 200 or not isinstance(resp.body, dict):
-            raise self._unexpected(
+            raise self.unexpected(
                 f"PUT {path}",
                 resp,
                 "200 with recordsIdsAdded/recordIdsRemoved/recordIdsMissing (a MANUAL or SNAPSHOT list)",
@@ -46,9 +46,9 @@ class ListCalls(Transport):
     @staticmethod
     def _tally(body: dict[str, Any], add: set[str], remove: set[str], outcome: ListOutcome) -> None:
         # The spec says recordsIdsAdded, older examples recordIdsAdded: accept both.
-        added = set(_str_list(body.get("recordsIdsAdded"))) | set(_str_list(body.get("recordIdsAdded")))
-        removed = set(_str_list(body.get("recordIdsRemoved")))
-        missing = set(_str_list(body.get("recordIdsMissing")))
+        added = set(str_list(body.get("recordsIdsAdded"))) | set(str_list(body.get("recordIdsAdded")))
+        removed = set(str_list(body.get("recordIdsRemoved")))
+        missing = set(str_list(body.get("recordIdsMissing")))
         outcome.added |= added & add
         outcome.removed |= removed & remove
         outcome.missing |= (missing & (add | remove)) - added - removed
@@ -102,13 +102,13 @@ class ListCalls(Transport):
         seen: set[str] = set()
         while True:
             query = f"?limit={page_size}" + (f"&after={quote(after, safe='')}" if after else "")
-            body = self._get_json(base + query, "200 with results")
-            for item in _as_dict(body).get("results") or []:
-                rid = str(_as_dict(item).get("recordId") or "")
+            body = self.get_json(base + query, "200 with results")
+            for item in as_dict(body).get("results") or []:
+                rid = str(as_dict(item).get("recordId") or "")
                 if rid and rid not in seen:
                     seen.add(rid)
                     yield rid
-            nxt = _as_dict(_as_dict(_as_dict(body).get("paging")).get("next")).get("after")
+            nxt = as_dict(as_dict(as_dict(body).get("paging")).get("next")).get("after")
             if not nxt or str(nxt) == after:
                 return
             after = str(nxt)

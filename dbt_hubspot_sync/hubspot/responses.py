@@ -27,14 +27,14 @@ _RULE_BASIS = re.compile(r"based on \[([^\]]*)\]")
 
 
 @dataclass
-class _Response:
+class Reply:
     status: int
     body: Any
     headers: Any
     text: str
 
     @classmethod
-    def of(cls, resp: Any) -> _Response:
+    def of(cls, resp: Any) -> Reply:
         """A `requests.Response`, read once. HubSpot's JSON is UTF-8 (RFC 8259): decoding it here skips requests'
         charset sniffing; a body that is not JSON is None (its text is kept for messages)."""
         text = resp.content.decode("utf-8", "replace")
@@ -54,11 +54,11 @@ class _ValueError:
     message: str
 
 
-def _as_dict(body: Any) -> dict[str, Any]:
+def as_dict(body: Any) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def _str_list(value: Any) -> list[str]:
+def str_list(value: Any) -> list[str]:
     if isinstance(value, list):
         return [str(v) for v in value if v is not None]
     if isinstance(value, (str, int)):
@@ -69,13 +69,13 @@ def _str_list(value: Any) -> list[str]:
 def _parse_value_errors(body: Any) -> list[_ValueError]:
     """Collect (code, property, message) from `errors[]` and from the JSON array embedded in the message
     ("Property values were not valid: [{...,"error":"INVALID_EMAIL","name":"email"}]")."""
-    b = _as_dict(body)
+    b = as_dict(body)
     found: list[_ValueError] = []
     for item in b.get("errors") or []:
         if not isinstance(item, dict):
             continue
-        ctx = _as_dict(item.get("context"))
-        names = _str_list(ctx.get("propertyName"))
+        ctx = as_dict(item.get("context"))
+        names = str_list(ctx.get("propertyName"))
         found.append(
             _ValueError(
                 code=item.get("code") if isinstance(item.get("code"), str) else None,
@@ -104,20 +104,20 @@ def _parse_value_errors(body: Any) -> list[_ValueError]:
     return found
 
 
-def _primary_code(body: Any, status: int) -> str:
+def primary_code(body: Any, status: int) -> str:
     """The most specific code a failure body carries: errors[].code / embedded "error", else category."""
     for ve in _parse_value_errors(body):
         if ve.code:
             return ve.code
-    b = _as_dict(body)
+    b = as_dict(body)
     for key in ("category", "errorType"):
         if isinstance(b.get(key), str) and b[key]:
             return b[key]
     return f"HTTP_{status}"
 
 
-def _body_message(body: Any, text: str) -> str:
-    msg = _as_dict(body).get("message")
+def body_message(body: Any, text: str) -> str:
+    msg = as_dict(body).get("message")
     if isinstance(msg, str) and msg:
         return msg
     return text[:300]
@@ -125,13 +125,13 @@ def _body_message(body: Any, text: str) -> str:
 
 def _missing_scopes(body: Any) -> list[str]:
     scopes: list[str] = []
-    b = _as_dict(body)
-    contexts = [_as_dict(b.get("context"))] + [
-        _as_dict(e.get("context")) for e in b.get("errors") or [] if isinstance(e, dict)
+    b = as_dict(body)
+    contexts = [as_dict(b.get("context"))] + [
+        as_dict(e.get("context")) for e in b.get("errors") or [] if isinstance(e, dict)
     ]
     for ctx in contexts:
         for key in ("requiredGranularScopes", "missingScopes"):
-            for scope in _str_list(ctx.get(key)):
+            for scope in str_list(ctx.get(key)):
                 if scope not in scopes:
                     scopes.append(scope)
     return scopes
@@ -139,7 +139,7 @@ def _missing_scopes(body: Any) -> list[str]:
 
 def _rate_policy(body: Any) -> str:
     """policyName first, then category/errorType, then message (docs/hubspot_api.md §5.2)."""
-    b = _as_dict(body)
+    b = as_dict(body)
     policy = b.get("policyName")
     if isinstance(policy, str) and policy:
         return policy.upper()
@@ -178,25 +178,25 @@ def decide(status: int, body: Any, text: str) -> Decision:
     if status == 429:
         policy = _rate_policy(body)
         if policy == "DAILY":
-            return Decision("daily_limit", "DAILY", _body_message(body, text))
+            return Decision("daily_limit", "DAILY", body_message(body, text))
         return Decision("wait", policy)
     if status == 423 or status >= 500:
         code = "HTTP_423" if status == 423 else "HTTP_5XX"
-        return Decision("retry", code, f"HTTP {status}: {_body_message(body, text)}")
+        return Decision("retry", code, f"HTTP {status}: {body_message(body, text)}")
     if status in (401, 403):
         scopes = tuple(_missing_scopes(body))
         code = "MISSING_SCOPES" if scopes else "INVALID_AUTHENTICATION"
-        return Decision("auth", code, _body_message(body, text), scopes)
+        return Decision("auth", code, body_message(body, text), scopes)
     return Decision("return")
 
 
-def _record_update_results(ids: list[str], resp: _Response, outcome: UpdateOutcome) -> None:
+def _record_update_results(ids: list[str], resp: Reply, outcome: UpdateOutcome) -> None:
     """Record the per-id results of a batch/update 200/207 `resp` for the `ids` sent, by id and trace id."""
-    body = _as_dict(resp.body)
+    body = as_dict(resp.body)
     sent = set(ids)
     accounted: set[str] = set()
     for result in body.get("results") or []:
-        rid = str(_as_dict(result).get("id") or "")
+        rid = str(as_dict(result).get("id") or "")
         if rid in sent:
             outcome.updated.add(rid)
             accounted.add(rid)
@@ -206,8 +206,8 @@ def _record_update_results(ids: list[str], resp: _Response, outcome: UpdateOutco
             continue
         category = str(err.get("category") or "")
         categories.add(category)
-        ctx = _as_dict(err.get("context"))
-        named = [i for i in _str_list(ctx.get("ids")) + _str_list(ctx.get("objectWriteTraceId")) if i in sent]
+        ctx = as_dict(err.get("context"))
+        named = [i for i in str_list(ctx.get("ids")) + str_list(ctx.get("objectWriteTraceId")) if i in sent]
         for rid in named:
             if rid in accounted:
                 continue
@@ -216,8 +216,8 @@ def _record_update_results(ids: list[str], resp: _Response, outcome: UpdateOutco
                 outcome.not_found.add(rid)
             else:
                 detail = next((ve.message for ve in _parse_value_errors(err) if ve.message), "")
-                code = _primary_code(err, resp.status)
-                outcome.failed[rid] = RecordFailure(code, detail or _body_message(err, ""), resp.status)
+                code = primary_code(err, resp.status)
+                outcome.failed[rid] = RecordFailure(code, detail or body_message(err, ""), resp.status)
     unaccounted = [rid for rid in ids if rid not in accounted]
     if not unaccounted:
         return
@@ -237,23 +237,23 @@ def _named_offenders(
 ) -> dict[str, RecordFailure]:
     """Records a 400 identifies: duplicate ids (context.ids), inputs named by their objectWriteTraceId or id in
     an error's context (the record id is sent as the trace id), or a property value quoted in its message."""
-    b = _as_dict(body)
+    b = as_dict(body)
     named: dict[str, RecordFailure] = {}
-    message = _body_message(body, "")
-    ids = set(_str_list(_as_dict(b.get("context")).get("ids")))
+    message = body_message(body, "")
+    ids = set(str_list(as_dict(b.get("context")).get("ids")))
     if ids and "duplicate" in message.lower():
         for rid, _ in batch:
             if rid in ids:
                 named[rid] = RecordFailure("DUPLICATE_ID", message, 400)
     sent = {rid for rid, _ in batch}
     for item in [b, *(e for e in b.get("errors") or [] if isinstance(e, dict))]:
-        ctx = _as_dict(item.get("context"))
-        traced = _str_list(ctx.get("objectWriteTraceId")) + ([] if item is b else _str_list(ctx.get("ids")))
+        ctx = as_dict(item.get("context"))
+        traced = str_list(ctx.get("objectWriteTraceId")) + ([] if item is b else str_list(ctx.get("ids")))
         for rid in traced:
             if rid in sent and rid not in named:
                 code = item.get("code") if isinstance(item.get("code"), str) else None
                 named[rid] = RecordFailure(
-                    code or _primary_code(body, 400), str(item.get("message") or message), 400
+                    code or primary_code(body, 400), str(item.get("message") or message), 400
                 )
     for ve in errors:
         if not ve.code or not ve.message:

@@ -2,7 +2,7 @@
 
 Search has its own rate limit (5 requests per second per account, outside the ten-secondly window, no rate
 headers): every search holds a slot of the token's search limiter, and a SECONDLY 429 pauses searches only
-(`Transport._request(search=True)`). A query lists at most 10,000 results (paging past them is a 400), at most 200
+(`Transport.request(search=True)`). A query lists at most 10,000 results (paging past them is a 400), at most 200
 a page: `search_created` checks a window's `total` on its first page and splits a window holding more into halves
 until each fits, or says the result is incomplete.
 """
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from .responses import _as_dict
+from .responses import as_dict
 from .results import SearchResult
 from .transport import Transport
 
@@ -36,9 +36,9 @@ class SearchCalls(Transport):
         """One search request (one page) as HubSpot takes it (`filterGroups`, `sorts`, `properties`, `limit`,
         `after`); returns the 200 body (`total`, `results`, `paging.next.after`). HubSpotError otherwise."""
         path = self.paths.search()
-        resp = self._request("POST", path, request, search=True)
+        resp = self.request("POST", path, request, search=True)
         if resp.status != 200 or not isinstance(resp.body, dict):
-            raise self._unexpected(f"POST {path}", resp, "200 with total and results")
+            raise self.unexpected(f"POST {path}", resp, "200 with total and results")
         return resp.body
 
     def search_created(
@@ -103,13 +103,13 @@ class SearchCalls(Transport):
                 if isinstance(total, int) and total >= SEARCH_CAP:
                     return False
             for result in body.get("results") or []:
-                result = _as_dict(result)
+                result = as_dict(result)
                 rid = str(result.get("id") or "")
                 if rid:
-                    props = dict(_as_dict(result.get("properties")))
+                    props = dict(as_dict(result.get("properties")))
                     props.setdefault("hs_object_id", rid)
                     found[rid] = props
-            nxt = _as_dict(_as_dict(body.get("paging")).get("next")).get("after")
+            nxt = as_dict(as_dict(body.get("paging")).get("next")).get("after")
             if not nxt or str(nxt) == after or (str(nxt).isdigit() and int(str(nxt)) >= SEARCH_CAP):
                 return True
             after = str(nxt)

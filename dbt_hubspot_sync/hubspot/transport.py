@@ -1,6 +1,6 @@
 """The request loop every HubSpot call goes through: session, pacing, retries, the run's retry budget, workers.
 
-`Transport._request` sends one call on a pooled `requests.Session` (Bearer auth from `auth`), holding a slot of
+`Transport.request` sends one call on a pooled `requests.Session` (Bearer auth from `auth`), holding a slot of
 the token's shared `RateLimiter` (`rate_limit`) while it is in flight. Transient failures (5xx, 423, timeouts,
 connection errors) are retried with bounded exponential backoff and equal jitter; a 429 pauses every request of
 the token (Retry-After, else the window) and ends the run at once when its policy is DAILY; 401/403 raise
@@ -31,7 +31,7 @@ from requests.adapters import HTTPAdapter
 
 from .. import __version__
 from ..errors import SettingError
-from .auth import DEFAULT_BASE_URL, _BearerAuth, _checked_base_url, _scrub
+from .auth import DEFAULT_BASE_URL, BearerAuth, checked_base_url, scrub
 from .errors import (
     AuthError,
     DailyLimitError,
@@ -44,12 +44,12 @@ from .paths import ApiVersion, Paths, resolve_version
 from .rate_limit import RateLimiter
 from .responses import (
     Decision,
-    _as_dict,
-    _body_message,
-    _primary_code,
-    _Response,
+    Reply,
     _retry_after,
+    as_dict,
+    body_message,
     decide,
+    primary_code,
 )
 from .results import ClientStats
 from .workers import Shared as _Shared
@@ -92,13 +92,14 @@ class Transport:
         api_version: str | None = None,
         search_limiter: RateLimiter | None = None,
     ) -> None:
+        # Long for its settings only: each knob with its reason beside it, no logic to split out.
         if not token:
             raise MissingTokenError("no HubSpot access token given", call="init")
         self._token = token
         try:
-            self.base_url = _checked_base_url(base_url)
+            self.base_url = checked_base_url(base_url)
         except SettingError as exc:
-            raise SettingError(_scrub(str(exc), token)) from None
+            raise SettingError(scrub(str(exc), token)) from None
         self.timeout = timeout
         self.max_retries = max(0, max_retries)
         self.concurrency = max(1, concurrency)
@@ -127,7 +128,7 @@ class Transport:
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
         # As session auth, not a default header: requests then skips its per-request ~/.netrc lookup.
-        self._session.auth = _BearerAuth(token)
+        self._session.auth = BearerAuth(token)
         self._session.headers.update(
             {
                 "Accept": "application/json",
@@ -163,26 +164,26 @@ class Transport:
         self._shared.close()
         self._session.close()
 
-    def _redact(self, text: str) -> str:
-        return _scrub(text, self._token)
+    def redact(self, text: str) -> str:
+        return scrub(text, self._token)
 
-    def _unexpected(self, call: str, resp: _Response, expected: str) -> HubSpotError:
+    def unexpected(self, call: str, resp: Reply, expected: str) -> HubSpotError:
         return HubSpotError(
-            self._redact(
+            self.redact(
                 f"{call}: expected {expected}, got HTTP {resp.status} "
-                f"{_as_dict(resp.body).get('category') or ''}: {_body_message(resp.body, resp.text)}"
+                f"{as_dict(resp.body).get('category') or ''}: {body_message(resp.body, resp.text)}"
             ),
             call=call,
             status=resp.status,
-            category=_as_dict(resp.body).get("category"),
-            code=_primary_code(resp.body, resp.status),
+            category=as_dict(resp.body).get("category"),
+            code=primary_code(resp.body, resp.status),
         )
 
-    def _get_json(self, path: str, expected: str) -> Any:
+    def get_json(self, path: str, expected: str) -> Any:
         call = f"GET {path}"
-        resp = self._request("GET", path)
+        resp = self.request("GET", path)
         if resp.status != 200 or resp.body is None:
-            raise self._unexpected(call, resp, expected)
+            raise self.unexpected(call, resp, expected)
         return resp.body
 
     def _spend_retry(self) -> bool:
@@ -200,7 +201,7 @@ class Transport:
         delay = min(self.backoff_max, self.backoff_base * (2**attempt))
         return delay / 2 + random.uniform(0, delay / 2)
 
-    def _request(
+    def request(
         self,
         method: str,
         path: str,
@@ -208,7 +209,7 @@ class Transport:
         *,
         search: bool = False,
         upload: Callable[[], tuple[Any, str]] | None = None,
-    ) -> _Response:
+    ) -> Reply:
         """Send one call, retrying transient failures; returns any non-transient response (2xx/4xx).
 
         `search`: the call is a search, paced by the search limiter (and not the ten-secondly one), whose 429s
@@ -225,7 +226,7 @@ class Transport:
         while True:
             resp, failure = self._attempt(limiter, method, path, data, upload, search=search)
             if resp is not None:
-                answer = _Response.of(resp)
+                answer = Reply.of(resp)
                 decision = decide(answer.status, answer.body, answer.text)
                 if decision.action == "return":
                     return answer
@@ -323,12 +324,12 @@ class Transport:
         """Sleep before retry `attempt + 1` of a transient failure, or raise RetriesExhaustedError when the
         request's retries, the run's budget or the 429 waits are spent."""
         code, status, detail = failure
-        detail = self._redact(detail)  # bodies are echoed into messages and logs
+        detail = self.redact(detail)  # bodies are echoed into messages and logs
         if code == "RATE_LIMITED" or attempt >= self.max_retries or not self._spend_retry():
             if code != "RATE_LIMITED" and attempt < self.max_retries:
                 detail = f"{detail}; {self._budget_spent()}"
             raise RetriesExhaustedError(
-                self._redact(f"{call}: gave up after {attempt} retries: {detail}"),
+                self.redact(f"{call}: gave up after {attempt} retries: {detail}"),
                 call=call,
                 status=status,
                 code=code,
@@ -345,7 +346,7 @@ class Transport:
 
     def _daily_limit(self, call: str, decision: Decision) -> DailyLimitError:
         return DailyLimitError(
-            self._redact(
+            self.redact(
                 f"{call}: HubSpot's daily request limit is reached (429 DAILY); "
                 f"nothing more can be sent until it resets: {decision.detail}"
             ),
@@ -355,11 +356,11 @@ class Transport:
             code="DAILY",
         )
 
-    def _auth_error(self, call: str, answer: _Response, decision: Decision) -> AuthError:
-        category = _as_dict(answer.body).get("category")
+    def _auth_error(self, call: str, answer: Reply, decision: Decision) -> AuthError:
+        category = as_dict(answer.body).get("category")
         hint = f"; missing scopes: {', '.join(decision.scopes)}" if decision.scopes else ""
         return AuthError(
-            self._redact(
+            self.redact(
                 f"{call}: HubSpot refused the access token (HTTP {answer.status} {category or ''}){hint}: "
                 f"{decision.detail}"
             ),

@@ -16,15 +16,15 @@ from collections.abc import Sequence
 from .errors import HubSpotError, PropertyError, RetriesExhaustedError
 from .responses import (
     PROPERTY_CODES,
-    _as_dict,
-    _body_message,
+    Reply,
     _named_offenders,
     _parse_value_errors,
-    _primary_code,
     _record_update_results,
-    _Response,
     _rule_suspects,
     _ValueError,
+    as_dict,
+    body_message,
+    primary_code,
 )
 from .results import RecordFailure, UpdateOutcome
 from .transport import Transport, chunks
@@ -79,7 +79,7 @@ class UpdateCalls(Transport):
         self, call: str, ve: _ValueError, status: int, category: object, fallback: str
     ) -> None:
         raise PropertyError(
-            self._redact(
+            self.redact(
                 f"{call}: HubSpot rejected property {ve.name!r} ({ve.code}): {ve.message or fallback}. "
                 "Every record sending it would fail: fix the exposure's properties"
             ),
@@ -90,7 +90,7 @@ class UpdateCalls(Transport):
             property_name=ve.name,
         )
 
-    def _send_update(self, batch: Batch, outcome: UpdateOutcome) -> _Response | None:
+    def _send_update(self, batch: Batch, outcome: UpdateOutcome) -> Reply | None:
         """Send one batch; record its per-id results. Returns the 400 response to recover from, else None."""
         path = self.paths.batch_update()
         call = f"POST {path}"
@@ -99,7 +99,7 @@ class UpdateCalls(Transport):
             "inputs": [{"id": rid, "objectWriteTraceId": rid, "properties": props} for rid, props in batch]
         }
         try:
-            resp = self._request("POST", path, payload)
+            resp = self.request("POST", path, payload)
         except RetriesExhaustedError as exc:
             # The run continues; these records are failed with the transport reason (retried next run).
             outcome.fail_all(
@@ -110,13 +110,13 @@ class UpdateCalls(Transport):
             return resp
         # 2026-09 answers a partial success as a 200 carrying errors (its spec has no 207): parsed alike.
         if resp.status not in (200, 207) or not isinstance(resp.body, dict):
-            raise self._unexpected(call, resp, "200 or 207 (or a 400 naming bad records)")
+            raise self.unexpected(call, resp, "200 or 207 (or a 400 naming bad records)")
         _record_update_results([rid for rid, _ in batch], resp, outcome)
         for err in resp.body.get("errors") or []:
             for ve in _parse_value_errors(err):
                 if ve.code in PROPERTY_CODES:
                     # Per-input errors about a property: every later record would fail the same way.
-                    self._property_error(call, ve, resp.status, _as_dict(err).get("category"), "")
+                    self._property_error(call, ve, resp.status, as_dict(err).get("category"), "")
         return None
 
     def _update_recover(self, batch: Batch, outcome: UpdateOutcome) -> None:
@@ -127,15 +127,15 @@ class UpdateCalls(Transport):
         if resp is not None:
             self._isolate(batch, resp, outcome)
 
-    def _isolate(self, batch: Batch, resp: _Response, outcome: UpdateOutcome) -> None:
+    def _isolate(self, batch: Batch, resp: Reply, outcome: UpdateOutcome) -> None:
         """`batch` was rejected with 400 `resp`: fail the named offenders, set rule suspects apart, or bisect."""
         call = f"POST {self.paths.batch_update()}"
         body = resp.body
         errors = _parse_value_errors(body)
-        message = _body_message(body, resp.text)
+        message = body_message(body, resp.text)
         for ve in errors:
             if ve.code in PROPERTY_CODES:
-                self._property_error(call, ve, 400, _as_dict(body).get("category"), message)
+                self._property_error(call, ve, 400, as_dict(body).get("category"), message)
 
         named = _named_offenders(batch, body, errors)
         if named:
@@ -155,7 +155,7 @@ class UpdateCalls(Transport):
                 )
             else:
                 detail = next((ve.message for ve in errors if ve.message), message)
-                outcome.failed[rid] = RecordFailure(_primary_code(body, 400), detail, 400)
+                outcome.failed[rid] = RecordFailure(primary_code(body, 400), detail, 400)
             return
 
         if suspects and len(suspects) < len(batch):

@@ -233,7 +233,7 @@ class ImportsState:
         store = self.store
         stamp = bodies.now_iso()
         n_columns = len(job.columns) + 1
-        with store._lock:
+        with store.lock:
             if job.state != "PROCESSING":  # canceled meanwhile
                 return
             for cells in itertools.islice(job._reader, budget):
@@ -285,7 +285,7 @@ class ImportsState:
                 )
                 job.errors.append(RowError(line, "UPDATE_ONLY_IMPORT", message, cells, job.id_column, key))
                 return
-            contact = store._insert(store._new_id(), {"email": key, **props}, stamp)
+            contact = store.insert(store.new_id(), {"email": key, **props}, stamp)
             store.created += 1
             job.created += 1
         elif job.operation == "CREATE":
@@ -293,7 +293,7 @@ class ImportsState:
             job.errors.append(RowError(line, "CREATE_ONLY_IMPORT", message, cells, job.id_column, key))
             return
         else:
-            store._apply(contact, props, stamp)
+            store.apply(contact, props, stamp)
             store.updated += 1
             job.updated += 1
         job.emitted += len(props)
@@ -302,7 +302,7 @@ class ImportsState:
 
     def _end(self, job: Job, state: str) -> None:
         """(under self.lock) The import's last state; the list of its contacts when the request asked for one."""
-        with self.store._lock:  # not while a processing tick reads the file
+        with self.store.lock:  # not while a processing tick reads the file
             job.state, job.updated_ms = state, _now_ms()
             if job._fh is not None:
                 job._fh.close()

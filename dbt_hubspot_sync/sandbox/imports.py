@@ -84,6 +84,8 @@ def parse_multipart(raw: bytes) -> dict[str, tuple[str | None, memoryview]]:
 
 # -- start -----------------------------------------------------------------------------------------------------
 def start_import(store: Store, ctx: Ctx) -> tuple[int, Any]:
+    # Long on purpose: HubSpot checks an import request in this order and answers the first problem, so the checks
+    # read top to bottom in that order.
     state = imports_of(store)
     parts = parse_multipart(ctx.raw)
     if "importRequest" not in parts:

@@ -19,7 +19,7 @@ PROCESSING_TYPES = ("MANUAL", "SNAPSHOT", "DYNAMIC")
 
 class ListsMixin:
     # The store's state this part reads and writes (set by Store.reset).
-    _lock: threading.Lock
+    lock: threading.Lock
     contacts: dict[str, dict[str, Any]]
     lists: dict[str, dict[str, Any]]
     members: dict[str, dict[str, str]]  # list id -> record id -> membershipTimestamp
@@ -34,7 +34,7 @@ class ListsMixin:
             raise validation_error(
                 f"The sandbox only has contact lists (objectTypeId 0-1), not {object_type_id}"
             )
-        with self._lock:
+        with self.lock:
             if any(lst["name"] == name for lst in self.lists.values()):
                 raise validation_error(f"A list named '{name}' already exists.")
             stamp = bodies.now_iso()
@@ -60,13 +60,13 @@ class ListsMixin:
         return {**self.lists[list_id], "size": len(self.members[list_id])}
 
     def get_list(self, list_id: str) -> dict[str, Any]:
-        with self._lock:
+        with self.lock:
             if list_id not in self.lists:
                 raise ErrorAnswer(404, error("OBJECT_NOT_FOUND", f"List {list_id} does not exist."))
             return self._list_view(list_id)
 
     def list_members(self, list_id: str) -> list[str]:
-        with self._lock:
+        with self.lock:
             if list_id not in self.lists:
                 raise ErrorAnswer(404, error("OBJECT_NOT_FOUND", f"List {list_id} does not exist."))
             return list(self.members[list_id])
@@ -87,7 +87,7 @@ class ListsMixin:
     def change_members(self, list_id: str, add: list[str], remove: list[str]) -> dict[str, list[str]]:
         """Add and remove records (memberships/add, /remove, /add-and-remove). The spec: records that do not exist
         are `recordIdsMissing`; existing members added, or non-members removed, are ignored."""
-        with self._lock:
+        with self.lock:
             lst = self._static_list(list_id, "added to or removed from" if remove else "added to")
             both = sorted(set(add) & set(remove))
             if both:
@@ -116,7 +116,7 @@ class ListsMixin:
 
     def member_page(self, list_id: str, after: str | None, limit: int) -> dict[str, Any]:
         """GET .../memberships: members in ascending record id order, `limit` a page, `after` the last id seen."""
-        with self._lock:
+        with self.lock:
             if list_id not in self.lists:
                 raise ErrorAnswer(404, error("OBJECT_NOT_FOUND", f"List {list_id} does not exist."))
             ordered = sorted(self.members[list_id].items(), key=lambda kv: id_key(kv[0]))
@@ -134,5 +134,5 @@ class ListsMixin:
 
     def list_views(self) -> list[dict[str, Any]]:
         """Every list, as GET /crm/v3/lists/{id} shows it (the admin's GET /__sandbox__/lists)."""
-        with self._lock:
+        with self.lock:
             return [self._list_view(i) for i in self.lists]

@@ -55,6 +55,7 @@ class SearchRequest:
 
 # -- the request ----------------------------------------------------------------------------------------------
 def parse(body: Any) -> SearchRequest:
+    # Long on purpose: one check per field of HubSpot's PublicObjectSearchRequest, in the schema's order.
     s = payloads.text
     obj = payloads.obj(body, "PublicObjectSearchRequest")
     req = SearchRequest()

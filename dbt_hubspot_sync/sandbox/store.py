@@ -46,7 +46,7 @@ class Store(WritesMixin, ListsMixin):
         required_when: Mapping[str, tuple[str, str]] | None = None,
         search_lag_ms: int = 0,
     ) -> None:
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
         self._order_rng = random.Random(order_seed)  # result ordering only; faults have their own RNG
         self._initial = [dict(r) for r in rows or []]
         self._numbers = tuple(number_properties)
@@ -57,7 +57,7 @@ class Store(WritesMixin, ListsMixin):
     # -- setup -----------------------------------------------------------------------------------------
     def reset(self) -> None:
         """Back to the initial contacts, default properties and no lists."""
-        with self._lock:
+        with self.lock:
             self.props = default_properties()
             for name in self._numbers:  # custom number properties: a non-number value is a whole-batch 400
                 self.props[name] = make_property(
@@ -80,7 +80,7 @@ class Store(WritesMixin, ListsMixin):
     def extension(self, name: str, factory: Any) -> Any:
         """Per-portal state of a feature with its own endpoints (e.g. imports): made by `factory()` on first use,
         dropped by `reset`. Use it under your own lock; the store's lock guards only the store's own state."""
-        with self._lock:
+        with self.lock:
             if name not in self._extensions:
                 self._extensions[name] = factory()
             return self._extensions[name]
@@ -116,11 +116,11 @@ class Store(WritesMixin, ListsMixin):
             props = {
                 k: v for k, v in props.items() if v != "" and k not in ("createdate", "lastmodifieddate")
             }
-            contact = self._insert(rid, props, stamp, created=created)
+            contact = self.insert(rid, props, stamp, created=created)
             for extra in _split_emails(contact["properties"].get(ADDITIONAL_EMAILS, "")):
                 self.by_email.setdefault(extra.lower(), rid)
 
-    def _insert(
+    def insert(
         self, rid: str, props: dict[str, str], stamp: str, created: str | None = None
     ) -> dict[str, Any]:
         props = dict(props)
@@ -141,7 +141,7 @@ class Store(WritesMixin, ListsMixin):
     # -- what users do in HubSpot's UI between syncs (admin only) ------------------------------------------
     def delete(self, rid: str) -> None:
         """The contact is gone: its id and email resolve to nothing."""
-        with self._lock:
+        with self.lock:
             contact = self.contacts.pop(rid)
             for email in [
                 contact["properties"].get("email", ""),
@@ -155,7 +155,7 @@ class Store(WritesMixin, ListsMixin):
     def merge(self, merged_id: str, primary_id: str) -> None:
         """`merged_id` is merged into `primary_id`: the old id no longer exists and its email now finds the
         primary, which keeps it as one of its additional emails (`hs_additional_emails`)."""
-        with self._lock:
+        with self.lock:
             if primary_id not in self.contacts:
                 raise KeyError(primary_id)
             contact = self.contacts.pop(merged_id)
@@ -173,7 +173,7 @@ class Store(WritesMixin, ListsMixin):
         created = stamp_of(createdate) if createdate else None
         if createdate and created is None:
             raise validation_error(f"createdate {createdate!r} is neither ISO 8601 nor epoch milliseconds")
-        with self._lock:
+        with self.lock:
             if not email:
                 raise validation_error("a contact needs an email")
             if email.lower() in self.by_email:
@@ -182,7 +182,7 @@ class Store(WritesMixin, ListsMixin):
             for name in props:
                 if name not in self.props:
                     self.props[name] = make_property(name, name, hubspot_defined=False)
-            contact = self._insert(self._new_id(), props, bodies.now_iso(), created=created)
+            contact = self.insert(self.new_id(), props, bodies.now_iso(), created=created)
             self.created += 1
             return public(contact, sorted(contact["properties"]))
 
@@ -190,7 +190,7 @@ class Store(WritesMixin, ListsMixin):
         """The contact's primary email becomes `new_email`. With `keep_old` (what a form submission with a new
         address does in HubSpot) the old one becomes an additional email and still finds the contact."""
         new_email = new_email.strip()
-        with self._lock:
+        with self.lock:
             contact = self.contacts.get(rid)
             if contact is None:
                 raise KeyError(rid)
@@ -230,14 +230,14 @@ class Store(WritesMixin, ListsMixin):
 
     # -- reads -----------------------------------------------------------------------------------------
     def snapshot(self) -> list[dict[str, Any]]:
-        with self._lock:
+        with self.lock:
             return [
                 {**c, "properties": dict(c["properties"]), "archived": False}
                 for c in sorted(self.contacts.values(), key=lambda c: id_key(c["id"]))
             ]
 
     def property_list(self) -> list[dict[str, Any]]:
-        with self._lock:
+        with self.lock:
             return list(self.props.values())
 
     def _lookup(self, key: str, id_property: str | None) -> dict[str, Any] | None:
@@ -264,7 +264,7 @@ class Store(WritesMixin, ListsMixin):
             raise validation_error(bodies.MAX_INPUTS_MESSAGE)
         id_property = req.id_property or None
         wanted = tuple(w for w in (req.properties or DEFAULT_READ) if w not in ALWAYS)
-        with self._lock:
+        with self.lock:
             self._check_id_property(id_property)
             contacts, by_email, frags = self.contacts, self.by_email, self._frags
             results, missing, seen = [], [], set()
@@ -288,7 +288,7 @@ class Store(WritesMixin, ListsMixin):
         return self._shuffled(results), missing
 
     def get_one(self, key: str, id_property: str | None, wanted: list[str]) -> dict[str, Any]:
-        with self._lock:
+        with self.lock:
             self._check_id_property(id_property)
             contact = self._lookup(key, id_property)
             if contact is None:
@@ -297,7 +297,7 @@ class Store(WritesMixin, ListsMixin):
 
     def search(self, req: SearchRequest) -> dict[str, Any]:
         """POST .../contacts/search over what the index shows now (writes appear after the indexing lag)."""
-        with self._lock:
+        with self.lock:
             return run_search(self.index.view(self.contacts), self.props, req)
 
     # -- helpers ---------------------------------------------------------------------------------------

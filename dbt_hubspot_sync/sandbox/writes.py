@@ -34,12 +34,12 @@ class WritesMixin:
     _next_id: int | None
     _frags: dict[str, dict[tuple[str, ...], bytes]]
     _order_rng: random.Random
-    _lock: Any
+    lock: Any
 
     # Provided by Store.
     def _lookup(self, key: str, id_property: str | None) -> dict[str, Any] | None: ...
     def _check_id_property(self, id_property: str | None) -> None: ...
-    def _insert(self, rid: str, props: dict[str, str], stamp: str) -> dict[str, Any]: ...
+    def insert(self, rid: str, props: dict[str, str], stamp: str) -> dict[str, Any]: ...
     def _changed(self, contact: dict[str, Any]) -> None: ...
     def _shuffled(self, results: list[Any]) -> list[Any]: ...
 
@@ -115,7 +115,7 @@ class WritesMixin:
             claimed[new] = own
 
     # -- applying ---------------------------------------------------------------------------------------------
-    def _apply(self, contact: dict[str, Any], props: dict[str, str], stamp: str) -> None:
+    def apply(self, contact: dict[str, Any], props: dict[str, str], stamp: str) -> None:
         current = contact["properties"]
         old_email = current.get("email", "").lower()
         for name, value in props.items():
@@ -136,7 +136,7 @@ class WritesMixin:
         self._frags.pop(contact["id"], None)
         self._changed(contact)
 
-    def _new_id(self) -> str:
+    def new_id(self) -> str:
         # Created contacts get ids above every existing numeric id.
         if self._next_id is None:
             self._next_id = max((int(i) for i in self.contacts if i.isdigit()), default=0) + 1
@@ -149,7 +149,7 @@ class WritesMixin:
         self, inputs: list[WriteInput], *, enforce_rules: bool = False
     ) -> tuple[list[dict[str, Any]], list[str]]:
         """(results, ids not found). Update by record id, or by email with a per-input idProperty."""
-        with self._lock:
+        with self.lock:
             self._check_batch(inputs)
             targets = [(self._lookup(inp.id or "", inp.id_property or None), inp) for inp in inputs]
             found = [(c, i) for c, i in targets if c is not None]
@@ -159,7 +159,7 @@ class WritesMixin:
             stamp = bodies.now_iso()
             results = []
             for contact, inp in found:
-                self._apply(contact, inp.properties, stamp)
+                self.apply(contact, inp.properties, stamp)
                 self.updated += 1
                 results.append(_written(contact, inp))
             # Non-numeric record ids come back as "" in context.ids, as captured from HubSpot.
@@ -174,7 +174,7 @@ class WritesMixin:
         self, inputs: list[WriteInput], *, enforce_rules: bool = False
     ) -> tuple[list[dict[str, Any]], list[str]]:
         """Update or create by email (idProperty email); by record id it only updates."""
-        with self._lock:
+        with self.lock:
             self._check_batch(inputs)
             for inp in inputs:
                 if inp.id_property == "email":
@@ -198,13 +198,13 @@ class WritesMixin:
             results, missing = [], []
             for contact, inp in targets:
                 if contact is not None:
-                    self._apply(contact, inp.properties, stamp)
+                    self.apply(contact, inp.properties, stamp)
                     self.updated += 1
                     results.append({**_written(contact, inp), "new": False})
                 elif inp.id_property == "email":
                     props = {k: v for k, v in inp.properties.items() if v != ""}
                     props.setdefault("email", inp.id or "")
-                    contact = self._insert(self._new_id(), props, stamp)
+                    contact = self.insert(self.new_id(), props, stamp)
                     self.created += 1
                     results.append({**_written(contact, inp), "new": True})
                 else:
@@ -212,7 +212,7 @@ class WritesMixin:
         return self._shuffled(results), missing
 
     def batch_create(self, inputs: list[WriteInput], *, enforce_rules: bool = False) -> list[dict[str, Any]]:
-        with self._lock:
+        with self.lock:
             self._check_batch(inputs)
             if enforce_rules:
                 self._check_rules([(None, inp) for inp in inputs])
@@ -221,7 +221,7 @@ class WritesMixin:
             results = []
             for inp in inputs:
                 props = {k: v for k, v in inp.properties.items() if v != ""}
-                contact = self._insert(self._new_id(), props, stamp)
+                contact = self.insert(self.new_id(), props, stamp)
                 self.created += 1
                 results.append(_written(contact, inp))
         return self._shuffled(results)
@@ -230,7 +230,7 @@ class WritesMixin:
         self, key: str, id_property: str | None, props: dict[str, str], *, enforce_rules: bool = False
     ) -> dict[str, Any]:
         inp = WriteInput(key, props, id_property)
-        with self._lock:
+        with self.lock:
             self._check_id_property(id_property)
             self._validate([inp])
             contact = self._lookup(key, id_property)
@@ -239,7 +239,7 @@ class WritesMixin:
             if enforce_rules:
                 self._check_rules([(contact, inp)])
             self._check_email_conflicts([(contact, inp)])
-            self._apply(contact, props, bodies.now_iso())
+            self.apply(contact, props, bodies.now_iso())
             self.updated += 1
             return _written(contact, inp)
 

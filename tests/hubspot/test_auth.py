@@ -51,7 +51,7 @@ def test_token_absent_from_reprs_of_client_session_auth_and_401_errors(fake) -> 
         # The token is held and applied: the reprs below hide it, they do not merely lack it.
         prepared = auth(requests.Request("GET", srv.url).prepare())
         assert prepared.headers["Authorization"] == f"Bearer {TOKEN}"
-        assert repr(auth) == "_BearerAuth(<redacted>)"
+        assert repr(auth) == "BearerAuth(<redacted>)"
         for text in (repr(client), repr(session), repr(session.headers), repr(auth)):
             assert TOKEN not in text
         with pytest.raises(AuthError) as info:

@@ -8,16 +8,16 @@ from typing import Any
 import pytest
 
 from dbt_hubspot_sync.hubspot.responses import (
+    Reply,
     _missing_scopes,
     _named_offenders,
     _parse_value_errors,
-    _primary_code,
     _rate_policy,
     _record_update_results,
-    _Response,
     _retry_after,
     _ValueError,
     decide,
+    primary_code,
 )
 from dbt_hubspot_sync.hubspot.results import UpdateOutcome
 
@@ -56,7 +56,7 @@ def test_value_errors_come_from_errors_and_the_embedded_array() -> None:
     ],
 )
 def test_primary_code_falls_back_from_code_to_category_to_status(body: Any, status: int, code: str) -> None:
-    assert _primary_code(body, status) == code
+    assert primary_code(body, status) == code
 
 
 def test_missing_scopes_read_both_spellings_once() -> None:
@@ -99,10 +99,10 @@ def test_retry_after_seconds_only(headers: Any, seconds: float | None) -> None:
     assert _retry_after(headers) == seconds
 
 
-def not_found_207(ids: list[str], *extra: dict[str, Any]) -> _Response:
+def not_found_207(ids: list[str], *extra: dict[str, Any]) -> Reply:
     errors = [{"status": "error", "category": "OBJECT_NOT_FOUND", "message": "Could not get some CONTACT objects",
                "context": {"ids": ids}}, *extra]  # fmt: skip
-    return _Response(207, {"status": "COMPLETE", "results": [{"id": "2"}], "errors": errors}, {}, "")
+    return Reply(207, {"status": "COMPLETE", "results": [{"id": "2"}], "errors": errors}, {}, "")
 
 
 def test_ids_echoed_as_empty_with_only_not_found_are_not_found() -> None:

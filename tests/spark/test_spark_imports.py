@@ -3,8 +3,8 @@ audience through HubSpot's imports API (the sandbox's) with every row's outcome 
 reading of the model, the invariant and the record log on Spark's views, the import's steps in
 hubspot_sync_imports, the record ids of the contacts it updated in the state, and a re-sync that sends nothing.
 
-Issue 20: the import was sent, then the run's UPDATE of hubspot_sync_runs (Spark: "does not support UPDATE TABLE")
-failed every row `warehouse_lost`.
+The failure this guards against: the import was sent, then an UPDATE of hubspot_sync_runs (Spark: "does not
+support UPDATE TABLE") failed every row `warehouse_lost`.
 """
 
 from __future__ import annotations
