@@ -86,8 +86,8 @@ def _sandbox_counts(sb: Any) -> tuple[int, int, int]:
 
 def run_tier(project: Path, data: setup.Dataset, tier: int, args: argparse.Namespace) -> list[Phase]:
     """First sync, unchanged re-sync and 1%-changed re-sync at one rate tier, with a fresh state."""
+    from dbt_hubspot_sync.doors.runner import SyncOptions, run_sync
     from dbt_hubspot_sync.hubspot import HubSpotClient, RateLimiter
-    from dbt_hubspot_sync.runner import SyncOptions, run_sync
     from dbt_hubspot_sync.sandbox import Sandbox
 
     schema = f"budget_{tier}"
@@ -241,9 +241,9 @@ def _local_child(workdir: Path) -> None:
     replaced: each call's body is serialized exactly as a real call's is, then answered in-process (every
     email found, every update applied), so the HTTP stack and HubSpot's side are all that is left out."""
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    from dbt_hubspot_sync.doors.runner import SyncOptions, run_sync
     from dbt_hubspot_sync.engine import SyncRun
     from dbt_hubspot_sync.hubspot import client as hubspot_client
-    from dbt_hubspot_sync.runner import SyncOptions, run_sync
     from dbt_hubspot_sync.sandbox.store import Store
 
     properties = Store([{"email": "x@example.com", **dict.fromkeys(setup.PROPERTIES, "")}]).property_list()
@@ -295,9 +295,9 @@ def _stages_cpu(options: Any, client: Any) -> float:
     """CPU seconds of the named stages alone, in the engine's order and with its functions: stream the
     `sync_rows_query` (SQL cleanup, duplicate rank), validate each email, convert and hash the properties,
     serialize them as batch/update bodies of 100. No engine bookkeeping, no log or state writes."""
-    from dbt_hubspot_sync.properties import properties_hash, to_hubspot_value
-    from dbt_hubspot_sync.runner import prepared, rows_query
-    from dbt_hubspot_sync.validation import validate_email
+    from dbt_hubspot_sync.config.properties import properties_hash, to_hubspot_value
+    from dbt_hubspot_sync.doors.runner import prepared, rows_query
+    from dbt_hubspot_sync.engine.validation import validate_email
 
     with prepared(options, lambda: client) as (wh, [plan], _):
         sql = rows_query(wh, plan, full_refresh=True)

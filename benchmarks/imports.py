@@ -84,7 +84,7 @@ def sandbox_stats(url: str) -> dict[str, Any]:
 
 # -- the sync, in a measured child process ----------------------------------------------------------------------
 def child(project: str, push: str, out: str) -> int:
-    from dbt_hubspot_sync.runner import SyncOptions, run_sync
+    from dbt_hubspot_sync.doors.runner import SyncOptions, run_sync
 
     peak = {"rss": 0}
     done = threading.Event()

@@ -79,8 +79,8 @@ def scale(sizes: list[int]) -> int:
 
 def scale_one(n: int) -> int:
     """One size of the scale mode; returns how many of its runs went wrong."""
+    from dbt_hubspot_sync.doors.runner import SyncOptions, run_sync
     from dbt_hubspot_sync.hubspot import HubSpotClient, RateLimiter
-    from dbt_hubspot_sync.runner import SyncOptions, run_sync
     from dbt_hubspot_sync.sandbox import Sandbox, SandboxConfig
 
     failures = 0
@@ -136,8 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.scale:
         return scale([int(x) for x in args.scale.split(",")])
 
+    from dbt_hubspot_sync.doors.runner import SyncOptions, run_sync
     from dbt_hubspot_sync.hubspot import HubSpotClient, RateLimiter
-    from dbt_hubspot_sync.runner import SyncOptions, run_sync
     from dbt_hubspot_sync.sandbox import Sandbox, SandboxConfig
 
     failures: list[str] = []

@@ -2,7 +2,7 @@
 
 For each N, builds the same throwaway dbt project as `sync_throughput.py` (DuckDB, no plugin, a `contacts`
 model of N synthetic customers, one exposure), starts the sandbox in a separate process
-(`python -m dbt_hubspot_sync.cli sandbox --contacts FILE.csv`, rate limit effectively off, no latency) so its
+(`python -m dbt_hubspot_sync.doors.cli sandbox --contacts FILE.csv`, rate limit effectively off, no latency) so its
 contact store is not measured, and runs `run_sync` in a fresh child process. Measured in the child:
 
 - peak RSS: the child's `VmHWM` (/proc/self/status) as it ends, its whole life: interpreter, dbt's imports and
@@ -57,7 +57,7 @@ def start_sandbox(contacts_csv: Path) -> tuple[subprocess.Popen[str], str]:
         [
             sys.executable,
             "-m",
-            "dbt_hubspot_sync.cli",
+            "dbt_hubspot_sync.doors.cli",
             "sandbox",
             "--port",
             "0",
@@ -129,9 +129,9 @@ def child(project: str, url: str, out: str, concurrency: int, trace: bool) -> in
     """Runs in the measured process: imports first (not part of the sync phase), then run_sync."""
     import tracemalloc
 
+    from dbt_hubspot_sync.doors.runner import SyncOptions, run_sync
     from dbt_hubspot_sync.engine import SyncRun
     from dbt_hubspot_sync.hubspot import HubSpotClient, RateLimiter
-    from dbt_hubspot_sync.runner import SyncOptions, run_sync
 
     def rss_now() -> int:
         with open("/proc/self/statm") as fh:

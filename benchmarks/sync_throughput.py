@@ -272,8 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-rerun", action="store_true", help="skip the second, nothing-changed run")
     args = ap.parse_args(argv)
 
+    from dbt_hubspot_sync.doors.runner import SyncOptions, run_sync
     from dbt_hubspot_sync.hubspot import HubSpotClient, RateLimiter
-    from dbt_hubspot_sync.runner import SyncOptions, run_sync
     from dbt_hubspot_sync.sandbox import Sandbox, SandboxConfig
 
     with tempfile.TemporaryDirectory(prefix="sync_bench_") as tmp:

@@ -21,24 +21,24 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .canary import check_canary
-from .changes import REJECTED_VIEW, changes_for
-from .config import NotifyConfig
-from .engine import RunResult, SyncRun
-from .engine.ending import end_run
-from .errors import ConfigError, WarehouseLostError
-from .gate import TestStatuses, gate_verdict, record_gated_out
-from .guards import guard_stream
-from .hubspot import HubSpotClient
-from .lists import list_problem
-from .log_target import Guarded, LogTarget, Reconnect, oneline
-from .pending import PendingQueue
-from .plan import SyncPlan
-from .preflight import preflight_properties
-from .rechecks import Recheck, plan_recheck, record_recheck
-from .run_log import Counters, RunLog
-from .state import STATE_TABLE, SyncState
-from .writer import Holder, WriterBusyError, WriterLease
+from dbt_hubspot_sync.checks.canary import check_canary
+from dbt_hubspot_sync.checks.gate import TestStatuses, gate_verdict, record_gated_out
+from dbt_hubspot_sync.checks.guards import guard_stream
+from dbt_hubspot_sync.checks.lists import list_problem
+from dbt_hubspot_sync.checks.preflight import preflight_properties
+from dbt_hubspot_sync.checks.rechecks import Recheck, plan_recheck, record_recheck
+from dbt_hubspot_sync.config.plan import SyncPlan
+from dbt_hubspot_sync.config.sync_config import NotifyConfig
+from dbt_hubspot_sync.engine import RunResult, SyncRun
+from dbt_hubspot_sync.engine.changes import REJECTED_VIEW, changes_for
+from dbt_hubspot_sync.engine.ending import end_run
+from dbt_hubspot_sync.errors import ConfigError, WarehouseLostError
+from dbt_hubspot_sync.hubspot import HubSpotClient
+from dbt_hubspot_sync.tables.log_target import Guarded, LogTarget, Reconnect, oneline
+from dbt_hubspot_sync.tables.pending import PendingQueue
+from dbt_hubspot_sync.tables.run_log import Counters, RunLog
+from dbt_hubspot_sync.tables.state import STATE_TABLE, SyncState
+from dbt_hubspot_sync.tables.writer import Holder, WriterBusyError, WriterLease
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@
   a group in a replacement (\1 on DuckDB and PostgreSQL, $1 in Java) and the string-literal syntax
   (_sql_string: Spark literals treat a backslash as an escape and drop unknown ones).
   Lower-casing non-ASCII letters on PostgreSQL follows the database's LC_CTYPE (use a UTF-8 locale).
-  Every run checks the adapter's output on canary inputs first (dbt_hubspot_sync/canary.py): an adapter
+  Every run checks the adapter's output on canary inputs first (dbt_hubspot_sync/checks/canary.py): an adapter
   whose SQL differs refuses to run instead of rewriting emails wrongly.
 -#}
 {% macro clean_email(expr) %}

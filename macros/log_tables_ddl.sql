@@ -12,7 +12,7 @@
       hubspot_sync_pending  = the post-hook's rows (hubspot_sync_pending_builds) not done yet, with their latest
                             claim and kept test results; claims, releases, done and the kept test
                             results are rows of hubspot_sync_pending_events
-    (dbt_hubspot_sync/run_log.py, state.py, pending.py write them; the views keep the documented columns).
+    (dbt_hubspot_sync/tables/run_log.py, state.py, pending.py write them; the views keep the documented columns).
     On every adapter, hubspot_sync_rejected is a view of hubspot_sync_rejections (_rejected_view_sql.sql). -#}
 {% macro log_tables_ddl(schema) %}
   {{ return(adapter.dispatch('log_tables_ddl', 'dbt_hubspot_sync')(schema)) }}

@@ -6,7 +6,7 @@
       <columns...>
     Cleanup, de-duplication and the state join run in the warehouse, so one that scales out carries large models.
 
-    With `changes` (a dict, dbt_hubspot_sync/changes.py builds it) the warehouse also detects what changed, and
+    With `changes` (a dict, dbt_hubspot_sync/engine/changes.py builds it) the warehouse also detects what changed, and
     only the rows that need work leave it (_changed_rows_query.sql says which and how). -#}
 {% macro sync_rows_query(relation, email_column, columns, state_relation=none, exposure=none, changes=none) %}
   {{ return(adapter.dispatch('sync_rows_query', 'dbt_hubspot_sync')(relation, email_column, columns,

@@ -20,11 +20,11 @@ from typing import Any
 
 import duckdb
 
+from dbt_hubspot_sync.config.plan import SyncPlan, build_plan
 from dbt_hubspot_sync.dbt_bridge import Exposure, Model, Project
 from dbt_hubspot_sync.engine import RunResult, SyncRun
 from dbt_hubspot_sync.hubspot import ClientStats, ListOutcome, UpdateOutcome
-from dbt_hubspot_sync.plan import SyncPlan, build_plan
-from dbt_hubspot_sync.run_log import RunLog
+from dbt_hubspot_sync.tables.run_log import RunLog
 
 # -- the warehouse log on DuckDB ------------------------------------------------------------------------
 SCHEMA = "main"

@@ -10,9 +10,10 @@ import pkgutil
 import pytest
 
 import dbt_hubspot_sync
-from dbt_hubspot_sync.canary import CanaryError
-from dbt_hubspot_sync.cli import main
+from dbt_hubspot_sync.checks.canary import CanaryError
 from dbt_hubspot_sync.dbt_bridge.spark import SparkSqlError
+from dbt_hubspot_sync.doors.cli import main
+from dbt_hubspot_sync.engine.notify import WebhookConfigError
 from dbt_hubspot_sync.errors import (
     EXIT_RUN_FAILED,
     EXIT_USAGE,
@@ -25,8 +26,7 @@ from dbt_hubspot_sync.errors import (
 )
 from dbt_hubspot_sync.hubspot import AuthError, DailyLimitError, HubSpotError, MissingTokenError
 from dbt_hubspot_sync.hubspot.imports import ImportRefused
-from dbt_hubspot_sync.notify import WebhookConfigError
-from dbt_hubspot_sync.writer import WriterBusyError
+from dbt_hubspot_sync.tables.writer import WriterBusyError
 
 # The sandbox is a server of its own: ErrorAnswer is the HTTP answer its handlers raise, never seen by a user.
 OUTSIDE_THE_ROOT = {"dbt_hubspot_sync.sandbox.bodies.ErrorAnswer"}
@@ -78,7 +78,7 @@ def test_the_cli_exit_code_follows_the_errors_kind(monkeypatch, capsys, error: S
     def raising(args):
         raise error
 
-    monkeypatch.setattr("dbt_hubspot_sync.cli.cmd_runs", raising)
+    monkeypatch.setattr("dbt_hubspot_sync.doors.cli.cmd_runs", raising)
     assert main(["runs"]) == code
     err = capsys.readouterr().err
     assert str(error) in err and "Traceback" not in err

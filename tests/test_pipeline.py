@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from dbt_hubspot_sync.pipeline import Pipeline
-from dbt_hubspot_sync.run_log import RunLog, RunRow
+from dbt_hubspot_sync.tables.run_log import RunLog, RunRow
 
 from .helpers import SCHEMA, DuckTarget, FakeHubSpot, Receiver, create_log_tables, fetch_dicts, make_plan, row
 

@@ -20,6 +20,9 @@ PATH = re.compile(r"(?<![\w/.:-])((?:[\w-]+/)+[\w.-]+\.(?:py|sql|md|yml))\b")
 BASES = [ROOT, ROOT / "dbt_hubspot_sync", ROOT / "example_project"]
 # Paths that name files of the user's project or of dbt, not of this repository.
 NOT_OURS = {"models/exposures.yml", "models/hubspot_sync_health.sql", "models/schema.yml"}
+# A file named without its folder (`run_log.py`): a module or macro of the repository all the same.
+BARE = re.compile(r"(?<![\w/.-])([\w-]+\.(?:py|sql))\b")
+NOT_FILES = {"spark.sql", "pyspark.sql"}  # Spark's module paths, not file names
 OUTSIDE = re.compile(r"PRODUCT\.md|HUBSPOT_NOTES\.md|\.\./shared")
 
 
@@ -54,3 +57,16 @@ def test_nothing_points_outside_the_repository() -> None:
         if OUTSIDE.search(line)
     ]
     assert outside == []
+
+
+def test_every_file_named_without_its_folder_is_one_of_the_repository() -> None:
+    ours = ("dbt_hubspot_sync", "macros", "models", "tests", "benchmarks", "scripts", "example_project")
+    names = {p.name for folder in ours for p in (ROOT / folder).rglob("*") if p.suffix in (".py", ".sql")}
+    missing = [
+        f"{source.relative_to(ROOT)}:{number}: {match.group(1)}"
+        for source in SOURCES
+        for number, line in enumerate(source.read_text(encoding="utf-8").splitlines(), 1)
+        for match in BARE.finditer(line)
+        if match.group(1) not in names and match.group(1) not in NOT_FILES
+    ]
+    assert missing == []

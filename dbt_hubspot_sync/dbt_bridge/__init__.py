@@ -7,8 +7,14 @@ minor versions; keeping them here means one folder to fix when they do:
 connections, dbt's command line and in-process invocations).
 """
 
-from .project import Exposure, Model, Project, project_from_manifest, read_run_results
-from .session import (
+from dbt_hubspot_sync.dbt_bridge.project import (
+    Exposure,
+    Model,
+    Project,
+    project_from_manifest,
+    read_run_results,
+)
+from dbt_hubspot_sync.dbt_bridge.session import (
     DbtArgs,
     DbtInvocation,
     DbtSession,
@@ -21,7 +27,7 @@ from .session import (
     open_session,
     resolve_dbt_argv,
 )
-from .warehouse import PACKAGE, Warehouse
+from dbt_hubspot_sync.dbt_bridge.warehouse import PACKAGE, Warehouse
 
 __all__ = [
     "PACKAGE",

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import META_KEY, SyncConfig, parse_sync_config
-from ..errors import ConfigError
+from dbt_hubspot_sync.config.sync_config import META_KEY, SyncConfig, parse_sync_config
+from dbt_hubspot_sync.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
-from .project import Project, project_from_manifest
-from .warehouse import Warehouse
+from dbt_hubspot_sync.dbt_bridge.project import Project, project_from_manifest
+from dbt_hubspot_sync.dbt_bridge.warehouse import Warehouse
+from dbt_hubspot_sync.errors import UsageError
 
 
 def dbt_args(

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
-from ..errors import DriverError
+from dbt_hubspot_sync.errors import DriverError
 
 SPARK_TYPES = ("spark", "databricks")
 

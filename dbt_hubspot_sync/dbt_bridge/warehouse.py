@@ -6,10 +6,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ..errors import DriverError, SyncError, WarehouseError
-from .duckdb_memory import MemoryBound, is_out_of_memory
-from .project import Model, Project
-from .spark import SPARK_TYPES, bind_literals, spark_cursor
+from dbt_hubspot_sync.dbt_bridge.duckdb_memory import MemoryBound, is_out_of_memory
+from dbt_hubspot_sync.dbt_bridge.project import Model, Project
+from dbt_hubspot_sync.dbt_bridge.spark import SPARK_TYPES, bind_literals, spark_cursor
+from dbt_hubspot_sync.errors import DriverError, SyncError, WarehouseError
 
 PACKAGE = "dbt_hubspot_sync"
 

@@ -15,7 +15,7 @@ Import from here; the modules:
 - `outcomes`: the bookkeeping (candidates, stops, outcome counters, the invariant check, `RunResult`).
 """
 
-from .outcomes import RunResult, run_result_ok
-from .run import IN_FLIGHT, PUSH_SIZE, RECORDS_PER_WRITE, SyncRun
+from dbt_hubspot_sync.engine.outcomes import RunResult, run_result_ok
+from dbt_hubspot_sync.engine.run import IN_FLIGHT, PUSH_SIZE, RECORDS_PER_WRITE, SyncRun
 
 __all__ = ["IN_FLIGHT", "PUSH_SIZE", "RECORDS_PER_WRITE", "RunResult", "SyncRun", "run_result_ok"]

@@ -9,10 +9,10 @@ from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
-from ..hubspot import RecordFailure, UpdateOutcome
-from .calls import Halt, Pushed, talk
-from .outcomes import Candidate, Stop
-from .parts import RunContext, RunPart
+from dbt_hubspot_sync.engine.calls import Halt, Pushed, talk
+from dbt_hubspot_sync.engine.outcomes import Candidate, Stop
+from dbt_hubspot_sync.engine.parts import RunContext, RunPart
+from dbt_hubspot_sync.hubspot import RecordFailure, UpdateOutcome
 
 # Candidates handed to a worker at once: HubSpot takes 100 a request, so a push of 4,000 is 40 lookups and 40
 # requests, so the half-empty last round of each phase costs little of the allowed rate.

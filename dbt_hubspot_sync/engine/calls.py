@@ -10,9 +10,9 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..hubspot import HubSpotClient, HubSpotError, ListOutcome, UpdateOutcome
-from ..properties import changed_properties
-from .outcomes import INTERRUPTED, Candidate, Stop, stop_from
+from dbt_hubspot_sync.config.properties import changed_properties
+from dbt_hubspot_sync.engine.outcomes import INTERRUPTED, Candidate, Stop, stop_from
+from dbt_hubspot_sync.hubspot import HubSpotClient, HubSpotError, ListOutcome, UpdateOutcome
 
 
 class Halt:

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..plan import SyncPlan
-from ..properties import properties_hash, to_hubspot_value
-from ..state import NOT_FOUND
-from ..validation import validate_email
-from .outcomes import Candidate, option_problem
+from dbt_hubspot_sync.config.plan import SyncPlan
+from dbt_hubspot_sync.config.properties import properties_hash, to_hubspot_value
+from dbt_hubspot_sync.engine.outcomes import Candidate, option_problem
+from dbt_hubspot_sync.engine.validation import validate_email
+from dbt_hubspot_sync.tables.state import NOT_FOUND
 
 REMEMBERED_MISS = (
     "no HubSpot contact had this email at its last lookup (remembered in hubspot_sync_state; HubSpot's search"

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from ..config import NotifyConfig
-from ..notify import notify_run_end
-from ..run_log import Counters, RunLog, RunRow
+from dbt_hubspot_sync.config.sync_config import NotifyConfig
+from dbt_hubspot_sync.engine.notify import notify_run_end
+from dbt_hubspot_sync.tables.run_log import Counters, RunLog, RunRow
 
 
 def end_run(

@@ -27,8 +27,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from ..run_log import SqlTarget, insert_rows, utcnow
-from .outcomes import Candidate
+from dbt_hubspot_sync.engine.outcomes import Candidate
+from dbt_hubspot_sync.tables.run_log import SqlTarget, insert_rows, utcnow
 
 IMPORTS_TABLE = "hubspot_sync_imports"
 SPOOL_ENV = "HUBSPOT_SYNC_SPOOL_DIR"

@@ -22,11 +22,11 @@ import logging
 import sys
 from typing import Protocol
 
-from ..hubspot import HubSpotError
-from ..hubspot.imports import Imports, ImportStatus
-from .import_files import SpoolFile, read_spooled
-from .outcomes import Candidate, Stop, stop_from
-from .parts import RunContext
+from dbt_hubspot_sync.engine.import_files import SpoolFile, read_spooled
+from dbt_hubspot_sync.engine.outcomes import Candidate, Stop, stop_from
+from dbt_hubspot_sync.engine.parts import RunContext
+from dbt_hubspot_sync.hubspot import HubSpotError
+from dbt_hubspot_sync.hubspot.imports import Imports, ImportStatus
 
 log = logging.getLogger(__package__)
 

@@ -33,12 +33,19 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from ..hubspot import AuthError, DailyLimitError, HubSpotError
-from ..hubspot.imports import ImportRefused, Imports, ImportStatus
-from .import_files import ImportLog, LoggedImport, Spool, SpoolFile, read_spooled, spool_root
-from .import_land import land_import
-from .outcomes import Candidate, Stop, stop_from
-from .parts import RunContext, RunPart
+from dbt_hubspot_sync.engine.import_files import (
+    ImportLog,
+    LoggedImport,
+    Spool,
+    SpoolFile,
+    read_spooled,
+    spool_root,
+)
+from dbt_hubspot_sync.engine.import_land import land_import
+from dbt_hubspot_sync.engine.outcomes import Candidate, Stop, stop_from
+from dbt_hubspot_sync.engine.parts import RunContext, RunPart
+from dbt_hubspot_sync.hubspot import AuthError, DailyLimitError, HubSpotError
+from dbt_hubspot_sync.hubspot.imports import ImportRefused, Imports, ImportStatus
 
 # A spool folder left this long by a run that never started an import is nobody's: its rows were counted
 # `failed` by that run's end (or its stale mark), and the next run resends them.

@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..hubspot import DailyLimitError, HubSpotError, PropertyError, UpdateOutcome
-from ..run_log import Counters
+from dbt_hubspot_sync.hubspot import DailyLimitError, HubSpotError, PropertyError, UpdateOutcome
+from dbt_hubspot_sync.tables.run_log import Counters
 
 # Each outcome's counter.
 OUTCOME_COUNTERS = {

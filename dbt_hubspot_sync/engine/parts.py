@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from ..hubspot import HubSpotClient
-    from ..plan import SyncPlan
-    from ..run_log import Counters, RunLog, RunRow
-    from ..state import SyncState
-    from .calls import Pushed
-    from .outcomes import Candidate, Stop
+    from dbt_hubspot_sync.config.plan import SyncPlan
+    from dbt_hubspot_sync.engine.calls import Pushed
+    from dbt_hubspot_sync.engine.outcomes import Candidate, Stop
+    from dbt_hubspot_sync.hubspot import HubSpotClient
+    from dbt_hubspot_sync.tables.run_log import Counters, RunLog, RunRow
+    from dbt_hubspot_sync.tables.state import SyncState
 
 
 class RunContext(Protocol):

@@ -12,17 +12,14 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from ..hubspot import HubSpotClient
-from ..list_mirror import mirror_for
-from ..plan import SyncPlan
-from ..run_log import Counters, RecordRow, RunLog, RunRow
-from ..state import SyncState
-from .batch import IN_FLIGHT, PUSH_SIZE, BatchPush
-from .calls import Halt, Pushed
-from .classify import classify
-from .ending import end_run
-from .imports import import_push_for
-from .outcomes import (
+from dbt_hubspot_sync.config.plan import SyncPlan
+from dbt_hubspot_sync.engine.batch import IN_FLIGHT, PUSH_SIZE, BatchPush
+from dbt_hubspot_sync.engine.calls import Halt, Pushed
+from dbt_hubspot_sync.engine.classify import classify
+from dbt_hubspot_sync.engine.ending import end_run
+from dbt_hubspot_sync.engine.imports import import_push_for
+from dbt_hubspot_sync.engine.list_mirror import mirror_for
+from dbt_hubspot_sync.engine.outcomes import (
     INTERRUPTED,
     OUTCOME_COUNTERS,
     Candidate,
@@ -30,8 +27,11 @@ from .outcomes import (
     Stop,
     invariant_problem,
 )
-from .parts import RunPart
-from .tracking import Tracker
+from dbt_hubspot_sync.engine.parts import RunPart
+from dbt_hubspot_sync.engine.tracking import Tracker
+from dbt_hubspot_sync.hubspot import HubSpotClient
+from dbt_hubspot_sync.tables.run_log import Counters, RecordRow, RunLog, RunRow
+from dbt_hubspot_sync.tables.state import SyncState
 
 log = logging.getLogger(__package__)  # "dbt_hubspot_sync.engine", as before the package split
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..changes import Extras, Rejection, extras, write_rejections
-from .outcomes import OUTCOME_COUNTERS
+from dbt_hubspot_sync.engine.changes import Extras, Rejection, extras, write_rejections
+from dbt_hubspot_sync.engine.outcomes import OUTCOME_COUNTERS
 
 if TYPE_CHECKING:
-    from .parts import RunContext
+    from dbt_hubspot_sync.engine.parts import RunContext
 
 REJECTED = ("invalid", "duplicate", "not_found", "failed")
 

@@ -16,9 +16,16 @@ every exception it raises on purpose is a `HubSpotError`.
 The HubSpot API facts this relies on, with their sources, are in docs/hubspot_api.md.
 """
 
-from .auth import DEFAULT_BASE_URL
-from .client import BATCH_SIZE, LIST_CHUNK, PROPERTIES_PATH, READ_PATH, UPDATE_PATH, HubSpotClient
-from .errors import (
+from dbt_hubspot_sync.hubspot.auth import DEFAULT_BASE_URL
+from dbt_hubspot_sync.hubspot.client import (
+    BATCH_SIZE,
+    LIST_CHUNK,
+    PROPERTIES_PATH,
+    READ_PATH,
+    UPDATE_PATH,
+    HubSpotClient,
+)
+from dbt_hubspot_sync.hubspot.errors import (
     AuthError,
     DailyLimitError,
     HubSpotError,
@@ -27,10 +34,24 @@ from .errors import (
     PropertyError,
     RetriesExhaustedError,
 )
-from .paths import DEFAULT_VERSION, VERSION_ENV, VERSIONS, ApiVersion, Paths, resolve_version
-from .rate_limit import RateLimiter
-from .results import ClientStats, ListOutcome, RecordFailure, SearchResult, StatsSnapshot, UpdateOutcome
-from .search import SEARCH_CAP, SEARCH_PAGE
+from dbt_hubspot_sync.hubspot.paths import (
+    DEFAULT_VERSION,
+    VERSION_ENV,
+    VERSIONS,
+    ApiVersion,
+    Paths,
+    resolve_version,
+)
+from dbt_hubspot_sync.hubspot.rate_limit import RateLimiter
+from dbt_hubspot_sync.hubspot.results import (
+    ClientStats,
+    ListOutcome,
+    RecordFailure,
+    SearchResult,
+    StatsSnapshot,
+    UpdateOutcome,
+)
+from dbt_hubspot_sync.hubspot.search import SEARCH_CAP, SEARCH_PAGE
 
 __all__ = [
     "HubSpotClient",

@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ..errors import SettingError
-from .errors import MissingTokenError
+from dbt_hubspot_sync.errors import SettingError
+from dbt_hubspot_sync.hubspot.errors import MissingTokenError
 
 __all__ = ["DEFAULT_BASE_URL", "LOOPBACK_HOSTS"]
 

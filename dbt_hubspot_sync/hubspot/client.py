@@ -15,13 +15,13 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from .auth import settings_from_env
-from .lists import LIST_CHUNK, ListCalls
-from .paths import Paths
-from .responses import as_dict, str_list
-from .search import SearchCalls
-from .transport import chunks
-from .update import BATCH_SIZE, UpdateCalls
+from dbt_hubspot_sync.hubspot.auth import settings_from_env
+from dbt_hubspot_sync.hubspot.lists import LIST_CHUNK, ListCalls
+from dbt_hubspot_sync.hubspot.paths import Paths
+from dbt_hubspot_sync.hubspot.responses import as_dict, str_list
+from dbt_hubspot_sync.hubspot.search import SearchCalls
+from dbt_hubspot_sync.hubspot.transport import chunks
+from dbt_hubspot_sync.hubspot.update import BATCH_SIZE, UpdateCalls
 
 __all__ = ["HubSpotClient", "BATCH_SIZE", "LIST_CHUNK", "READ_PATH", "UPDATE_PATH", "PROPERTIES_PATH"]
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import SyncError, UsageKind
+from dbt_hubspot_sync.errors import SyncError, UsageKind
 
 if TYPE_CHECKING:
-    from .results import UpdateOutcome
+    from dbt_hubspot_sync.hubspot.results import UpdateOutcome
 
 __all__ = [
     "HubSpotError",

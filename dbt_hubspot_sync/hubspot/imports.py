@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from .errors import HubSpotError
-from .responses import Reply, as_dict, body_message, primary_code, str_list
-from .transport import Transport
+from dbt_hubspot_sync.hubspot.errors import HubSpotError
+from dbt_hubspot_sync.hubspot.responses import Reply, as_dict, body_message, primary_code, str_list
+from dbt_hubspot_sync.hubspot.transport import Transport
 
 __all__ = ["Imports", "ImportStatus", "ImportRowError", "ImportRefused", "TERMINAL_STATES", "import_request"]
 

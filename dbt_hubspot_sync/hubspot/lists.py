@@ -12,9 +12,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from .responses import as_dict, str_list
-from .results import ListOutcome
-from .transport import Transport, chunks
+from dbt_hubspot_sync.hubspot.responses import as_dict, str_list
+from dbt_hubspot_sync.hubspot.results import ListOutcome
+from dbt_hubspot_sync.hubspot.transport import Transport, chunks
 
 __all__ = ["ListCalls", "LIST_CHUNK", "MEMBERS_PAGE"]
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Final, Literal, get_args
 from urllib.parse import quote
 
-from ..errors import SettingError
+from dbt_hubspot_sync.errors import SettingError
 
 __all__ = [
     "ApiVersion",

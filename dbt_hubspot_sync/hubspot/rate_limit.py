@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
-from ..errors import SettingError
+from dbt_hubspot_sync.errors import SettingError
 
 __all__ = [
     "RateLimiter",

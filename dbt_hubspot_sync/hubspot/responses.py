@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .results import RecordFailure, UpdateOutcome
+from dbt_hubspot_sync.hubspot.results import RecordFailure, UpdateOutcome
 
 # Codes that concern a property rather than a value: every row carrying the property would fail.
 PROPERTY_CODES = frozenset({"PROPERTY_DOESNT_EXIST", "READ_ONLY_VALUE"})

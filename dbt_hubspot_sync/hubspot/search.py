@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from .responses import as_dict
-from .results import SearchResult
-from .transport import Transport
+from dbt_hubspot_sync.hubspot.responses import as_dict
+from dbt_hubspot_sync.hubspot.results import SearchResult
+from dbt_hubspot_sync.hubspot.transport import Transport
 
 __all__ = ["SearchCalls", "SEARCH_PAGE", "SEARCH_CAP", "epoch_ms"]
 

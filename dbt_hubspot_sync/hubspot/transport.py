@@ -29,10 +29,10 @@ from typing import Any, TypeVar
 import requests
 from requests.adapters import HTTPAdapter
 
-from .. import __version__
-from ..errors import SettingError
-from .auth import DEFAULT_BASE_URL, BearerAuth, checked_base_url, scrub
-from .errors import (
+from dbt_hubspot_sync import __version__
+from dbt_hubspot_sync.errors import SettingError
+from dbt_hubspot_sync.hubspot.auth import DEFAULT_BASE_URL, BearerAuth, checked_base_url, scrub
+from dbt_hubspot_sync.hubspot.errors import (
     AuthError,
     DailyLimitError,
     HubSpotError,
@@ -40,9 +40,9 @@ from .errors import (
     MissingTokenError,
     RetriesExhaustedError,
 )
-from .paths import ApiVersion, Paths, resolve_version
-from .rate_limit import RateLimiter
-from .responses import (
+from dbt_hubspot_sync.hubspot.paths import ApiVersion, Paths, resolve_version
+from dbt_hubspot_sync.hubspot.rate_limit import RateLimiter
+from dbt_hubspot_sync.hubspot.responses import (
     Decision,
     Reply,
     _retry_after,
@@ -51,8 +51,8 @@ from .responses import (
     decide,
     primary_code,
 )
-from .results import ClientStats
-from .workers import Shared as _Shared
+from dbt_hubspot_sync.hubspot.results import ClientStats
+from dbt_hubspot_sync.hubspot.workers import Shared as _Shared
 
 __all__ = ["Transport", "MAX_RATE_LIMIT_PAUSE", "chunks"]
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from .errors import HubSpotError, PropertyError, RetriesExhaustedError
-from .responses import (
+from dbt_hubspot_sync.hubspot.errors import HubSpotError, PropertyError, RetriesExhaustedError
+from dbt_hubspot_sync.hubspot.responses import (
     PROPERTY_CODES,
     Reply,
     _named_offenders,
@@ -26,8 +26,8 @@ from .responses import (
     body_message,
     primary_code,
 )
-from .results import RecordFailure, UpdateOutcome
-from .transport import Transport, chunks
+from dbt_hubspot_sync.hubspot.results import RecordFailure, UpdateOutcome
+from dbt_hubspot_sync.hubspot.transport import Transport, chunks
 
 __all__ = ["UpdateCalls", "BATCH_SIZE"]
 

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
-from ..config import META_KEY, log_schema_for
-from ..errors import ConfigError, UsageError
-from .queries import ReportData, ReportQueries, read_report
-from .render import render_report
+from dbt_hubspot_sync import __version__
+from dbt_hubspot_sync.config.sync_config import META_KEY, log_schema_for
+from dbt_hubspot_sync.errors import ConfigError, UsageError
+from dbt_hubspot_sync.report.queries import ReportData, ReportQueries, read_report
+from dbt_hubspot_sync.report.render import render_report
 
 REPORT_FILE = "hubspot_sync_report.html"
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from ..errors import UsageError
-from ..run_log import (
+from dbt_hubspot_sync.errors import UsageError
+from dbt_hubspot_sync.tables.run_log import (
     RECORDS_TABLE,
     RUNS_TABLE,
     STALE_AFTER,

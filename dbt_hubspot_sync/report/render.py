@@ -11,8 +11,8 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from .charts import OUTCOME_COLORS, STATUS_COLORS, Bar, bar_chart, fmt, legend
-from .queries import OUTCOMES, ExposureData, ReportData, Run
+from dbt_hubspot_sync.report.charts import OUTCOME_COLORS, STATUS_COLORS, Bar, bar_chart, fmt, legend
+from dbt_hubspot_sync.report.queries import OUTCOMES, ExposureData, ReportData, Run
 
 TEMPLATES = Path(__file__).parent / "templates"
 REQUEST_COLORS = {"first attempts": "#5a6f86", "retries": "#e0a526"}  # `requests` counts every attempt

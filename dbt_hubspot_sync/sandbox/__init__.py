@@ -47,6 +47,6 @@ hs_additional_emails), DELETE /__sandbox__/contacts/{id} and POST /__sandbox__/c
 id} (the old id is gone, its email finds the primary and is one of its hs_additional_emails).
 """
 
-from .server import Sandbox, SandboxConfig
+from dbt_hubspot_sync.sandbox.server import Sandbox, SandboxConfig
 
 __all__ = ["Sandbox", "SandboxConfig"]

@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
-from .bodies import ErrorAnswer, error
-from .ratelimit import RateLimiter
-from .routes import Reply
-from .stats import Stats
-from .store import Store
+from dbt_hubspot_sync.sandbox.bodies import ErrorAnswer, error
+from dbt_hubspot_sync.sandbox.ratelimit import RateLimiter
+from dbt_hubspot_sync.sandbox.routes import Reply
+from dbt_hubspot_sync.sandbox.stats import Stats
+from dbt_hubspot_sync.sandbox.store import Store
 
 
 class Sandboxed(Protocol):

@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import admin, bodies
-from .bodies import ErrorAnswer, error
-from .endpoints import Ctx
-from .faults import FaultInjector, fault_body
-from .ratelimit import RateLimiter
-from .routes import CONTACT_TYPES, VERSIONS, Reply, Route, Router
-from .stats import Stats
-from .store import Store, load_contacts_csv
+from dbt_hubspot_sync.sandbox import admin, bodies
+from dbt_hubspot_sync.sandbox.bodies import ErrorAnswer, error
+from dbt_hubspot_sync.sandbox.endpoints import Ctx
+from dbt_hubspot_sync.sandbox.faults import FaultInjector, fault_body
+from dbt_hubspot_sync.sandbox.ratelimit import RateLimiter
+from dbt_hubspot_sync.sandbox.routes import CONTACT_TYPES, VERSIONS, Reply, Route, Router
+from dbt_hubspot_sync.sandbox.stats import Stats
+from dbt_hubspot_sync.sandbox.store import Store, load_contacts_csv
 
 ALL_SCOPES = None  # marker: the main token has every scope
 

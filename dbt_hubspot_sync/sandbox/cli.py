@@ -7,9 +7,9 @@ import signal
 import sys
 import threading
 
-from .faults import parse_spec
-from .routes import VERSIONS
-from .server import Sandbox, SandboxConfig
+from dbt_hubspot_sync.sandbox.faults import parse_spec
+from dbt_hubspot_sync.sandbox.routes import VERSIONS
+from dbt_hubspot_sync.sandbox.server import Sandbox, SandboxConfig
 
 
 def build_parser(prog: str = "dbt-hubspot-sync sandbox") -> argparse.ArgumentParser:

@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import bodies, payloads, search
-from .bodies import ErrorAnswer, error
-from .store import Store
+from dbt_hubspot_sync.sandbox import bodies, payloads, search
+from dbt_hubspot_sync.sandbox.bodies import ErrorAnswer, error
+from dbt_hubspot_sync.sandbox.store import Store
 
 
 class Ctx:

@@ -12,7 +12,7 @@ import random
 import threading
 from typing import Any
 
-from .bodies import error, rate_limited
+from dbt_hubspot_sync.sandbox.bodies import error, rate_limited
 
 KINDS = ("500", "502", "503", "504", "423", "429", "reset", "slow")
 

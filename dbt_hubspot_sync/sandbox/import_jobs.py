@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import bodies
-from .property_defs import LIFECYCLE_STAGES
-from .rules import check_value, hubspot_email_ok
-from .store import Store
+from dbt_hubspot_sync.sandbox import bodies
+from dbt_hubspot_sync.sandbox.property_defs import LIFECYCLE_STAGES
+from dbt_hubspot_sync.sandbox.rules import check_value, hubspot_email_ok
+from dbt_hubspot_sync.sandbox.store import Store
 
 TERMINAL = ("DONE", "FAILED", "CANCELED", "REVERTED")
 LARGE_IMPORT_ROWS = 10_000  # HubSpot: at most 2 of the 3 imports processing at once may be larger

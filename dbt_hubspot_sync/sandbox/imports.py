@@ -21,12 +21,12 @@ import re
 import time
 from typing import Any
 
-from . import bodies
-from .bodies import ErrorAnswer, error, validation_error
-from .endpoints import Ctx
-from .import_jobs import ImportsConfig, ImportsState, Job, RowError
-from .route_spec import RouteSpec
-from .store import Store
+from dbt_hubspot_sync.sandbox import bodies
+from dbt_hubspot_sync.sandbox.bodies import ErrorAnswer, error, validation_error
+from dbt_hubspot_sync.sandbox.endpoints import Ctx
+from dbt_hubspot_sync.sandbox.import_jobs import ImportsConfig, ImportsState, Job, RowError
+from dbt_hubspot_sync.sandbox.route_spec import RouteSpec
+from dbt_hubspot_sync.sandbox.store import Store
 
 __all__ = ["IMPORT_ROUTES", "ImportsConfig", "imports_of"]
 

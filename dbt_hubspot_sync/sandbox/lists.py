@@ -10,9 +10,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from . import bodies
-from .bodies import ErrorAnswer, error, validation_error
-from .views import id_key
+from dbt_hubspot_sync.sandbox import bodies
+from dbt_hubspot_sync.sandbox.bodies import ErrorAnswer, error, validation_error
+from dbt_hubspot_sync.sandbox.views import id_key
 
 PROCESSING_TYPES = ("MANUAL", "SNAPSHOT", "DYNAMIC")
 

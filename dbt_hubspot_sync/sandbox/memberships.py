@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import payloads
-from .bodies import validation_error
-from .endpoints import Ctx
-from .store import Store
+from dbt_hubspot_sync.sandbox import payloads
+from dbt_hubspot_sync.sandbox.bodies import validation_error
+from dbt_hubspot_sync.sandbox.endpoints import Ctx
+from dbt_hubspot_sync.sandbox.store import Store
 
 MAX_PAGE = 250  # the spec: "The maximum `limit` is 250."
 DEFAULT_PAGE = 100  # the spec's default

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .bodies import ErrorAnswer, bad_json
+from dbt_hubspot_sync.sandbox.bodies import ErrorAnswer, bad_json
 
 
 @dataclass

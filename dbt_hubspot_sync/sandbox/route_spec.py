@@ -8,8 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .endpoints import Ctx
-from .store import Store
+from dbt_hubspot_sync.sandbox.endpoints import Ctx
+from dbt_hubspot_sync.sandbox.store import Store
 
 Handler = Callable[[Store, Ctx], tuple[int, Any]]
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from . import endpoints, memberships
-from .imports import IMPORT_ROUTES
-from .route_spec import Handler, RouteSpec
+from dbt_hubspot_sync.sandbox import endpoints, memberships
+from dbt_hubspot_sync.sandbox.imports import IMPORT_ROUTES
+from dbt_hubspot_sync.sandbox.route_spec import Handler, RouteSpec
 
 VERSIONS = ("v3", "2026-03", "2026-09")
 PREFIXES: dict[str, dict[str, str]] = {

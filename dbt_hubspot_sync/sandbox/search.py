@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from . import payloads
-from .bodies import validation_error
-from .views import DEFAULT_READ, id_key, public
+from dbt_hubspot_sync.sandbox import payloads
+from dbt_hubspot_sync.sandbox.bodies import validation_error
+from dbt_hubspot_sync.sandbox.views import DEFAULT_READ, id_key, public
 
 OPERATORS = (
     "BETWEEN", "CONTAINS_TOKEN", "EQ", "GT", "GTE", "HAS_PROPERTY", "IN", "LT", "LTE", "NEQ",

@@ -11,8 +11,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from .app import SandboxApp, SandboxConfig
-from .transport import SandboxServer
+from dbt_hubspot_sync.sandbox.app import SandboxApp, SandboxConfig
+from dbt_hubspot_sync.sandbox.transport import SandboxServer
 
 __all__ = ["Sandbox", "SandboxApp", "SandboxConfig"]
 

@@ -16,14 +16,14 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from . import bodies
-from .bodies import ErrorAnswer, error, validation_error
-from .lists import ListsMixin
-from .payloads import ReadRequest
-from .property_defs import default_properties, make_property
-from .search import SearchIndex, SearchRequest, run_search, stamp_of
-from .views import ALWAYS, DEFAULT_READ, id_key, public
-from .writes import WritesMixin
+from dbt_hubspot_sync.sandbox import bodies
+from dbt_hubspot_sync.sandbox.bodies import ErrorAnswer, error, validation_error
+from dbt_hubspot_sync.sandbox.lists import ListsMixin
+from dbt_hubspot_sync.sandbox.payloads import ReadRequest
+from dbt_hubspot_sync.sandbox.property_defs import default_properties, make_property
+from dbt_hubspot_sync.sandbox.search import SearchIndex, SearchRequest, run_search, stamp_of
+from dbt_hubspot_sync.sandbox.views import ALWAYS, DEFAULT_READ, id_key, public
+from dbt_hubspot_sync.sandbox.writes import WritesMixin
 
 __all__ = ["ALWAYS", "DEFAULT_READ", "Store", "default_properties", "load_contacts_csv"]
 

@@ -22,11 +22,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import bodies
-from .app import SandboxApp
-from .bodies import ErrorAnswer, error
-from .endpoints import Ctx
-from .routes import Reply
+from dbt_hubspot_sync.sandbox import bodies
+from dbt_hubspot_sync.sandbox.app import SandboxApp
+from dbt_hubspot_sync.sandbox.bodies import ErrorAnswer, error
+from dbt_hubspot_sync.sandbox.endpoints import Ctx
+from dbt_hubspot_sync.sandbox.routes import Reply
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # larger bodies are refused with 413 without being read
 MAX_UPLOAD_BYTES = 520 * 1024 * 1024  # an import: HubSpot's 512 MB file limit is answered by imports.py

@@ -14,11 +14,11 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
-from . import bodies
-from .bodies import ErrorAnswer, error, validation_error
-from .payloads import WriteInput
-from .rules import PropertyProblem, check_value, problems_message
-from .views import public
+from dbt_hubspot_sync.sandbox import bodies
+from dbt_hubspot_sync.sandbox.bodies import ErrorAnswer, error, validation_error
+from dbt_hubspot_sync.sandbox.payloads import WriteInput
+from dbt_hubspot_sync.sandbox.rules import PropertyProblem, check_value, problems_message
+from dbt_hubspot_sync.sandbox.views import public
 
 RULES_MESSAGE = "The property values provided are invalid"
 

@@ -2,7 +2,7 @@
     `automatic` that read this node, sorted by name: `meta` is the exposure's own block (Python resolves it again,
     as every door does), `config` its resolved layers (`_sync_config`). Shared by `sync` (the post-hook) and
     `push_after_tests` (the on-run-end). The defaults of `workflow` and `gate` repeat SyncConfig's field defaults
-    (`dbt_hubspot_sync.config.DEFAULT_WORKFLOW`, `DEFAULT_GATE`): tests/macros/test_rules_pinned.py holds them
+    (`dbt_hubspot_sync.config.sync_config.DEFAULT_WORKFLOW`, `DEFAULT_GATE`): tests/macros/test_rules_pinned.py holds them
     equal. -#}
 {% macro _automatic_syncs_for(unique_id) %}
   {%- set found = [] -%}

@@ -1,6 +1,6 @@
 {#- _clean_email_canary(inputs): a query of (hubspot_sync__i, hubspot_sync__raw, hubspot_sync__clean) for each of
     `inputs` (strings or none): the values as the adapter's literals (_sql_string) and their `clean_email`, as
-    the rows query cleans a column. dbt_hubspot_sync/canary.py runs it before every run and compares the result
+    the rows query cleans a column. dbt_hubspot_sync/checks/canary.py runs it before every run and compares the result
     with its Python reference. UNION ALL rather than VALUES: every warehouse reads it. -#}
 {% macro _clean_email_canary(inputs) %}
 {%- set text = dbt.type_string() -%}

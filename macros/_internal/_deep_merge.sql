@@ -1,5 +1,5 @@
 {#- _deep_merge(base, override): `override` wins; nested mappings merge key by key. The Jinja copy of
-    `dbt_hubspot_sync.config.deep_merge`. -#}
+    `dbt_hubspot_sync.config.sync_config.deep_merge`. -#}
 {% macro _deep_merge(base, override) %}
   {%- set out = {} -%}
   {%- do out.update(base) -%}

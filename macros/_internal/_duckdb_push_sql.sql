@@ -30,7 +30,7 @@
   {%- endif -%}
   {%- if ns.email is not none and state is not none and rejected is not none -%}
     {#- Change detection in the warehouse: one statement, only the rows that need work leave it, the guards
-        from its counts (dbt_hubspot_sync/hook_changes.py). The fingerprint covers every column of the relation
+        from its counts (dbt_hubspot_sync/doors/hook_changes.py). The fingerprint covers every column of the relation
         (the mapping is resolved in Python), a superset of what `sync` fingerprints: a row pushed by the other
         door is looked at once more, never taken for unchanged. -#}
     {%- set known = "dbt_hubspot_sync_changes(" ~ ctx_sql ~ ")" -%}

@@ -1,4 +1,4 @@
-{#- _duckdb_sync_ctx(s, relation, node): what the DuckDB plugin (dbt_hubspot_sync/duckdb_plugin.py) needs to know
+{#- _duckdb_sync_ctx(s, relation, node): what the DuckDB plugin (dbt_hubspot_sync/doors/duckdb_plugin.py) needs to know
     about one sync `s` of `node`, a plain mapping passed to its UDFs as JSON. Keys are the plugin's contract. -#}
 {% macro _duckdb_sync_ctx(s, relation, node) %}
   {{ return({

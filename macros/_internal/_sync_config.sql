@@ -1,7 +1,7 @@
 {#- _sync_config(cfg): one exposure's configuration as the post-hook must know it: vars defaults < the selected
     data template < the exposure's `config.meta.hubspot_sync` (`cfg`), deep-merged, not validated (Python
     validates: a wrong value fails the push, which reports it). The Jinja copy of
-    `dbt_hubspot_sync.config.resolve_layers`, the only merge of the layers in the macros;
+    `dbt_hubspot_sync.config.sync_config.resolve_layers`, the only merge of the layers in the macros;
     tests/macros/test_rules_pinned.py holds it equal to Python for every key, from every layer. -#}
 {% macro _sync_config(cfg) %}
   {%- set hubspot_vars = dbt_hubspot_sync._hubspot_vars() -%}

@@ -99,7 +99,7 @@ def test_resolve_version_config_wins_over_env_which_wins_over_the_default() -> N
 def test_the_config_key_takes_exactly_the_versions_paths_knows() -> None:
     from typing import get_args
 
-    from dbt_hubspot_sync.config import SyncConfig
+    from dbt_hubspot_sync.config.sync_config import SyncConfig
 
     annotation = SyncConfig.model_fields["api_version"].annotation
     literal = next(a for a in get_args(annotation) if a is not type(None))

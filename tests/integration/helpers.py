@@ -20,9 +20,9 @@ import pytest
 import yaml
 
 from dbt_hubspot_sync.dbt_bridge import open_session
+from dbt_hubspot_sync.doors.runner import SyncOptions, ensure_log_tables, run_sync
 from dbt_hubspot_sync.engine import RunResult
 from dbt_hubspot_sync.hubspot import HubSpotClient, RateLimiter, UpdateOutcome
-from dbt_hubspot_sync.runner import SyncOptions, ensure_log_tables, run_sync
 from dbt_hubspot_sync.sandbox import Sandbox, SandboxConfig
 from dbt_hubspot_sync.sandbox.faults import FaultInjector
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dbt_hubspot_sync.cli import main
+from dbt_hubspot_sync.doors.cli import main
 from dbt_hubspot_sync.sandbox import Sandbox, SandboxConfig
 
 from .helpers import Example, assert_invariant, dbt_without_push, execute, exposure_yaml, release_duckdb

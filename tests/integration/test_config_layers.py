@@ -16,7 +16,7 @@ import pytest
 import requests
 import yaml
 
-from dbt_hubspot_sync.cli import main
+from dbt_hubspot_sync.doors.cli import main
 from dbt_hubspot_sync.sandbox import Sandbox
 
 from .helpers import (

@@ -68,7 +68,7 @@ def start_sync(b: Built, sb: Sandbox) -> subprocess.Popen[str]:
         "HUBSPOT_BASE_URL": sb.url,
         "DBT_DUCKDB_PATH": b.example.env["DBT_DUCKDB_PATH"],
     }
-    argv = [sys.executable, "-m", "dbt_hubspot_sync.cli", "sync", "--select", EXPOSURE, *b.example.cli_args()]
+    argv = [sys.executable, "-m", "dbt_hubspot_sync.doors.cli", "sync", "--select", EXPOSURE, *b.example.cli_args()]
     return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

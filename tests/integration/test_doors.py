@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dbt_hubspot_sync.cli import EXIT_OK, EXIT_USAGE, main
+from dbt_hubspot_sync.doors.cli import EXIT_OK, EXIT_USAGE, main
 from dbt_hubspot_sync.sandbox import Sandbox
 
 from .helpers import Example, assert_invariant, calls, make_example

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from dbt_hubspot_sync.cli import main
+from dbt_hubspot_sync.doors.cli import main
 
 from .helpers import (
     Example,

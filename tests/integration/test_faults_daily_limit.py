@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from dbt_hubspot_sync.cli import main
+from dbt_hubspot_sync.doors.cli import main
 from dbt_hubspot_sync.sandbox import Sandbox
 
 from .helpers import (

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dbt_hubspot_sync.cli import main
+from dbt_hubspot_sync.doors.cli import main
 from dbt_hubspot_sync.errors import ConfigError
 from dbt_hubspot_sync.sandbox import Sandbox, SandboxConfig
 

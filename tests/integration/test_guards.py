@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from dbt_hubspot_sync.cli import EXIT_OK, EXIT_RUN_FAILED, main
+from dbt_hubspot_sync.doors.cli import EXIT_OK, EXIT_RUN_FAILED, main
 from dbt_hubspot_sync.sandbox import Sandbox
 
 from .helpers import (

@@ -26,8 +26,8 @@ from typing import Any
 
 import pytest
 
+from dbt_hubspot_sync.doors.runner import SyncOptions, run_sync
 from dbt_hubspot_sync.engine import imports as engine_imports
-from dbt_hubspot_sync.runner import SyncOptions, run_sync
 from dbt_hubspot_sync.sandbox import Sandbox, SandboxConfig
 from dbt_hubspot_sync.sandbox.imports import imports_of
 
@@ -166,7 +166,7 @@ def test_a_sync_killed_mid_import_is_landed_by_the_next_run(b: Built, sb: Sandbo
         **b.example.env,
     }
     argv = [
-        sys.executable, "-m", "dbt_hubspot_sync.cli", "sync", "--select", EXPOSURE, *b.example.cli_args(),
+        sys.executable, "-m", "dbt_hubspot_sync.doors.cli", "sync", "--select", EXPOSURE, *b.example.cli_args(),
         "--vars", json.dumps({"hubspot_sync": {"push": "import"}}),
     ]  # fmt: skip
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

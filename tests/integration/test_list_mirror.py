@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import requests
 
+from dbt_hubspot_sync.doors.runner import SyncOptions, run_sync
 from dbt_hubspot_sync.engine import RunResult
 from dbt_hubspot_sync.hubspot import DailyLimitError, HubSpotClient
-from dbt_hubspot_sync.runner import SyncOptions, run_sync
 from dbt_hubspot_sync.sandbox import Sandbox
 
 from .helpers import (

@@ -4,7 +4,7 @@ chunks of at most 100 record ids, the run row counts them; a DYNAMIC list is ref
 
 from __future__ import annotations
 
-from dbt_hubspot_sync.cli import main
+from dbt_hubspot_sync.doors.cli import main
 
 from .helpers import UPDATE, assert_invariant, create_list, make_example
 

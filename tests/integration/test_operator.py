@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dbt_hubspot_sync.cli import main
+from dbt_hubspot_sync.doors.cli import main
 from dbt_hubspot_sync.sandbox import Sandbox, SandboxConfig
 
 from .helpers import (
@@ -305,8 +305,8 @@ def test_sync_on_a_terminal_draws_a_bar_with_the_model_row_count(
 
     from rich.console import Console
 
-    from dbt_hubspot_sync import cli
-    from dbt_hubspot_sync.progress import TerminalReporter
+    from dbt_hubspot_sync.doors import cli
+    from dbt_hubspot_sync.doors.progress import TerminalReporter
 
     screen = io.StringIO()
     terminal = TerminalReporter(Console(file=screen, force_terminal=True, width=200, color_system=None))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from dbt_hubspot_sync.cli import main
+from dbt_hubspot_sync.doors.cli import main
 from dbt_hubspot_sync.report import REPORT_FILE
 from dbt_hubspot_sync.sandbox import Sandbox, SandboxConfig
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from dbt_hubspot_sync.cli import main
+from dbt_hubspot_sync.doors.cli import main
 from dbt_hubspot_sync.sandbox import Sandbox, SandboxConfig
 
 from .helpers import (

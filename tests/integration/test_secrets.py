@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dbt_hubspot_sync.cli import main
+from dbt_hubspot_sync.doors.cli import main
 from dbt_hubspot_sync.sandbox import Sandbox
 from dbt_hubspot_sync.sandbox.faults import FaultInjector
 
@@ -82,7 +82,7 @@ def test_the_token_appears_nowhere(ex: Example, monkeypatch, capsys, caplog, tmp
         # The real command in its own process: what a terminal or a CI log would show.
         release_duckdb()
         proc = subprocess.run(
-            [sys.executable, "-m", "dbt_hubspot_sync.cli", "sync", "--select", EXPOSURE, *ex.cli_args()],
+            [sys.executable, "-m", "dbt_hubspot_sync.doors.cli", "sync", "--select", EXPOSURE, *ex.cli_args()],
             env={**os.environ, "HUBSPOT_ACCESS_TOKEN": TOKEN, "HUBSPOT_BASE_URL": sb.url},
             capture_output=True,
             text=True,

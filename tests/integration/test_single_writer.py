@@ -52,7 +52,7 @@ def cli(b: Built, sb: Sandbox, *args: str) -> subprocess.Popen[str]:
         "HUBSPOT_BASE_URL": sb.url,
         **b.example.env,
     }
-    argv = [sys.executable, "-m", "dbt_hubspot_sync.cli", *args]
+    argv = [sys.executable, "-m", "dbt_hubspot_sync.doors.cli", *args]
     return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

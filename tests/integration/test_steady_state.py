@@ -62,7 +62,7 @@ def test_a_dry_run_is_a_diff_old_to_new(b: Built) -> None:
     with Sandbox(sandbox_config()) as sb, first_names_restored(ex):
         [first] = sync(ex, sb)
         execute(ex, "update {schema}.customers set first_name = 'Zed' where amperity_id = 'amp-00002'")
-        from dbt_hubspot_sync.runner import SyncOptions, run_sync
+        from dbt_hubspot_sync.doors.runner import SyncOptions, run_sync
 
         options = SyncOptions(
             project_dir=str(ex.project_dir), profiles_dir=str(ex.project_dir), target=ex.target,
@@ -90,7 +90,7 @@ def test_back_to_back_runs_send_no_burst_into_a_spent_window(built) -> None:
         def fresh_process():
             return client_factory(sb, limiter=RateLimiter(warm_up=True))
 
-        from dbt_hubspot_sync.runner import SyncOptions, run_sync
+        from dbt_hubspot_sync.doors.runner import SyncOptions, run_sync
 
         ex = b.example
         options = SyncOptions(
@@ -193,7 +193,7 @@ def test_a_contact_whose_email_changed_to_a_remembered_miss(built, how: str) -> 
         sb.change_email(other["id"], email)
         [second] = sync(b.example, sb)
         assert second.counters.rows_not_found == first.counters.rows_not_found  # trusted: not looked up
-        from dbt_hubspot_sync.runner import SyncOptions, run_sync
+        from dbt_hubspot_sync.doors.runner import SyncOptions, run_sync
 
         ex = b.example
         options = SyncOptions(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from dbt_hubspot_sync.cli import main
+from dbt_hubspot_sync.doors.cli import main
 
 from .helpers import Example, assert_invariant, make_example
 

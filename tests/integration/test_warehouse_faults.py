@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dbt_hubspot_sync.cli import main
+from dbt_hubspot_sync.doors.cli import main
 from dbt_hubspot_sync.sandbox import Sandbox
 
 from .helpers import EXPOSURE, Example, execute, exposure_yaml, make_example, release_duckdb

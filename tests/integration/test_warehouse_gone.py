@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from dbt_hubspot_sync.cli import EXIT_USAGE, main
+from dbt_hubspot_sync.doors.cli import EXIT_USAGE, main
 from dbt_hubspot_sync.sandbox import Sandbox
 
 from .helpers import (
@@ -75,7 +75,7 @@ def test_postgres_backend_terminated_mid_push(built, paced_sandbox: Sandbox) -> 
         "DBT_HUBSPOT_SYNC_PG_APP": app,
         **b.example.env,
     }
-    argv = [sys.executable, "-m", "dbt_hubspot_sync.cli", "sync", "--select", EXPOSURE, *b.example.cli_args()]
+    argv = [sys.executable, "-m", "dbt_hubspot_sync.doors.cli", "sync", "--select", EXPOSURE, *b.example.cli_args()]
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for_first_update(sb, proc, timeout=90.0)
     assert terminate_backends(b, app) >= 1, "the sync's backend was not found"

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from dbt_hubspot_sync.canary import CanaryError, canary_problem, check_canary
+from dbt_hubspot_sync.checks.canary import CanaryError, canary_problem, check_canary
 from dbt_hubspot_sync.dbt_bridge import open_session
 
 pytestmark = pytest.mark.dbt

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dbt_hubspot_sync.validation import validate_email
+from dbt_hubspot_sync.engine.validation import validate_email
 
 pytestmark = pytest.mark.dbt
 

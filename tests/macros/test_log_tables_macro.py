@@ -4,7 +4,7 @@ added since (so an upgrade never breaks a sync on a missing column)."""
 from __future__ import annotations
 
 from dbt_hubspot_sync.dbt_bridge import open_session
-from dbt_hubspot_sync.runner import ensure_log_tables
+from dbt_hubspot_sync.doors.runner import ensure_log_tables
 
 
 def _columns(dbt_project, schema: str, table: str) -> set[str]:

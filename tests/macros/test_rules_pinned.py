@@ -24,8 +24,13 @@ from typing import Any
 
 import pytest
 
-from dbt_hubspot_sync.config import DEFAULT_GATE, DEFAULT_WORKFLOW, log_schema_for, parse_sync_config
-from dbt_hubspot_sync.properties import hubspot_property_name
+from dbt_hubspot_sync.config.properties import hubspot_property_name
+from dbt_hubspot_sync.config.sync_config import (
+    DEFAULT_GATE,
+    DEFAULT_WORKFLOW,
+    log_schema_for,
+    parse_sync_config,
+)
 
 pytestmark = pytest.mark.dbt
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from dbt_hubspot_sync.config import SyncConfig, deep_merge, parse_sync_config
+from dbt_hubspot_sync.config.sync_config import SyncConfig, deep_merge, parse_sync_config
 
 pytestmark = pytest.mark.dbt
 

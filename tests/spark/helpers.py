@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from dbt_hubspot_sync.canary import reference_clean_email
+from dbt_hubspot_sync.checks.canary import reference_clean_email
+from dbt_hubspot_sync.doors.runner import SyncOptions, run_sync
 from dbt_hubspot_sync.engine import RunResult
+from dbt_hubspot_sync.engine.validation import validate_email
 from dbt_hubspot_sync.hubspot import HubSpotClient, RateLimiter
-from dbt_hubspot_sync.runner import SyncOptions, run_sync
 from dbt_hubspot_sync.sandbox import Sandbox
-from dbt_hubspot_sync.validation import validate_email
 
 from .warehouse import spark_query
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from dbt_hubspot_sync.doors.runner import SyncOptions, run_sync
 from dbt_hubspot_sync.engine import imports as engine_imports
-from dbt_hubspot_sync.runner import SyncOptions, run_sync
 from dbt_hubspot_sync.sandbox import Sandbox
 from dbt_hubspot_sync.sandbox.imports import imports_of
 

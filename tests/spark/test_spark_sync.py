@@ -14,10 +14,10 @@ import socket
 from collections import Counter
 from datetime import datetime
 
-from dbt_hubspot_sync.cli import main
 from dbt_hubspot_sync.dbt_bridge import open_session
-from dbt_hubspot_sync.pending import PendingQueue
+from dbt_hubspot_sync.doors.cli import main
 from dbt_hubspot_sync.sandbox.faults import FaultInjector
+from dbt_hubspot_sync.tables.pending import PendingQueue
 
 from .helpers import (
     EXPOSURE,
@@ -184,8 +184,8 @@ def test_the_canary_refuses_a_clean_email_that_spark_reads_wrong(ex: SparkExampl
 def test_tables_of_an_earlier_release_gain_the_columns_added_since(ex: SparkExample) -> None:
     """Spark has no `add column if not exists`: a column added after a table shipped is added where the catalog
     shows it missing, before the views that read it are replaced; twice is a no-op."""
-    from dbt_hubspot_sync.run_log import RUN_COLUMNS
-    from dbt_hubspot_sync.runner import ensure_log_tables
+    from dbt_hubspot_sync.doors.runner import ensure_log_tables
+    from dbt_hubspot_sync.tables.run_log import RUN_COLUMNS
 
     def sql_type(column: str) -> str:
         if column.endswith("_at"):

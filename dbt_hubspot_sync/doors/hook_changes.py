@@ -1,0 +1,67 @@
+"""The DuckDB post-hook's side of change detection in the warehouse (changes.py): one statement hands the plugin
+only the rows that need work, with the warehouse's counts of the rest, instead of an estimate statement and a
+push statement that each read the whole model.
+
+    select sum(dbt_hubspot_sync_push_changes(ctx, ..., [values], [extras])) from (<sync_rows_query with changes>)
+
+The query's salt, validation rules and trust in remembered misses exist in Python only (the run begins on the
+first call): `dbt_hubspot_sync_changes(ctx)` returns them ('salt md5|rules|true'), read once by the query. The
+guards are checked once every `count` row arrived (each says how many there are; DuckDB's threads may hand rows
+over out of order, so rows before them wait, unsent).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from dbt_hubspot_sync.checks.guards import from_counts
+from dbt_hubspot_sync.doors.hook_run import HookRun
+from dbt_hubspot_sync.engine.changes import RULES_VERSION, fingerprint_salt
+
+FEED_CHUNK = 2000
+
+
+def changes_value(hook: HookRun) -> str:
+    """'md5 of the salt|rules version|trust' for the query of this hook's run."""
+    if hook.plan is None or hook.push is None:
+        return "-|-|false"  # the run did not begin (config error): its finish reports it, nothing is read
+    salt = hashlib.md5(fingerprint_salt(hook.plan).encode("utf-8")).hexdigest()
+    trust = "true" if hook.push.run.trust_not_found else "false"
+    return f"{salt}|{RULES_VERSION}|{trust}"
+
+
+def extras_row(row: tuple, extras: list[str | None]) -> tuple:
+    """The row with its change-detection columns in the types the run reads (changes.extras)."""
+    fp, key, outcome, reason, kind, settled, known, rows = extras
+    return (*row, fp, key, outcome, reason, kind, settled, known == "1", int(rows) if rows else 0)
+
+
+def take(hook: HookRun, row: tuple, guard: Any) -> None:
+    """One row of the statement (under the hook's lock): counts gathered, the guards checked once they are all
+    in (`guard(hook)`, guards.py), then rows fed in chunks."""
+    push = hook.push
+    if push is None:
+        return
+    if push.run.tracker is None:
+        push.run.track_changes()
+    hook.buffer.append(row)
+    if row[-4] == "count":
+        hook.counts.append(row)
+        hook.count_rows = int(row[-8])
+    if not hook.guarded:
+        if hook.count_rows is None or len(hook.counts) < hook.count_rows:
+            return
+        settle_guard(hook, guard)
+    if len(hook.buffer) >= FEED_CHUNK:
+        chunk, hook.buffer = hook.buffer, []
+        push.feed(chunk)
+
+
+def settle_guard(hook: HookRun, guard: Any) -> None:
+    """The guards from the counts (once; at the latest when the statement ended)."""
+    if hook.guarded or hook.plan is None:
+        return
+    hook.guarded = True
+    hook.estimate = from_counts(hook.counts, len(hook.plan.properties))
+    guard(hook)
