@@ -34,7 +34,7 @@ from dbt_hubspot_sync.engine.changes import REJECTED_VIEW, changes_for
 from dbt_hubspot_sync.engine.ending import end_run
 from dbt_hubspot_sync.errors import ConfigError, WarehouseLostError
 from dbt_hubspot_sync.hubspot import HubSpotClient
-from dbt_hubspot_sync.tables.log_target import Guarded, LogTarget, Reconnect, oneline
+from dbt_hubspot_sync.tables.log_target import Guarded, LogTarget, Reconnect, RowSource, oneline
 from dbt_hubspot_sync.tables.pending import PendingQueue
 from dbt_hubspot_sync.tables.run_log import Counters, RunLog
 from dbt_hubspot_sync.tables.state import STATE_TABLE, SyncState
@@ -184,6 +184,9 @@ class Pipeline:
         run = run or self.announce(plan)
         if self.cancel is not None and self.cancel.is_set():
             return run.finish()  # interrupted before this exposure's turn: failed, nothing read
+        source = self.target
+        if not isinstance(source, RowSource):
+            raise TypeError("Pipeline.push reads the rows itself: it needs a target that streams (RowSource)")
         p = self.begin(run, fed=False)
         if p.result is not None:
             return p.result
@@ -201,9 +204,9 @@ class Pipeline:
         )
         error = None
         try:
-            chunks = self.target.stream(sql, READ_CHUNK)  # type: ignore[attr-defined]
+            chunks = source.stream(sql, READ_CHUNK)
             if guarded:
-                reread = lambda: (rows for _n, rows in self.target.stream(sql, READ_CHUNK))  # noqa: E731
+                reread = lambda: (rows for _n, rows in source.stream(sql, READ_CHUNK))  # noqa: E731
                 chunks, problem = guard_stream(plan, run, chunks, tracked, reread)
                 if problem is not None:
                     return p.finish(problem)  # refused before sending: failed, nothing read

@@ -138,56 +138,22 @@ class Plugin(BasePlugin):
 
     def configure_connection(self, conn: Any) -> None:
         self._conn = conn
-        conn.create_function(
-            "dbt_hubspot_sync_push",
-            self._push,
-            ["VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "VARCHAR", "VARCHAR", "VARCHAR[]"],
-            "BIGINT",
-            null_handling="special",
-            side_effects=True,
-        )
-        conn.create_function(
-            "dbt_hubspot_sync_push_changes",
-            self._push_changes,
-            ["VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "VARCHAR", "VARCHAR", "VARCHAR[]", "VARCHAR[]"],
-            "BIGINT",
-            null_handling="special",
-            side_effects=True,
-        )
-        conn.create_function(
-            "dbt_hubspot_sync_changes",
-            lambda ctx_json: hook_changes.changes_value(self._hook_run(ctx_json)),
-            ["VARCHAR"],
-            "VARCHAR",
-            null_handling="special",
-            side_effects=True,
-        )
-        conn.create_function(
-            "dbt_hubspot_sync_estimate",
-            self._estimate,
-            ["VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "VARCHAR", "VARCHAR", "VARCHAR[]"],
-            "BIGINT",
-            null_handling="special",
-            side_effects=True,
-        )
-        conn.create_function(
-            "dbt_hubspot_sync_finish",
-            self._finish,
-            ["VARCHAR", "BIGINT"],
-            "VARCHAR",
-            null_handling="special",
-            side_effects=True,
-        )
-        conn.create_function(
-            "dbt_hubspot_sync_gate",
-            self._gate,
-            ["VARCHAR", "VARCHAR"],
-            "VARCHAR",
-            null_handling="special",
-            side_effects=True,
-        )
+        row = ["VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "VARCHAR", "VARCHAR", "VARCHAR[]"]  # ctx + a row's cells
+        udfs: list[tuple[str, Any, list[str], str]] = [
+            ("dbt_hubspot_sync_push", self._push, row, "BIGINT"),
+            ("dbt_hubspot_sync_push_changes", self._push_changes, [*row, "VARCHAR[]"], "BIGINT"),
+            ("dbt_hubspot_sync_changes", self._changes, ["VARCHAR"], "VARCHAR"),
+            ("dbt_hubspot_sync_estimate", self._estimate, row, "BIGINT"),
+            ("dbt_hubspot_sync_finish", self._finish, ["VARCHAR", "BIGINT"], "VARCHAR"),
+            ("dbt_hubspot_sync_gate", self._gate, ["VARCHAR", "VARCHAR"], "VARCHAR"),
+        ]
+        for name, fn, args, returns in udfs:
+            conn.create_function(name, fn, args, returns, null_handling="special", side_effects=True)
 
     # -- the UDFs ------------------------------------------------------------------------------------------
+    def _changes(self, ctx_json: str) -> str:
+        return hook_changes.changes_value(self._hook_run(ctx_json))
+
     def _push(
         self,
         ctx_json: str,

@@ -4,9 +4,9 @@ statements into WarehouseLostError naming the statement and table (the warehouse
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from dbt_hubspot_sync.errors import WarehouseLostError
 from dbt_hubspot_sync.tables.run_log import SqlTarget, append_only
@@ -16,6 +16,14 @@ class LogTarget(SqlTarget, Protocol):
     """Where the pipeline writes the log tables: dbt's adapter connection or the DuckDB plugin's own."""
 
     def create_log_tables(self, schema: str) -> None: ...
+
+
+@runtime_checkable
+class RowSource(LogTarget, Protocol):
+    """A log target the pipeline can also read a model's rows from, in chunks (dbt_bridge.Warehouse). The DuckDB
+    post-hook's target is not one: the hook's statement hands it the rows (Pipeline.begin, Push.feed)."""
+
+    def stream(self, sql: str, chunk_size: int) -> Iterator[tuple[list[str], list[tuple]]]: ...
 
 
 class Reconnect(Protocol):
