@@ -16,10 +16,11 @@ sync call with dbt's parse, running time of the run from the runs log, rows ship
 
 `--scale 100000,1000000,3000000`: per size, the unchanged and the 1%-changed re-sync (firstname of 1% of the known
 contacts) after a first sync, against a sandbox whose rate limit is out of the way (the warehouse and Python side
-is measured, not HubSpot's pacing): wall and running time, rows shipped, record-log rows added, requests.
+is measured, not HubSpot's pacing): wall and running time, rows shipped, record-log rows added, requests (and
+their budget ceil(N/100) + 3). `--warehouse postgres|spark`: the same on PostgreSQL or Spark (steady_backends.py).
 
     .venv/bin/python benchmarks/steady_state.py [--rows 23300] [--changed 200] [--created 50]
-    .venv/bin/python benchmarks/steady_state.py --scale 100000,1000000,3000000
+    .venv/bin/python benchmarks/steady_state.py --scale 100000,1000000,3000000 [--warehouse duckdb|postgres|spark]
 """
 
 from __future__ import annotations
