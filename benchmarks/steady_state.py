@@ -16,10 +16,11 @@ sync call with dbt's parse, running time of the run from the runs log, rows ship
 
 `--scale 100000,1000000,3000000`: per size, the unchanged and the 1%-changed re-sync (firstname of 1% of the known
 contacts) after a first sync, against a sandbox whose rate limit is out of the way (the warehouse and Python side
-is measured, not HubSpot's pacing): wall and running time, rows shipped, record-log rows added, requests.
+is measured, not HubSpot's pacing): wall and running time, rows shipped, record-log rows added, requests (and
+their budget ceil(N/100) + 3). `--warehouse postgres|spark`: the same on PostgreSQL or Spark (steady_backends.py).
 
     .venv/bin/python benchmarks/steady_state.py [--rows 23300] [--changed 200] [--created 50]
-    .venv/bin/python benchmarks/steady_state.py --scale 100000,1000000,3000000
+    .venv/bin/python benchmarks/steady_state.py --scale 100000,1000000,3000000 [--warehouse duckdb|postgres|spark]
 """
 
 from __future__ import annotations
@@ -61,68 +62,60 @@ def shipped(result: Any) -> int:
     return result.counters.rows_read if result.rows_shipped is None else result.rows_shipped
 
 
-def record_log_rows(db: Path) -> int:
-    conn = duckdb.connect(str(db))
-    try:
-        return int(conn.execute("select count(*) from main.hubspot_sync_record_log").fetchone()[0])
-    finally:
-        conn.close()
-
-
-def scale(sizes: list[int]) -> int:
+def scale(sizes: list[int], warehouse: str = "duckdb") -> int:
     """The unchanged and the 1%-changed re-sync per size (see the module's docstring)."""
-    print("| rows | re-sync | wall | running | shipped | record-log rows added | requests | 429s |")
+    print(f"warehouse: {warehouse}")
+    print("| rows | re-sync | wall | running | shipped | record-log rows added | requests (budget) | 429s |")
     print("|---|---|---|---|---|---|---|---|")
-    failures = sum(scale_one(n) for n in sizes)
+    failures = sum(scale_one(n, warehouse) for n in sizes)
     return 1 if failures else 0
 
 
-def scale_one(n: int) -> int:
+def scale_one(n: int, warehouse: str = "duckdb") -> int:
     """One size of the scale mode; returns how many of its runs went wrong."""
+    from steady_backends import BACKENDS
+
     from dbt_hubspot_sync.doors.runner import SyncOptions, run_sync
     from dbt_hubspot_sync.hubspot import HubSpotClient, RateLimiter
     from dbt_hubspot_sync.sandbox import Sandbox, SandboxConfig
 
     failures = 0
     with tempfile.TemporaryDirectory(prefix="steady_scale_") as tmp:
-        project, data = prepare(Path(tmp), n, isolated=True)
+        wh = BACKENDS[warehouse](Path(tmp))
+        project, data = wh.prepare(n)
         old_contacts(data)
-        db = Path(tmp) / "warehouse.duckdb"
         cfg = SandboxConfig(contacts=data.contacts, rate_max=10**6, rate_window_ms=1000, daily_max=10**9)
-        with Sandbox(cfg) as sb:
+        try:
+            with Sandbox(cfg) as sb:
 
-            def sync() -> tuple[Any, float, int, dict[str, int]]:
-                before, logged = requests(sb), record_log_rows(db)
-                client = HubSpotClient(TOKEN, sb.url, limiter=RateLimiter(warm_up=True))
-                options = SyncOptions(project_dir=str(project), profiles_dir=str(project), select=[EXPOSURE])
-                start = time.monotonic()
-                [result] = run_sync(options, client_factory=lambda: client)
-                wall = time.monotonic() - start
-                return result, wall, record_log_rows(db) - logged, delta(requests(sb), before)
+                def sync() -> tuple[Any, float, int, dict[str, int]]:
+                    before, logged = requests(sb), wh.record_log_rows()
+                    client = HubSpotClient(TOKEN, sb.url, limiter=RateLimiter(warm_up=True))
+                    options = SyncOptions(project_dir=str(project), profiles_dir=str(project), select=[EXPOSURE])
+                    start = time.monotonic()
+                    [result] = run_sync(options, client_factory=lambda: client)
+                    wall = time.monotonic() - start
+                    return result, wall, wh.record_log_rows() - logged, delta(requests(sb), before)
 
-            def line(label: str, got: tuple[Any, float, int, dict[str, int]]) -> None:
-                nonlocal failures
-                result, wall, logged, spent = got
-                total = sum(v for k, v in spent.items() if k != "429")
-                running = run_phase_seconds(db, result.run_id)
-                print(f"| {n:,} | {label} | {wall:.1f} s | {running:.2f} s | {shipped(result):,} | {logged:,}"
-                      f" | {total} | {spent.get('429', 0)} |", flush=True)
-                failures += result.status != "completed" or not result.counters.holds()
+                def line(label: str, got: tuple[Any, float, int, dict[str, int]], budget: str) -> None:
+                    nonlocal failures
+                    result, wall, logged, spent = got
+                    total = sum(v for k, v in spent.items() if k != "429")
+                    running = wh.seconds(result.run_id)
+                    print(f"| {n:,} | {label} | {wall:.1f} s | {running:.2f} s | {shipped(result):,} | {logged:,}"
+                          f" | {total} ({budget}) | {spent.get('429', 0)} |", flush=True)
+                    failures += result.status != "completed" or not result.counters.holds()
 
-            sync()  # the first sync: HubSpot gets the audience, the state is written
-            line("unchanged", sync())
-            known = [i for i, raw, *_ in data.rows if raw and "@example.com" in str(raw)]
-            changed = known[: max(1, len(known) // 100)]
-            conn = duckdb.connect(str(db))
-            conn.execute("create temp table ids (id bigint)")
-            conn.executemany("insert into ids values (?)", [[i] for i in changed])
-            conn.execute(
-                "update raw.customers set firstname = 'Changed' || customer_id::varchar"
-                " where customer_id in (select id from ids)"
-            )
-            conn.close()
-            build_project(project)  # in-process: this process holds the DuckDB file
-            line(f"1% changed ({len(changed):,} rows)", sync())
+                sync()  # the first sync: HubSpot gets the audience, the state is written
+                line("unchanged", sync(), "-")
+                known = [i for i, raw, *_ in data.rows if raw and "@example.com" in str(raw)]
+                changed = set(known[: max(1, len(known) // 100)])
+                rows = [(r[0], r[1], f"Changed{r[0]}", *r[3:]) if r[0] in changed else r for r in data.rows]
+                wh.reload(project, rows)
+                got = sync()
+                line(f"1% changed ({len(changed):,} rows)", got, str(math.ceil(got[0].counters.rows_updated / 100) + 3))
+        finally:
+            wh.close()
     return failures
 
 
@@ -132,9 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--changed", type=int, default=200)
     ap.add_argument("--created", type=int, default=50)
     ap.add_argument("--scale", help="comma-separated sizes: the scale mode (see above)")
+    ap.add_argument("--warehouse", choices=["duckdb", "postgres", "spark"], default="duckdb",
+                    help="the scale mode's warehouse (steady_backends.py)")
     args = ap.parse_args(argv)
     if args.scale:
-        return scale([int(x) for x in args.scale.split(",")])
+        return scale([int(x) for x in args.scale.split(",")], args.warehouse)
 
     from dbt_hubspot_sync.doors.runner import SyncOptions, run_sync
     from dbt_hubspot_sync.hubspot import HubSpotClient, RateLimiter

@@ -51,16 +51,18 @@
 {%- for c in columns -%}{%- do shipped.append(q(c)) -%}{%- do model_cols.append(q(c)) -%}{%- endfor -%}
 {%- do shipped.extend(['hubspot_sync__fingerprint', 'hubspot_sync__record_key', 'hubspot_sync__logged_outcome',
                        'hubspot_sync__logged_reason']) -%}
+{#- A record logged rejected that no longer is (a `closed` row): its row left the model, or is now unchanged. -#}
+{%- set closing = "x.hubspot_sync__settled = 'absent'" ~ ("" if changes.log_all else " or x.hubspot_sync__settled = 'unchanged'") -%}
 with hubspot_sync__classified as {{ dbt_hubspot_sync._materialized() }} (
-    {#- Narrow: a settled row keeps only what its count and a closed rejection need (what is held in memory
-        between the reads of this CTE grows with what changed, not with the model). -#}
+    {#- Narrow: a settled row keeps only its count's columns, and a closed one what its rejection's end needs
+        (what is held in memory between the reads of this CTE grows with what changed, not with the model:
+        ~250 MB at 1,000,000 rows when every row kept its record key, benchmarks/README.md). -#}
     select
         {%- for c in shipped %}
-        {%- if c in ('hubspot_sync__record_key', 'hubspot_sync__logged_outcome') %}
-        x.{{ c }},
-        {%- elif c in ('hubspot_sync__email_raw', 'hubspot_sync__email_clean') %}
-        case when x.hubspot_sync__settled is null or x.hubspot_sync__logged_outcome is not null then x.{{ c }} end
-            as {{ c }},
+        {%- if c in ('hubspot_sync__record_key', 'hubspot_sync__logged_outcome', 'hubspot_sync__email_raw',
+                     'hubspot_sync__email_clean') %}
+        case when x.hubspot_sync__settled is null
+                  or (x.hubspot_sync__logged_outcome is not null and ({{ closing }})) then x.{{ c }} end as {{ c }},
         {%- else %}
         case when x.hubspot_sync__settled is null then x.{{ c }} end as {{ c }},
         {%- endif %}
@@ -161,8 +163,7 @@ select
     cast(null as {{ int }})
 from hubspot_sync__classified as c
 where c.hubspot_sync__logged_outcome is not null
-    and (c.hubspot_sync__settled = 'absent'
-         {%- if not changes.log_all %} or c.hubspot_sync__settled = 'unchanged'{% endif %})
+    and ({{ closing | replace('x.', 'c.') }})
 union all
 select
     {%- for c in shipped %}
