@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,14 +30,15 @@ from dbt_hubspot_sync.checks.rechecks import Recheck, plan_recheck, record_reche
 from dbt_hubspot_sync.config.plan import SyncPlan
 from dbt_hubspot_sync.config.sync_config import NotifyConfig
 from dbt_hubspot_sync.engine import RunResult, SyncRun
-from dbt_hubspot_sync.engine.changes import REJECTED_VIEW, changes_for
+from dbt_hubspot_sync.engine.changes import rows_query
 from dbt_hubspot_sync.engine.ending import end_run
+from dbt_hubspot_sync.engine.steady import Steady
 from dbt_hubspot_sync.errors import ConfigError, WarehouseLostError
 from dbt_hubspot_sync.hubspot import HubSpotClient
 from dbt_hubspot_sync.tables.log_target import Guarded, LogTarget, Reconnect, RowSource, oneline
 from dbt_hubspot_sync.tables.pending import PendingQueue
 from dbt_hubspot_sync.tables.run_log import Counters, RunLog
-from dbt_hubspot_sync.tables.state import STATE_TABLE, SyncState
+from dbt_hubspot_sync.tables.state import SyncState
 from dbt_hubspot_sync.tables.writer import Holder, WriterBusyError, WriterLease
 
 log = logging.getLogger(__name__)
@@ -54,28 +55,6 @@ def check_lists(plans: Sequence[SyncPlan], client: HubSpotClient) -> None:
             _kind, problem = list_problem(client, plan.config.list_id)
             if problem is not None:
                 raise ConfigError(plan.exposure, "hubspot_sync.list_id", problem)
-
-
-def rows_query(
-    wh: Any, plan: SyncPlan, *, full_refresh: bool = False, trust_not_found: bool | None = None
-) -> str:
-    """The plan's rows as the engine reads them (SQL cleanup, duplicate rank, the state joined unless
-    `full_refresh`), rendered by the `sync_rows_query` macro for the warehouse's adapter. With `trust_not_found`
-    given, the warehouse detects what changed and ships only the rows that need work (changes.py; every row when
-    the exposure mirrors a list: list_mirror.py needs the whole audience)."""
-    changes = None
-    if trust_not_found is not None:
-        rejected = wh.relation(plan.log_schema, REJECTED_VIEW)
-        changes = changes_for(plan, rejected, trust_not_found=trust_not_found)
-    return wh.render(
-        "sync_rows_query",
-        relation=plan.relation,
-        email_column=plan.email_column,
-        columns=list(plan.columns),
-        state_relation=None if full_refresh else wh.relation(plan.log_schema, STATE_TABLE),
-        exposure=plan.exposure,
-        changes=changes,
-    )
 
 
 class Pipeline:
@@ -195,18 +174,31 @@ class Pipeline:
                 run.rows_expected = int(self.target.execute(f"select count(*) from {plan.relation}")[0][0])
             except Exception:  # only a display nicety: the read below reports a broken relation
                 run.rows_expected = None
-        sql = rows_query(self.target, plan, full_refresh=self.full_refresh, trust_not_found=run.trust_not_found)
+        sql = rows_query(
+            self.target, plan, full_refresh=self.full_refresh, trust_not_found=run.trust_not_found
+        )
         tracked = "hubspot_sync__kind" in sql  # change detection
         if tracked:
             run.track_changes()
         guarded = not (self.force or run.dry_run) and (
             plan.config.max_daily_share is not None or plan.config.max_change_share is not None
         )
-        error = None
+        error, steady = None, None
+
+        def read() -> Iterator[Any]:  # a model unchanged since a settled run: its counts, no row (steady.py)
+            if steady is not None and steady.counts is not None:
+                return iter([([], steady.count_rows())])
+            return source.stream(sql, READ_CHUNK)
+
         try:
-            chunks = source.stream(sql, READ_CHUNK)
+            if tracked:
+                trusted = run.trust_not_found and not (p.recheck and p.recheck.forgotten)
+                steady = Steady.for_run(
+                    source, plan, run.run.run_id, full_refresh=self.full_refresh, trusted=trusted
+                )
+            chunks = read()
             if guarded:
-                reread = lambda: (rows for _n, rows in source.stream(sql, READ_CHUNK))  # noqa: E731
+                reread = lambda: (rows for _n, rows in read())  # noqa: E731
                 chunks, problem = guard_stream(plan, run, chunks, tracked, reread)
                 if problem is not None:
                     return p.finish(problem)  # refused before sending: failed, nothing read
@@ -216,7 +208,13 @@ class Pipeline:
                     break
         except Exception as exc:  # the warehouse read broke: the run is failed, what was done stays logged
             error = f"reading {plan.relation} failed: {oneline(exc)}"
-        return p.finish(error)
+        result = p.finish(error)
+        if steady is not None and run.tracker is not None:
+            try:
+                steady.conclude(result, run.tracker.counts, run.tracker.closed_rows, run.dry_run)
+            except Exception as exc:  # only a saving for the next run: it classifies every row instead
+                log.warning("exposure '%s': could not leave a steady mark: %s", plan.exposure, oneline(exc))
+        return result
 
     def push_pending(
         self,
@@ -316,7 +314,9 @@ class Pipeline:
                 return result
             except Exception as again:  # still gone: the next run finds the row stale and marks it failed
                 log.warning("could not record run %s as failed: %s", result.run_id, oneline(again))
-                result.error = f"{result.error}; the runs row could not be updated (the next run marks it stale)"
+                result.error = (
+                    f"{result.error}; the runs row could not be updated (the next run marks it stale)"
+                )
         end_run(None, run.run, result.status, result.counters, result.error, notify, dry_run=dry)
         return result
 
@@ -342,10 +342,15 @@ class Push:
         run, pipe = self.run, self.pipeline
         try:
             if not run.dry_run:  # a dry run sends no write: it needs no turn
-                self.lease = WriterLease(pipe._guarded, run.plan.log_schema, run.plan.exposure, run.run.run_id)
+                self.lease = WriterLease(
+                    pipe._guarded, run.plan.log_schema, run.plan.exposure, run.run.run_id
+                )
                 self.lease.acquire(run.plan.config.writer_wait_seconds, on_wait=self._waiting)
             self.recheck = plan_recheck(
-                pipe._guarded, run.plan, pipe.client_for(run.plan), full_refresh=pipe.full_refresh,
+                pipe._guarded,
+                run.plan,
+                pipe.client_for(run.plan),
+                full_refresh=pipe.full_refresh,
                 dry_run=run.dry_run,
             )
             run.trust_not_found = self.recheck.trust and not (self.fed and self.recheck.forgotten)

@@ -29,7 +29,7 @@
 {%- endfor -%}
 {#- Columns added after the tables first shipped: tables created by an earlier version gain them. -#}
 {%- set added = [('hubspot_sync_runs', 'runner'), ('hubspot_sync_pending', 'gate_tests'), ('hubspot_sync_runs', 'import_ids'),
-                 ('hubspot_sync_state', 'row_fingerprint')] -%}
+                 ('hubspot_sync_state', 'row_fingerprint'), ('hubspot_sync_checks', 'detail')] -%}
 {%- for name, column in added -%}
   {%- set relation = api.Relation.create(database=target.database, schema=schema, identifier=name) -%}
   {%- do statements.append('alter table ' ~ relation ~ ' add column if not exists ' ~ column ~ ' ' ~ text) -%}
@@ -84,7 +84,7 @@
 {#- Columns added after a table first shipped on Spark: Spark has no `add column if not exists`, so
     each is added only where the catalog shows it missing (before the views, which read them). -#}
 {%- set added = [('hubspot_sync_run_events', 'import_ids', text), ('hubspot_sync_run_events', 'list_removed', int),
-                 ('hubspot_sync_state_versions', 'row_fingerprint', text)] -%}
+                 ('hubspot_sync_state_versions', 'row_fingerprint', text), ('hubspot_sync_checks', 'detail', text)] -%}
 {%- for name, column, type in added if execute -%}
   {%- set existing = adapter.get_relation(database=none, schema=schema, identifier=name) -%}
   {%- if existing is not none and column not in (adapter.get_columns_in_relation(existing) | map(attribute='name') | list) -%}

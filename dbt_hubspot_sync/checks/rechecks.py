@@ -9,7 +9,8 @@ every `not_found_recheck_hours` (default 24) a run trusts no miss and looks ever
 `--full-refresh`, and so does a run whose search failed or could not list every new contact.
 
 The checks are kept per exposure in `hubspot_sync_checks` (append-only: kind `created` or `full`, the time the
-check covered up to), written once the run finished, so a failed run's window is searched again.
+check covered up to), written once the run finished, so a failed run's window is searched again. The same table
+keeps the steady marks (kind `steady`, engine/steady.py).
 """
 
 from __future__ import annotations
@@ -53,11 +54,20 @@ class Checks:
         )
         return rows[0][0] if rows and rows[0][0] is not None else None
 
-    def record(self, kind: str, until: datetime, run_id: str) -> None:
+    def latest(self, kind: str) -> tuple[str, str | None] | None:
+        """(run id, detail) of the latest check of `kind`."""
+        rows = self.target.execute(
+            f"select run_id, detail from {self.table} where exposure_name = {self._p} and kind = {self._p}"
+            " order by recorded_at desc limit 1",
+            [self.exposure, kind],
+        )
+        return (str(rows[0][0]), rows[0][1]) if rows else None
+
+    def record(self, kind: str, until: datetime, run_id: str, detail: str | None = None) -> None:
         self.target.execute(
-            f"insert into {self.table} (exposure_name, kind, checked_until, run_id, recorded_at)"
-            f" values ({self._p}, {self._p}, {self._p}, {self._p}, {self._p})",
-            [self.exposure, kind, until, run_id, utcnow()],
+            f"insert into {self.table} (exposure_name, kind, checked_until, run_id, recorded_at, detail)"
+            f" values ({self._p}, {self._p}, {self._p}, {self._p}, {self._p}, {self._p})",
+            [self.exposure, kind, until, run_id, utcnow(), detail],
         )
 
 
@@ -106,9 +116,13 @@ def plan_recheck(
     emails = sorted(new_contact_emails(contacts))
     if dry_run:
         # Nothing is written: a miss a new contact has would be reported wrongly, so trust none of them.
-        return Recheck(not emails, "created", now, f"{len(emails)} new contact emails since {since:%Y-%m-%d %H:%M}")
+        return Recheck(
+            not emails, "created", now, f"{len(emails)} new contact emails since {since:%Y-%m-%d %H:%M}"
+        )
     forgotten = state.forget_not_found(plan.exposure, emails)
-    return Recheck(True, "created", now, f"{len(contacts)} contacts created since {since:%Y-%m-%d %H:%M}", forgotten)
+    return Recheck(
+        True, "created", now, f"{len(contacts)} contacts created since {since:%Y-%m-%d %H:%M}", forgotten
+    )
 
 
 def record_recheck(target: SqlTarget, plan: SyncPlan, recheck: Recheck, run_id: str) -> None:

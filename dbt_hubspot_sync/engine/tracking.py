@@ -30,6 +30,8 @@ class Tracker:
         self.refresh: list[tuple[Any, ...]] = []  # state rows whose fingerprint the state lacked
         self.settled = 0  # rows the warehouse settled (counted, not shipped)
         self.shipped_expected = 0
+        self.counts: list[tuple[str, bool, int]] = []  # the count rows as read (a steady mark keeps them)
+        self.closed_rows = 0
 
     def extras(self, row: Sequence[Any]) -> Extras:
         return extras(row, self.n_values)
@@ -37,6 +39,7 @@ class Tracker:
     def count(self, x: Extras) -> None:
         """A `count` row: rows settled in the warehouse, counted with their outcome (nothing to log: their record
         is logged with it already)."""
+        self.counts.append((str(x.settled), x.known, x.rows))
         if x.settled == "ship" or x.settled not in OUTCOME_COUNTERS:
             self.shipped_expected += x.rows
             return
@@ -48,6 +51,7 @@ class Tracker:
 
     def closed(self, row: Sequence[Any], x: Extras) -> None:
         """A record logged rejected whose row left the model or is now unchanged."""
+        self.closed_rows += 1
         if x.record_key is not None:
             self.events.append((x.record_key, row[0], row[1], None, None, None, None))
 

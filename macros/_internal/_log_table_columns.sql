@@ -29,7 +29,7 @@
     'hubspot_sync_writers': [
         'exposure_name', 'run_id', 'phase', ('ticket', int), ('created_at', ts)],
     'hubspot_sync_checks': [
-        'exposure_name', 'kind', ('checked_until', ts), 'run_id', ('recorded_at', ts)],
+        'exposure_name', 'kind', ('checked_until', ts), 'run_id', ('recorded_at', ts), 'detail'],
     'hubspot_sync_imports': [
         'exposure_name', 'run_id', 'import_name', 'import_id', 'phase', 'file_path', ('file_rows', int), 'detail',
         ('logged_at', ts)],

@@ -9,6 +9,7 @@ standard-SQL cleanup Spark reads wrong.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import socket
 from collections import Counter
@@ -39,7 +40,7 @@ def contact_values(sb) -> dict[str, dict[str, str]]:
     }
 
 
-def test_sync_accounts_for_every_row_and_resync_sends_nothing(ex: SparkExample, sandbox) -> None:
+def test_sync_accounts_for_every_row_and_resync_sends_nothing(ex: SparkExample, sandbox, caplog) -> None:
     result = sync(ex, sandbox)
     assert result.status == "completed", result
     want = expected_outcomes(ex)
@@ -67,6 +68,17 @@ def test_sync_accounts_for_every_row_and_resync_sends_nothing(ex: SparkExample, 
     assert again.counters.rows_unchanged == result.counters.rows_updated and again.counters.rows_updated == 0
     assert calls(sandbox, UPDATE) == updates
     assert len(assert_invariant(ex)) == 2
+
+    # The re-sync settled every row in the warehouse and left its mark (engine/steady.py): the next run of the
+    # unchanged model takes its counts, no row read.
+    marks = ex.query("select run_id, detail from {log}.hubspot_sync_checks where kind = 'steady'")
+    assert [m[0] for m in marks] == [again.run_id]
+    caplog.set_level(logging.INFO, logger="dbt_hubspot_sync.engine.steady")
+    third = sync(ex, sandbox)
+    assert f"unchanged since run {again.run_id}" in caplog.text
+    assert third.status == "completed" and third.rows_shipped == 0
+    assert vars(third.counters) | {"requests": 0} == vars(again.counters) | {"requests": 0}
+    assert len(assert_invariant(ex)) == 3
 
     # The log tables' dbt source tests pass on Spark (the views keep the documented columns).
     res = ex.dbt_ok("test", "--select", "source:dbt_hubspot_sync")
