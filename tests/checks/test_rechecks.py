@@ -18,7 +18,7 @@ DDL = (
     "create table main.hubspot_sync_state (exposure_name varchar, email_clean varchar, record_id varchar,"
     " properties_hash varchar, run_id varchar, synced_at timestamp, row_fingerprint varchar)",
     "create table main.hubspot_sync_checks (exposure_name varchar, kind varchar, checked_until timestamp,"
-    " run_id varchar, recorded_at timestamp)",
+    " run_id varchar, recorded_at timestamp, detail varchar)",
 )
 NOW = datetime(2026, 12, 1, 12, 0, 0)
 
