@@ -143,6 +143,7 @@ class Plugin(BasePlugin):
             ("dbt_hubspot_sync_push", self._push, row, "BIGINT"),
             ("dbt_hubspot_sync_push_changes", self._push_changes, [*row, "VARCHAR[]"], "BIGINT"),
             ("dbt_hubspot_sync_changes", self._changes, ["VARCHAR"], "VARCHAR"),
+            ("dbt_hubspot_sync_steady", self._steady, ["VARCHAR", "VARCHAR[]"], "VARCHAR"),
             ("dbt_hubspot_sync_estimate", self._estimate, row, "BIGINT"),
             ("dbt_hubspot_sync_finish", self._finish, ["VARCHAR", "BIGINT"], "VARCHAR"),
             ("dbt_hubspot_sync_gate", self._gate, ["VARCHAR", "VARCHAR"], "VARCHAR"),
@@ -153,6 +154,11 @@ class Plugin(BasePlugin):
     # -- the UDFs ------------------------------------------------------------------------------------------
     def _changes(self, ctx_json: str) -> str:
         return hook_changes.changes_value(self._hook_run(ctx_json))
+
+    def _steady(self, ctx_json: str, fingerprint: list[str | None]) -> str:
+        hook = self._hook_run(ctx_json)
+        with hook.lock:
+            return hook_changes.steady(hook, fingerprint, self._guard)
 
     def _push(
         self,
@@ -247,6 +253,7 @@ class Plugin(BasePlugin):
                 if chunk:
                     hook.push.feed(chunk)
                 result = hook.push.finish(self._short_read(hook, model_rows))
+                hook_changes.conclude(hook, result)
             if result.status != "failed":
                 return result.status
             message = f"HubSpot sync of exposure '{result.exposure}' failed: {result.error}"

@@ -8,16 +8,27 @@ The query's salt, validation rules and trust in remembered misses exist in Pytho
 first call): `dbt_hubspot_sync_changes(ctx)` returns them ('salt md5|rules|true'), read once by the query. The
 guards are checked once every `count` row arrived (each says how many there are; DuckDB's threads may hand rows
 over out of order, so rows before them wait, unsent).
+
+Before that statement, the hook's Jinja hands `dbt_hubspot_sync_steady(ctx, [fingerprint])` the model's
+fingerprint (engine/steady.py): when the model is unchanged since a run that settled every row, the run takes that
+run's counts here and the statement that reads the rows is left out ('mark'); else it runs ('read').
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+from collections.abc import Sequence
 from typing import Any
 
 from dbt_hubspot_sync.checks.guards import from_counts
 from dbt_hubspot_sync.doors.hook_run import HookRun
 from dbt_hubspot_sync.engine.changes import RULES_VERSION, fingerprint_salt
+from dbt_hubspot_sync.engine.outcomes import RunResult
+from dbt_hubspot_sync.engine.steady import Steady
+from dbt_hubspot_sync.tables.log_target import oneline
+
+log = logging.getLogger(__name__)
 
 FEED_CHUNK = 2000
 
@@ -65,3 +76,37 @@ def settle_guard(hook: HookRun, guard: Any) -> None:
     hook.guarded = True
     hook.estimate = from_counts(hook.counts, len(hook.plan.properties))
     guard(hook)
+
+
+def steady(hook: HookRun, fingerprint: Sequence[Any], guard: Any) -> str:
+    """'mark' when this run takes the counts of the model's steady mark (fed now, as count rows); else 'read'."""
+    push = hook.push
+    if push is None or hook.plan is None or push.result is not None:
+        return "read"  # not begun, or ended already: the statements report it as ever
+    run = push.run
+    trusted = run.trust_not_found and not (push.recheck is not None and push.recheck.forgotten)
+    target = push.pipeline.target
+    try:
+        hook.steady = Steady.for_run(
+            target, hook.plan, run.run.run_id, full_refresh=False, trusted=trusted, fingerprint=fingerprint
+        )
+    except Exception as exc:  # only a saving: the rows are read instead
+        log.warning("exposure '%s': the steady mark could not be read: %s", hook.plan.exposure, oneline(exc))
+        return "read"
+    if hook.steady is None or hook.steady.counts is None:
+        return "read"
+    for row in hook.steady.count_rows():
+        take(hook, row, guard)
+    return "mark"
+
+
+def conclude(hook: HookRun, result: RunResult) -> None:
+    """Leave the steady mark of a run that settled every row (steady.py says when)."""
+    push = hook.push
+    if hook.steady is None or push is None or push.run.tracker is None:
+        return
+    tracker = push.run.tracker
+    try:
+        hook.steady.conclude(result, tracker.counts, tracker.closed_rows, push.run.dry_run)
+    except Exception as exc:  # only a saving for the next run: it reads the rows instead
+        log.warning("exposure '%s': could not leave a steady mark: %s", result.exposure, oneline(exc))

@@ -9,6 +9,7 @@ from typing import Any
 
 from dbt_hubspot_sync.checks.guards import Estimate
 from dbt_hubspot_sync.config.plan import SyncPlan
+from dbt_hubspot_sync.engine.steady import Steady
 from dbt_hubspot_sync.pipeline import Push
 
 
@@ -23,6 +24,7 @@ class HookRun:
         self.guarded = False  # the guards were checked (before the first row is fed)
         self.counts: list[tuple] = []  # change detection (hook_changes.py): the warehouse's count rows so far
         self.count_rows: int | None = None  # ... and how many there are
+        self.steady: Steady | None = None  # the model's steady mark, when the run may use or leave one
         if plan is not None:
             self.positions = [ctx["columns"].index(c) for c in plan.columns]
             self.types = [ctx["types"][i] for i in self.positions]

@@ -30,9 +30,8 @@ from dbt_hubspot_sync.tables.run_log import RUNS_TABLE, utcnow
 
 log = logging.getLogger(__name__)
 STEADY = "steady"
-Count = tuple[
-    str, bool, int
-]  # (settled outcome or 'ship', known by id, rows): one count row of the rows query
+# (settled outcome or 'ship', known by id, rows): one count row of the rows query
+Count = tuple[str, bool, int]
 
 
 @dataclass
@@ -44,15 +43,26 @@ class Steady:
     run_id: str
     fingerprint: str
     counts: list[Count] | None = None
+    # The DuckDB post-hook reads the model inside the transaction that built it: nothing can rebuild it meanwhile.
+    model_locked: bool = False
 
     @classmethod
     def for_run(
-        cls, target: Any, plan: SyncPlan, run_id: str, *, full_refresh: bool, trusted: bool
+        cls,
+        target: Any,
+        plan: SyncPlan,
+        run_id: str,
+        *,
+        full_refresh: bool,
+        trusted: bool,
+        fingerprint: Sequence[Any] | None = None,
     ) -> Steady | None:
-        """None where a mark cannot be used or left (a full refresh, a mirrored list, an untrusted miss)."""
+        """None where a mark cannot be used or left (a full refresh, a mirrored list, an untrusted miss).
+        `fingerprint`: the _model_fingerprint row, where the door computed it (the post-hook's SQL)."""
         if full_refresh or not trusted or plan.config.list_mode == "mirror":
             return None
-        steady = cls(target, plan, run_id, model_fingerprint(target, plan))
+        locked = fingerprint is not None
+        steady = cls(target, plan, run_id, model_fingerprint(target, plan, fingerprint), model_locked=locked)
         mark = _latest_mark(target, plan)
         if (
             mark is not None
@@ -81,18 +91,23 @@ class Steady:
         settled = result.rows_shipped == 0 and not closed and c.rows_failed == 0 and c.rows_updated == 0
         if dry_run or result.status != "completed" or not settled:
             return
-        if self.counts is None and model_fingerprint(self.target, self.plan) != self.fingerprint:
+        if (
+            self.counts is None
+            and not self.model_locked
+            and model_fingerprint(self.target, self.plan) != self.fingerprint
+        ):
             return  # rebuilt while this run read it: the counts are of neither version
         detail = json.dumps({"fingerprint": self.fingerprint, "counts": [list(x) for x in counts]})
         checks = Checks(self.target, self.plan.log_schema, self.plan.exposure)
         checks.record(STEADY, utcnow(), self.run_id, detail)
 
 
-def model_fingerprint(target: Any, plan: SyncPlan) -> str:
-    """The model's fingerprint over the columns a run reads, salted with what shapes what they send."""
-    columns = list(dict.fromkeys([plan.email_column, *plan.columns]))
-    sql = target.render("_model_fingerprint", relation=plan.relation, columns=columns)
-    [row] = target.execute(sql)
+def model_fingerprint(target: Any, plan: SyncPlan, row: Sequence[Any] | None = None) -> str:
+    """The model's fingerprint over the columns a run reads (`row`: computed by the door's own SQL), salted with
+    what shapes what they send."""
+    if row is None:
+        columns = list(dict.fromkeys([plan.email_column, *plan.columns]))
+        [row] = target.execute(target.render("_model_fingerprint", relation=plan.relation, columns=columns))
     salt = hashlib.md5(f"{fingerprint_salt(plan)}|{plan.email_column}|{RULES_VERSION}".encode()).hexdigest()
     return "|".join([salt, *(str(v) for v in row)])
 

@@ -2,7 +2,8 @@
     UDFs for each of `syncs`: `dbt_hubspot_sync_push_changes` over `sync_rows_query` with change detection (only
     the rows that need work, and the warehouse's counts of the rest), or before the first push (no state yet)
     `dbt_hubspot_sync_estimate` then `dbt_hubspot_sync_push` over every row; then `dbt_hubspot_sync_finish` with
-    the model's row count.
+    the model's row count. With change detection, the model's fingerprint goes to `dbt_hubspot_sync_steady`
+    first, while the statements are rendered: a model unchanged since a settled run is not read again.
     Shared by `duckdb__sync` (push during `dbt run`) and `duckdb__push_after_tests` (push once the tests passed). -#}
 {% macro _duckdb_push_sql(relation, node, syncs) %}
 {%- set statements = [] -%}
@@ -40,15 +41,27 @@
         'trust_sql': "(select split_part(" ~ known ~ ", '|', 3) = 'true')",
         'log_all': s.config.get('log_records') == 'all', 'rejected_relation': rejected,
         'ship_all': s.config.get('list_mode') == 'mirror'} -%}
+    {#- The steady mark (dbt_hubspot_sync/engine/steady.py): the model's fingerprint over every column, handed to
+        the run before any row; 'mark' when the model is unchanged since a run that settled every row, whose
+        counts the run takes: the statement reading the rows is left out. -#}
+    {%- set verdict = 'read' -%}
+    {%- if execute -%}
+      {%- set got = run_query('select dbt_hubspot_sync_steady(' ~ ctx_sql ~ ', (select [fingerprint_rows,'
+                              ~ ' fingerprint_sum1, fingerprint_sum2, fingerprint_types] from ('
+                              ~ dbt_hubspot_sync._model_fingerprint(relation, names) ~ ') as f))') -%}
+      {%- set verdict = got.columns[0].values()[0] -%}
+    {%- endif -%}
     {%- set extras = ['hubspot_sync__fingerprint', 'hubspot_sync__record_key', 'hubspot_sync__logged_outcome',
                       'hubspot_sync__logged_reason', 'hubspot_sync__kind', 'hubspot_sync__settled',
                       'cast(hubspot_sync__known as varchar)', 'cast(hubspot_sync__rows as varchar)'] -%}
+    {%- if verdict != 'mark' -%}
     {%- do statements.append(
       'select sum(dbt_hubspot_sync_push_changes(' ~ ctx_sql ~ ', hubspot_sync__email_raw, hubspot_sync__email_clean,'
       ~ ' hubspot_sync__rank, hubspot_sync__record_id, hubspot_sync__hash, [' ~ cast_columns | join(', ') ~ '], ['
       ~ extras | join(', ') ~ ']))'
       ~ ' from (' ~ dbt_hubspot_sync.sync_rows_query(relation, ns.email, names, state, s.name, changes)
       ~ ') as hubspot_sync__hook') -%}
+    {%- endif -%}
   {%- elif ns.email is not none -%}
     {#- The first push (no state yet): the guards' estimate
         first (every row classified, nothing sent), then the push: guards.py. -#}

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from dbt_hubspot_sync.doors.cli import main
@@ -74,6 +76,26 @@ def test_duckdb_push_failure_warns_by_default_and_fails_when_asked(duck: Example
     # fail: the hook raises, the model errors.
     result = duck.dbt("run", "--vars", "{hubspot_sync: {on_push_error: fail}}")
     assert not result.success
+
+
+def test_duckdb_dbt_run_of_a_model_unchanged_since_a_settled_run_reads_no_row(duck: Example, hubspot_env, caplog):
+    """The post-hook door uses the steady mark as `sync` does (engine/steady.py): the run after one that settled
+    every row in the warehouse takes its counts; its statement reading the rows is left out."""
+    caplog.set_level(logging.INFO, logger="dbt_hubspot_sync.engine.steady")
+    marks: list[tuple] = []
+    for i in range(4):  # the first push sends; a later one settles every row and leaves the mark
+        duck.dbt_ok("run", *(["--select", "hubspot_contacts"] if i else []))
+        marks = duck.query("select run_id from {schema}.hubspot_sync_checks where kind = 'steady'")
+        if marks:
+            break
+    assert len(marks) == 1 and "unchanged since run" not in caplog.text
+    updates = hubspot_env.stats()["contacts_updated"]
+    duck.dbt_ok("run", "--select", "hubspot_contacts")
+    assert f"unchanged since run {marks[0][0]}" in caplog.text
+    *_, marked, steady = runs(duck)
+    assert steady[3] == "completed" and steady[4:] == marked[4:]  # the same counts, every row accounted for
+    assert hubspot_env.stats()["contacts_updated"] == updates
+    assert_invariant(duck)
 
 
 # -- PostgreSQL: pending rows ------------------------------------------------------------------------------------
