@@ -26,6 +26,7 @@ from dbt_hubspot_sync.checks.rechecks import Checks
 from dbt_hubspot_sync.config.plan import SyncPlan
 from dbt_hubspot_sync.engine.changes import RULES_VERSION, fingerprint_salt
 from dbt_hubspot_sync.engine.outcomes import RunResult
+from dbt_hubspot_sync.tables.log_target import oneline
 from dbt_hubspot_sync.tables.run_log import RUNS_TABLE, utcnow
 
 log = logging.getLogger(__name__)
@@ -62,20 +63,23 @@ class Steady:
         if full_refresh or not trusted or plan.config.list_mode == "mirror":
             return None
         locked = fingerprint is not None
-        steady = cls(target, plan, run_id, model_fingerprint(target, plan, fingerprint), model_locked=locked)
-        mark = _latest_mark(target, plan)
-        if (
-            mark is not None
-            and mark[0] == steady.fingerprint
-            and mark[1] == _previous_run(target, plan, run_id)
-        ):
-            steady.counts = mark[2]
-            log.info(
-                "exposure '%s': the model is unchanged since run %s, which settled every row: its counts stand,"
-                " no row is read",
-                plan.exposure,
-                mark[1],
+        try:
+            steady = cls(
+                target, plan, run_id, model_fingerprint(target, plan, fingerprint), model_locked=locked
             )
+            mark = _latest_mark(target, plan)
+            usable = mark is not None and mark[0] == steady.fingerprint
+            if usable and mark is not None and mark[1] == _previous_run(target, plan, run_id):
+                steady.counts = mark[2]
+                log.info(
+                    "exposure '%s': the model is unchanged since run %s, which settled every row: its counts"
+                    " stand, no row is read",
+                    plan.exposure,
+                    mark[1],
+                )
+        except Exception as exc:  # only a saving (e.g. a warehouse without the hash function): read the rows
+            log.warning("exposure '%s': no steady mark this run: %s", plan.exposure, oneline(exc))
+            return None
         return steady
 
     def count_rows(self) -> list[tuple[Any, ...]]:

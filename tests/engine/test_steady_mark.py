@@ -96,3 +96,16 @@ def test_a_run_counted_from_the_mark_passes_it_on_without_reading_the_model_agai
     rows = s.count_rows()
     assert [r[-4:] for r in rows] == [("count", "unchanged", True, 5), ("count", "invalid", False, 1)]
     assert {r[-8] for r in rows} == {"2"}  # each says how many count rows there are
+
+
+def test_a_warehouse_that_cannot_compute_the_fingerprint_reads_the_rows(caplog) -> None:
+    class NoHash(Target):
+        def render(self, macro: str, **kwargs: Any) -> str:
+            return "select hash(email) from contacts"
+
+        def execute(self, sql: str, params: Any = None) -> list[tuple]:
+            raise RuntimeError("Catalog Error: Scalar Function with name hash does not exist!")
+
+    got = Steady.for_run(NoHash(), make_plan(), "r2", full_refresh=False, trusted=True)
+    assert got is None  # no mark used or left; the run reads every row as it would without marks
+    assert "no steady mark this run" in caplog.text and "hash does not exist" in caplog.text
