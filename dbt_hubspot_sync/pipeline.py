@@ -192,9 +192,8 @@ class Pipeline:
 
         try:
             if tracked:
-                trusted = run.trust_not_found and not (p.recheck and p.recheck.forgotten)
                 steady = Steady.for_run(
-                    source, plan, run.run.run_id, full_refresh=self.full_refresh, trusted=trusted
+                    source, plan, run.run.run_id, full_refresh=self.full_refresh, trusted=p.trusts_every_miss
                 )
             chunks = read()
             if guarded:
@@ -210,10 +209,7 @@ class Pipeline:
             error = f"reading {plan.relation} failed: {oneline(exc)}"
         result = p.finish(error)
         if steady is not None and run.tracker is not None:
-            try:
-                steady.conclude(result, run.tracker.counts, run.tracker.closed_rows, run.dry_run)
-            except Exception as exc:  # only a saving for the next run: it classifies every row instead
-                log.warning("exposure '%s': could not leave a steady mark: %s", plan.exposure, oneline(exc))
+            steady.conclude(result, run.tracker.counts, run.tracker.closed_rows, run.dry_run)
         return result
 
     def push_pending(
@@ -337,6 +333,11 @@ class Push:
     lease: WriterLease | None = None
     recheck: Recheck | None = None
     result: RunResult | None = None
+
+    @property
+    def trusts_every_miss(self) -> bool:
+        """This run reports every remembered miss not_found without a lookup, and the search forgot none."""
+        return self.run.trust_not_found and not (self.recheck is not None and self.recheck.forgotten)
 
     def begin(self) -> None:
         run, pipe = self.run, self.pipeline

@@ -17,7 +17,6 @@ run's counts here and the statement that reads the rows is left out ('mark'); el
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,9 +25,6 @@ from dbt_hubspot_sync.doors.hook_run import HookRun
 from dbt_hubspot_sync.engine.changes import RULES_VERSION, fingerprint_salt
 from dbt_hubspot_sync.engine.outcomes import RunResult
 from dbt_hubspot_sync.engine.steady import Steady
-from dbt_hubspot_sync.tables.log_target import oneline
-
-log = logging.getLogger(__name__)
 
 FEED_CHUNK = 2000
 
@@ -83,16 +79,14 @@ def steady(hook: HookRun, fingerprint: Sequence[Any], guard: Any) -> str:
     push = hook.push
     if push is None or hook.plan is None or push.result is not None:
         return "read"  # not begun, or ended already: the statements report it as ever
-    run = push.run
-    trusted = run.trust_not_found and not (push.recheck is not None and push.recheck.forgotten)
-    target = push.pipeline.target
-    try:
-        hook.steady = Steady.for_run(
-            target, hook.plan, run.run.run_id, full_refresh=False, trusted=trusted, fingerprint=fingerprint
-        )
-    except Exception as exc:  # only a saving: the rows are read instead
-        log.warning("exposure '%s': the steady mark could not be read: %s", hook.plan.exposure, oneline(exc))
-        return "read"
+    hook.steady = Steady.for_run(
+        push.pipeline.target,
+        hook.plan,
+        push.run.run.run_id,
+        full_refresh=False,
+        trusted=push.trusts_every_miss,
+        fingerprint=fingerprint,
+    )
     if hook.steady is None or hook.steady.counts is None:
         return "read"
     for row in hook.steady.count_rows():
@@ -106,7 +100,4 @@ def conclude(hook: HookRun, result: RunResult) -> None:
     if hook.steady is None or push is None or push.run.tracker is None:
         return
     tracker = push.run.tracker
-    try:
-        hook.steady.conclude(result, tracker.counts, tracker.closed_rows, push.run.dry_run)
-    except Exception as exc:  # only a saving for the next run: it reads the rows instead
-        log.warning("exposure '%s': could not leave a steady mark: %s", result.exposure, oneline(exc))
+    hook.steady.conclude(result, tracker.counts, tracker.closed_rows, push.run.dry_run)

@@ -24,7 +24,16 @@ from typing import Any
 
 from dbt_hubspot_sync.checks.rechecks import Checks
 from dbt_hubspot_sync.config.plan import SyncPlan
-from dbt_hubspot_sync.engine.changes import RULES_VERSION, fingerprint_salt
+from dbt_hubspot_sync.engine.changes import (
+    EXTRA_COLUMNS,
+    FINGERPRINT,
+    KIND,
+    KNOWN,
+    ROWS,
+    RULES_VERSION,
+    SETTLED,
+    fingerprint_salt,
+)
 from dbt_hubspot_sync.engine.outcomes import RunResult
 from dbt_hubspot_sync.tables.log_target import oneline
 from dbt_hubspot_sync.tables.run_log import RUNS_TABLE, utcnow
@@ -86,8 +95,18 @@ class Steady:
         """The mark's counts as the rows query's `count` rows (changes.extras reads them)."""
         assert self.counts is not None
         pad = (None,) * (5 + len(self.plan.properties))
-        total = str(len(self.counts))
-        return [(*pad, total, None, None, None, "count", s, known, rows) for s, known, rows in self.counts]
+        rows = []
+        for settled, known, n in self.counts:
+            x: list[Any] = [None] * len(EXTRA_COLUMNS)
+            x[FINGERPRINT], x[KIND], x[SETTLED], x[KNOWN], x[ROWS] = (
+                str(len(self.counts)),
+                "count",
+                settled,
+                known,
+                n,
+            )
+            rows.append((*pad, *x))
+        return rows
 
     def conclude(self, result: RunResult, counts: Sequence[Count], closed: int, dry_run: bool) -> None:
         """Leave a mark when the run read a model it settled entirely, and the model did not change meanwhile."""
@@ -95,15 +114,18 @@ class Steady:
         settled = result.rows_shipped == 0 and not closed and c.rows_failed == 0 and c.rows_updated == 0
         if dry_run or result.status != "completed" or not settled:
             return
-        if (
-            self.counts is None
-            and not self.model_locked
-            and model_fingerprint(self.target, self.plan) != self.fingerprint
-        ):
-            return  # rebuilt while this run read it: the counts are of neither version
-        detail = json.dumps({"fingerprint": self.fingerprint, "counts": [list(x) for x in counts]})
-        checks = Checks(self.target, self.plan.log_schema, self.plan.exposure)
-        checks.record(STEADY, utcnow(), self.run_id, detail)
+        try:
+            if (
+                self.counts is None
+                and not self.model_locked
+                and model_fingerprint(self.target, self.plan) != self.fingerprint
+            ):
+                return  # rebuilt while this run read it: the counts are of neither version
+            detail = json.dumps({"fingerprint": self.fingerprint, "counts": [list(x) for x in counts]})
+            checks = Checks(self.target, self.plan.log_schema, self.plan.exposure)
+            checks.record(STEADY, utcnow(), self.run_id, detail)
+        except Exception as exc:  # only a saving for the next run: it reads the rows instead
+            log.warning("exposure '%s': could not leave a steady mark: %s", self.plan.exposure, oneline(exc))
 
 
 def model_fingerprint(target: Any, plan: SyncPlan, row: Sequence[Any] | None = None) -> str:
