@@ -209,7 +209,7 @@ class Pipeline:
             error = f"reading {plan.relation} failed: {oneline(exc)}"
         result = p.finish(error)
         if steady is not None and run.tracker is not None:
-            steady.conclude(result, run.tracker.counts, run.tracker.closed_rows, run.dry_run)
+            steady.conclude(result, run.tracker.next_counts(), run.dry_run)
         return result
 
     def push_pending(

@@ -4,11 +4,15 @@
 knows `contacts` (email → record id); `h` is the engine tests' default one. Imports are deferred to the
 fixtures, so collecting tests that use neither imports nothing of the engine.
 
-Also how pytest-xdist shares the tests between workers (scripts/test.sh runs the suite on two).
+Also how pytest-xdist shares the tests between workers (scripts/test.sh runs the suite on two), and
+DBT_HUBSPOT_SYNC_VERIFY_MARKS=1 for every run the suite makes, in process and in the dbt it starts: each steady
+mark a run leaves is checked against the warehouse's own classification (engine/steady.py), so every test that
+syncs twice also tests the forecast of the run before (engine/forecast.py).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +22,7 @@ if TYPE_CHECKING:
     from tests.helpers import Harness
 
 
+os.environ["DBT_HUBSPOT_SYNC_VERIFY_MARKS"] = "1"
 SPARK = "tests/spark/"  # the Spark group: one example built on the Spark Thrift server for all its modules
 
 

@@ -100,4 +100,4 @@ def conclude(hook: HookRun, result: RunResult) -> None:
     if hook.steady is None or push is None or push.run.tracker is None:
         return
     tracker = push.run.tracker
-    hook.steady.conclude(result, tracker.counts, tracker.closed_rows, push.run.dry_run)
+    hook.steady.conclude(result, tracker.next_counts(), push.run.dry_run)

@@ -17,6 +17,7 @@ from dbt_hubspot_sync.engine.batch import IN_FLIGHT, PUSH_SIZE, BatchPush
 from dbt_hubspot_sync.engine.calls import Halt, Pushed
 from dbt_hubspot_sync.engine.classify import classify
 from dbt_hubspot_sync.engine.ending import end_run
+from dbt_hubspot_sync.engine.forecast import UNSEEN, Tracked
 from dbt_hubspot_sync.engine.imports import import_push_for
 from dbt_hubspot_sync.engine.list_mirror import mirror_for
 from dbt_hubspot_sync.engine.outcomes import (
@@ -140,7 +141,10 @@ class SyncRun:
     ) -> None:
         if not c.settled:
             c.settled = True
-            self._outcome(outcome, c.email_raw, c.email, code, detail, http_status, c.record_key, c.logged)
+            tracked = None  # (a candidate carries no state hash: forecast.py foresees it from what it writes)
+            if c.record_key is not None:
+                tracked = Tracked(c.record_key, c.logged, c.fingerprint, 1, c.known_id, UNSEEN)
+            self._outcome(outcome, c.email_raw, c.email, code, detail, http_status, tracked)
 
     def flush_records(self, *, force: bool = False) -> None:
         # Written in batches: each warehouse statement has a fixed cost far above a row's.
@@ -150,6 +154,7 @@ class SyncRun:
             self.log.log_records(self.run.run_id, self.plan.exposure, self._records)
             self._records = []
         if self.tracker is not None and not self._offline:
+            self.tracker.forecast.window()  # every outcome given so far has had its state written
             pending = len(self.tracker.events) + len(self.tracker.refresh)
             if pending and (force or pending >= RECORDS_PER_WRITE):
                 self.tracker.flush()
@@ -191,7 +196,7 @@ class SyncRun:
     def feed(self, rows: Iterable[Sequence[Any]]) -> None:
         """Classify a chunk of rows; push when the buffer is full. After a stop, rows are failed, not sent."""
         plan, trust, tracker = self.plan, self.trust_not_found, self.tracker
-        key = logged = None
+        tracked = None
         for row in rows:
             if tracker is not None:
                 x = tracker.extras(row)
@@ -201,7 +206,7 @@ class SyncRun:
                 if x.kind == "closed":
                     tracker.closed(row, x)
                     continue
-                key, logged = x.record_key, x.logged
+                tracked = Tracked(x.record_key, x.logged, x.fingerprint, row[2], row[3], row[4])
             if self._stop is None:
                 self.interrupted()
             self.counters.rows_read += 1
@@ -209,26 +214,24 @@ class SyncRun:
             for part in self.parts:
                 part.row(row, got)  # list_mode mirror: the run's audience
             if isinstance(got, Candidate):
-                if tracker is not None:
-                    got.fingerprint, got.record_key, got.logged = x.fingerprint, key, logged
+                if tracked is not None:
+                    got.fingerprint, got.record_key, got.logged = tracked.fingerprint, tracked.key, tracked.logged
                 if self._stop is not None:
                     stop = self._stop
-                    self._outcome(
-                        "failed", row[0], row[1], stop.code, stop.message, stop.http_status, key, logged
-                    )
+                    self._outcome("failed", row[0], row[1], stop.code, stop.message, stop.http_status, tracked)
                 else:
                     self.send(got)
                 continue
             outcome, code, detail = got
             if self._stop is not None and outcome not in ("invalid", "duplicate"):
                 stop = self._stop  # after a stop, every row that would be sent or looked up fails
-                self._outcome("failed", row[0], row[1], stop.code, stop.message, stop.http_status, key, logged)
+                self._outcome("failed", row[0], row[1], stop.code, stop.message, stop.http_status, tracked)
                 continue
             if tracker is not None and outcome == "unchanged" and row[4] is not None and x.fingerprint:
                 # Nothing to send (the same values, or none): the state learns the row's fingerprint, so the
                 # warehouse settles it next time (what HubSpot was sent, record_id and hash, stays).
-                tracker.refresh.append((row[1], row[3], row[4], x.fingerprint))
-            self._outcome(outcome, row[0], row[1], code, detail, None, key, logged)
+                tracker.refreshed((row[1], row[3], row[4], x.fingerprint))
+            self._outcome(outcome, row[0], row[1], code, detail, None, tracked)
         self.flush_records()
 
     def finish(self, error: str | None = None) -> RunResult:
@@ -310,8 +313,7 @@ class SyncRun:
         code: str | None,
         detail: str | None,
         http_status: int | None = None,
-        key: str | None = None,
-        logged: tuple[str, str | None] | None = None,
+        tracked: Tracked | None = None,
     ) -> None:
         attr = OUTCOME_COUNTERS[outcome]
         setattr(self.counters, attr, getattr(self.counters, attr) + 1)
@@ -320,7 +322,7 @@ class SyncRun:
         # A dry run logs its would-updates too: their details are the diff old → new users review. With change
         # detection, a record's rejection is logged when it first appears or changes (tracking.py).
         if self.tracker is not None:
-            if self.tracker.logs(outcome, code, key, logged, raw, clean, detail, http_status):
+            if self.tracker.logs(outcome, code, tracked, raw, clean, detail, http_status):
                 raw_text = None if raw is None else str(raw)
                 self._records.append(RecordRow(raw_text, clean, outcome, code, detail, http_status))
         elif (

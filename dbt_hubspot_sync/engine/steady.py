@@ -1,16 +1,20 @@
-"""A model unchanged since a settled run costs one scan, not a classification of every row.
+"""A model unchanged since the exposure's last run costs one scan, not a classification of every row.
 
-A run whose rows query shipped nothing (every row settled in the warehouse: changes.py), closed no rejection and
-failed nothing leaves a *steady mark*: the model's fingerprint (macros/_internal/_model_fingerprint.sql, salted
-with what shapes what is sent) and the warehouse's counts of that run. The next run of the exposure computes the
-fingerprint first; when it equals the mark, nothing it would read can differ from what the marked run read, so
-its count rows are the mark's and no row is classified. That holds only while nothing else changed what the rows
-query reads, so a mark counts only when:
+A run leaves a *steady mark*: the model's fingerprint (macros/_internal/_model_fingerprint.sql, salted with what
+shapes what is sent) and the counts the next run's rows query (changes.py) would make of it: this run's own counts
+when it shipped nothing, else its forecast (forecast.py: what it settled stays settled, what it shipped is
+classified from what it wrote for each row). The next run of the exposure computes the fingerprint first; when
+it equals the mark, nothing it would read can differ from what the marked run read, so its count rows are the
+mark's and no row is classified. That holds only while nothing else changed what the rows query reads, so a mark
+counts only when:
 - its run is the exposure's latest run in this log schema (any later run, even a failed one, may have written
   state or rejections), and the fingerprint was the same before and after that run read the model;
+- the marked run completed with nothing failed and foresaw every row it shipped (forecast.py says when not);
 - this run trusts every remembered miss and forgot none (rechecks.py), is no `--full-refresh` and mirrors no list
   (list_mirror.py needs every row).
-Marks are rows of hubspot_sync_checks (kind `steady`, the fingerprint and counts as JSON in `detail`).
+Marks are rows of hubspot_sync_checks (kind `steady`, the fingerprint and counts as JSON in `detail`). With
+DBT_HUBSPOT_SYNC_VERIFY_MARKS=1 (the test suite sets it) each mark is checked against the warehouse's own
+classification when it is left, and a difference raises: it is a defect of the forecast.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,17 +34,21 @@ from dbt_hubspot_sync.engine.changes import (
     FINGERPRINT,
     KIND,
     KNOWN,
+    REJECTIONS_TABLE,
     ROWS,
     RULES_VERSION,
     SETTLED,
     fingerprint_salt,
+    rows_query,
 )
 from dbt_hubspot_sync.engine.outcomes import RunResult
 from dbt_hubspot_sync.tables.log_target import oneline
 from dbt_hubspot_sync.tables.run_log import RUNS_TABLE, utcnow
+from dbt_hubspot_sync.tables.state import SyncState
 
 log = logging.getLogger(__name__)
 STEADY = "steady"
+VERIFY_ENV = "DBT_HUBSPOT_SYNC_VERIFY_MARKS"
 # (settled outcome or 'ship', known by id, rows): one count row of the rows query
 Count = tuple[str, bool, int]
 
@@ -77,14 +86,18 @@ class Steady:
                 target, plan, run_id, model_fingerprint(target, plan, fingerprint), model_locked=locked
             )
             mark = _latest_mark(target, plan)
-            usable = mark is not None and mark[0] == steady.fingerprint
-            if usable and mark is not None and mark[1] == _previous_run(target, plan, run_id):
-                steady.counts = mark[2]
+            if (
+                mark is not None
+                and mark.fingerprint == steady.fingerprint
+                and mark.run_id == _previous_run(target, plan, run_id)
+                and mark.tables == tables_digest(target, plan)
+            ):
+                steady.counts = mark.counts
                 log.info(
-                    "exposure '%s': the model is unchanged since run %s, which settled every row: its counts"
-                    " stand, no row is read",
+                    "exposure '%s': the model is unchanged since run %s, and so are the state and rejections it"
+                    " left: its mark's counts stand, no row is read",
                     plan.exposure,
-                    mark[1],
+                    mark.run_id,
                 )
         except Exception as exc:  # only a saving (e.g. a warehouse without the hash function): read the rows
             log.warning("exposure '%s': no steady mark this run: %s", plan.exposure, oneline(exc))
@@ -108,11 +121,10 @@ class Steady:
             rows.append((*pad, *x))
         return rows
 
-    def conclude(self, result: RunResult, counts: Sequence[Count], closed: int, dry_run: bool) -> None:
-        """Leave a mark when the run read a model it settled entirely, and the model did not change meanwhile."""
-        c = result.counters
-        settled = result.rows_shipped == 0 and not closed and c.rows_failed == 0 and c.rows_updated == 0
-        if dry_run or result.status != "completed" or not settled:
+    def conclude(self, result: RunResult, counts: Sequence[Count] | None, dry_run: bool) -> None:
+        """Leave the mark `counts` (the next run's count rows as this run foresees them: Tracker.next_counts;
+        None: not foreseen) of a run that completed, unless the model changed while the run read it."""
+        if dry_run or result.status != "completed" or counts is None or result.counters.rows_failed:
             return
         try:
             if (
@@ -121,11 +133,39 @@ class Steady:
                 and model_fingerprint(self.target, self.plan) != self.fingerprint
             ):
                 return  # rebuilt while this run read it: the counts are of neither version
-            detail = json.dumps({"fingerprint": self.fingerprint, "counts": [list(x) for x in counts]})
+            if os.environ.get(VERIFY_ENV) == "1" and not self.model_locked:
+                self._verify(counts)
+            mark = {
+                "fingerprint": self.fingerprint,
+                "counts": [list(x) for x in counts],
+                "tables": tables_digest(self.target, self.plan),
+            }
+            detail = json.dumps(mark)
             checks = Checks(self.target, self.plan.log_schema, self.plan.exposure)
             checks.record(STEADY, utcnow(), self.run_id, detail)
+        except AssertionError:
+            raise
         except Exception as exc:  # only a saving for the next run: it reads the rows instead
             log.warning("exposure '%s': could not leave a steady mark: %s", self.plan.exposure, oneline(exc))
+
+    def _verify(self, counts: Sequence[Count]) -> None:
+        """The warehouse's classification now (what the next run computes unless it takes the mark) equals it."""
+        sql = rows_query(self.target, self.plan, trust_not_found=True)
+        got, closed = [], 0
+        for kind, settled, known, n in self.target.execute(
+            "select hubspot_sync__kind, hubspot_sync__settled, hubspot_sync__known, hubspot_sync__rows"
+            f" from ({sql}) as hubspot_sync__q where hubspot_sync__kind <> 'row'"
+        ):
+            if kind == "count":
+                got.append((str(settled), bool(known), int(n)))
+            else:
+                closed += 1
+        mine = sorted((str(s), bool(k), int(n)) for s, k, n in counts)
+        if sorted(got) != mine or closed:
+            raise AssertionError(
+                f"exposure '{self.plan.exposure}', run {self.run_id}: the steady mark {mine} is not the"
+                f" warehouse's classification {sorted(got)} ({closed} records to close)"
+            )
 
 
 def model_fingerprint(target: Any, plan: SyncPlan, row: Sequence[Any] | None = None) -> str:
@@ -138,14 +178,35 @@ def model_fingerprint(target: Any, plan: SyncPlan, row: Sequence[Any] | None = N
     return "|".join([salt, *(str(v) for v in row)])
 
 
-def _latest_mark(target: Any, plan: SyncPlan) -> tuple[str, str, list[Count]] | None:
-    """(fingerprint, run id, counts) of the exposure's latest steady mark."""
+@dataclass(frozen=True)
+class Mark:
+    fingerprint: str
+    run_id: str
+    counts: list[Count]
+    tables: str | None  # tables_digest when it was left
+
+
+def _latest_mark(target: Any, plan: SyncPlan) -> Mark | None:
     latest = Checks(target, plan.log_schema, plan.exposure).latest(STEADY)
     if latest is None or latest[1] is None:
         return None
     detail = json.loads(latest[1])
     counts = [(str(s), bool(known), int(n)) for s, known, n in detail["counts"]]
-    return str(detail["fingerprint"]), latest[0], counts
+    return Mark(str(detail["fingerprint"]), latest[0], counts, detail.get("tables"))
+
+
+def tables_digest(target: Any, plan: SyncPlan) -> str:
+    """Row count and latest write of the exposure's state and rejection events (both only grow, or are rewritten
+    in place by the product): a hand edit of either since the mark was left voids it."""
+    p = target.placeholder
+    state = SyncState(target, plan.log_schema)
+    rows = target.execute(
+        f"select count(*), max(synced_at) from {state.versions or state.table} where exposure_name = {p}"
+        f" union all select count(*), max(logged_at) from {target.relation(plan.log_schema, REJECTIONS_TABLE)}"
+        f" where exposure_name = {p}",
+        [plan.exposure, plan.exposure],
+    )
+    return "|".join(f"{n}@{at}" for n, at in rows)
 
 
 def _previous_run(target: Any, plan: SyncPlan, run_id: str) -> str | None:

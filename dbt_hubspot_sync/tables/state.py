@@ -11,7 +11,7 @@ version per contact to `hubspot_sync_state_versions`, each `forget` a version wi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from dbt_hubspot_sync.tables.run_log import (
@@ -47,27 +47,31 @@ class SyncState:
         self.append_only = append_only(target)
         self.versions = target.relation(schema, STATE_VERSIONS_TABLE) if self.append_only else None
         self._p = target.placeholder
+        # Told each email's new state, (record_id, properties_hash, row_fingerprint) or None once forgotten: the
+        # run's forecast of the next run (engine/forecast.py).
+        self.watch: Callable[[str, tuple[Any, Any, Any] | None], None] | None = None
 
     # -- what a run writes -------------------------------------------------------------------------------
-    def record(self, exposure: str, run_id: str, synced: Sequence[Synced]) -> None:
-        """(email_clean, record_id, properties_hash[, row_fingerprint]) of contacts just updated."""
+    def record(self, exposure: str, run_id: str, synced: Sequence[Synced], *, watched: bool = True) -> None:
+        """(email_clean, record_id, properties_hash[, row_fingerprint]) of contacts just updated (`watched`
+        False: the watcher was told already)."""
         rows = [(*row, None)[:4] for row in synced]
         if self.versions is None:
-            self.forget(exposure, [row[0] for row in rows])
+            self._delete(exposure, [row[0] for row in rows])
         self._insert(exposure, run_id, rows)
+        if self.watch is not None and watched:
+            for row in rows:
+                self.watch(row[0], (row[1], row[2], row[3]))
 
     def forget(self, exposure: str, emails: Sequence[str]) -> None:
         """Drop what is known of these contacts (e.g. HubSpot no longer has them): the next run looks them up."""
         if self.versions is not None:
             self._insert(exposure, None, [(email, None, None, None) for email in emails])
-            return
-        p, size = self._p, rows_per_statement(self.target)
-        for i in range(0, len(emails), size):
-            values, params = in_list(self.target, emails[i : i + size])
-            self.target.execute(
-                f"delete from {self.table} where exposure_name = {p} and email_clean in {values}",
-                [exposure, *params],
-            )
+        else:
+            self._delete(exposure, emails)
+        if self.watch is not None:
+            for email in emails:
+                self.watch(email, None)
 
     def remember_not_found(
         self, exposure: str, run_id: str, emails: Sequence[str], fingerprints: Sequence[str | None] = ()
@@ -102,6 +106,15 @@ class SyncState:
         return int(rows[0][0]) if rows else 0
 
     # -- internals ---------------------------------------------------------------------------------------
+    def _delete(self, exposure: str, emails: Sequence[str]) -> None:
+        p, size = self._p, rows_per_statement(self.target)
+        for i in range(0, len(emails), size):
+            values, params = in_list(self.target, emails[i : i + size])
+            self.target.execute(
+                f"delete from {self.table} where exposure_name = {p} and email_clean in {values}",
+                [exposure, *params],
+            )
+
     def _insert(self, exposure: str, run_id: str | None, rows: Sequence[Synced]) -> None:
         """Rows of the state table (or, append-only, new versions: a NULL hash and record id forget the contact)."""
         insert_rows(

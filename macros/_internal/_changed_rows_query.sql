@@ -63,6 +63,11 @@ with hubspot_sync__classified as {{ dbt_hubspot_sync._materialized() }} (
                      'hubspot_sync__email_clean') %}
         case when x.hubspot_sync__settled is null
                   or (x.hubspot_sync__logged_outcome is not null and ({{ closing }})) then x.{{ c }} end as {{ c }},
+        {%- elif c == 'hubspot_sync__logged_reason' %}
+        {#- A verdict logged under other validation rules reaches Python as RULES_CHANGED: it logs the record
+            afresh under these (else a record logged so would be shipped again every run). #}
+        case when x.hubspot_sync__settled is null then case when x.hubspot_sync__logged_rules is null
+             or x.hubspot_sync__logged_rules = {{ rules }} then x.{{ c }} else 'RULES_CHANGED' end end as {{ c }},
         {%- else %}
         case when x.hubspot_sync__settled is null then x.{{ c }} end as {{ c }},
         {%- endif %}

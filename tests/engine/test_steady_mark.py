@@ -1,6 +1,8 @@
-"""When a run leaves a steady mark (engine/steady.py), isolated from the warehouse: only a run that settled every
-row in the warehouse, over a model that did not change while it read it. (End to end: tests/integration/
-test_steady_mark.py; the fingerprint itself: tests/macros/test_model_fingerprint_macro.py.)"""
+"""When a run leaves a steady mark (engine/steady.py) and when the next takes it, isolated from the warehouse: a
+run that completed with nothing failed and foresaw the next run's counts (engine/forecast.py), over a model that
+did not change while it read it; taken only while the model, the exposure's latest run and its state and
+rejection tables are what the mark says. (End to end: tests/integration/test_steady_mark.py; the fingerprint
+itself: tests/macros/test_model_fingerprint_macro.py; the forecast: tests/engine/test_forecast.py.)"""
 
 from __future__ import annotations
 
@@ -18,19 +20,37 @@ from ..helpers import make_plan
 COUNTS = [("unchanged", True, 5), ("invalid", False, 1)]
 
 
+TABLES = [(7, "2026-12-06 01:00:00"), (2, "2026-12-06 01:00:01")]  # state, rejection events: count, latest
+
+
 class Target:
+    """The log tables as the mark reads them: the latest mark, the previous run, the tables' digest."""
+
     placeholder = "?"
 
-    def __init__(self) -> None:
+    def __init__(self, mark: dict[str, Any] | None = None, previous: str = "r1") -> None:
         self.inserts: list[list[Any]] = []
+        self.mark, self.previous, self.tables = mark, previous, list(TABLES)
 
     def relation(self, schema: str, identifier: str) -> str:
         return f"{schema}.{identifier}"
 
+    def render(self, macro: str, **kwargs: Any) -> str:
+        assert macro == "_model_fingerprint"
+        return "select fingerprint"
+
     def execute(self, sql: str, params: Any = None) -> list[tuple]:
-        assert sql.startswith("insert into main.hubspot_sync_checks"), sql
-        self.inserts.append(list(params))
-        return []
+        if sql.startswith("insert into main.hubspot_sync_checks"):
+            self.inserts.append(list(params))
+            return []
+        if sql == "select fingerprint":
+            return [(6, 11, 12, "types")]
+        if sql.startswith("select count(*), max(synced_at)"):
+            return self.tables
+        if "from main.hubspot_sync_checks" in sql:
+            return [("r1", json.dumps(self.mark))] if self.mark else []
+        assert "from main.hubspot_sync_runs" in sql, sql
+        return [(self.previous,)]
 
 
 def result(status: str = "completed", shipped: int | None = 0, **counters: int) -> RunResult:
@@ -38,6 +58,12 @@ def result(status: str = "completed", shipped: int | None = 0, **counters: int) 
     for k, v in counters.items():
         setattr(c, k, v)
     return RunResult("r2", "hs", status, c, rows_shipped=shipped)
+
+
+@pytest.fixture(autouse=True)
+def unverified(monkeypatch) -> None:
+    """No check of marks against the warehouse's classification here: the fake has none (tests/conftest.py)."""
+    monkeypatch.delenv(steady_module.VERIFY_ENV, raising=False)
 
 
 @pytest.fixture
@@ -53,37 +79,39 @@ def steady(target: Target) -> Steady:
     return Steady(target, plan, "r2", "fp-1")
 
 
-def test_a_run_that_settled_every_row_leaves_its_counts_and_fingerprint(fingerprints) -> None:
+def test_a_run_leaves_the_counts_it_foresaw_its_fingerprint_and_its_tables(fingerprints) -> None:
     target = Target()
     fingerprints.append("fp-1")
-    steady(target).conclude(result(), COUNTS, 0, dry_run=False)
+    steady(target).conclude(result(shipped=3, rows_updated=3), COUNTS, dry_run=False)
     [[exposure, kind, _until, run_id, _at, detail]] = target.inserts
     assert (exposure, kind, run_id) == ("hs", "steady", "r2")
-    assert json.loads(detail) == {"fingerprint": "fp-1", "counts": [list(c) for c in COUNTS]}
+    assert json.loads(detail) == {
+        "fingerprint": "fp-1",
+        "counts": [list(c) for c in COUNTS],
+        "tables": "7@2026-12-06 01:00:00|2@2026-12-06 01:00:01",
+    }
 
 
 @pytest.mark.parametrize(
-    ("why", "res", "closed", "dry"),
+    ("why", "res", "counts", "dry"),
     [
-        ("shipped a row", result(shipped=1), 0, False),
-        ("closed a rejection", result(), 1, False),
-        ("a row failed", result(rows_failed=1), 0, False),
-        ("a row was updated", result(rows_updated=1), 0, False),
-        ("the run failed", result(status="failed"), 0, False),
-        ("a dry run", result(), 0, True),
+        ("the next counts were not foreseen", result(shipped=1), None, False),
+        ("a row failed", result(rows_failed=1), COUNTS, False),
+        ("the run failed", result(status="failed"), COUNTS, False),
+        ("a dry run", result(), COUNTS, True),
     ],
 )
-def test_no_mark_unless_the_warehouse_settled_every_row(fingerprints, why, res, closed, dry) -> None:
+def test_no_mark_unless_the_run_completed_and_foresaw_the_next(fingerprints, why, res, counts, dry) -> None:
     target = Target()
     fingerprints.append("fp-1")
-    steady(target).conclude(res, COUNTS, closed, dry_run=dry)
+    steady(target).conclude(res, counts, dry_run=dry)
     assert target.inserts == [], why
 
 
 def test_no_mark_when_the_model_was_rebuilt_while_the_run_read_it(fingerprints) -> None:
     target = Target()
     fingerprints.append("fp-2")
-    steady(target).conclude(result(), COUNTS, 0, dry_run=False)
+    steady(target).conclude(result(), COUNTS, dry_run=False)
     assert target.inserts == []
 
 
@@ -91,11 +119,46 @@ def test_a_run_counted_from_the_mark_passes_it_on_without_reading_the_model_agai
     target = Target()
     s = steady(target)
     s.counts = COUNTS
-    s.conclude(result(), COUNTS, 0, dry_run=False)  # no fingerprint left to read: a read would fail the test
+    s.conclude(result(), COUNTS, dry_run=False)  # no fingerprint left to read: a read would fail the test
     assert len(target.inserts) == 1
     rows = s.count_rows()
     assert [r[-4:] for r in rows] == [("count", "unchanged", True, 5), ("count", "invalid", False, 1)]
     assert {r[-8] for r in rows} == {"2"}  # each says how many count rows there are
+
+
+def _mark(target: Target, **change: Any) -> dict[str, Any]:
+    """The mark a run with `target`'s tables leaves, with `change` made to it."""
+    fingerprint = steady_module.model_fingerprint(target, make_plan())
+    mark = {"fingerprint": fingerprint, "counts": [list(c) for c in COUNTS]}
+    mark["tables"] = "7@2026-12-06 01:00:00|2@2026-12-06 01:00:01"
+    return {**mark, **change}
+
+
+@pytest.mark.parametrize(
+    ("why", "change", "previous", "tables"),
+    [
+        ("the same model, run and tables", {}, "r1", TABLES),
+        ("the model changed", {"fingerprint": "other"}, "r1", TABLES),
+        ("a run came in between", {}, "r9", TABLES),
+        ("the state was edited by hand", {}, "r1", [(6, "2026-12-06 01:00:00"), TABLES[1]]),
+        ("a rejection was written since", {}, "r1", [TABLES[0], (3, "2026-12-06 02:00:00")]),
+        ("a mark of an earlier release", {"tables": None}, "r1", TABLES),
+    ],
+)
+def test_a_mark_is_taken_only_while_model_run_and_tables_are_the_marks(why, change, previous, tables) -> None:
+    target = Target(previous=previous)
+    target.mark = _mark(target, **change)
+    target.tables = tables
+    got = Steady.for_run(target, make_plan(), "r2", full_refresh=False, trusted=True)
+    assert got is not None
+    assert (got.counts == COUNTS) is (why == "the same model, run and tables"), why
+
+
+@pytest.mark.parametrize("kw", [{"full_refresh": True, "trusted": True}, {"full_refresh": False, "trusted": False}])
+def test_no_mark_for_a_full_refresh_or_a_run_that_does_not_trust_its_misses(kw) -> None:
+    target = Target()
+    target.mark = _mark(target)
+    assert Steady.for_run(target, make_plan(), "r2", **kw) is None
 
 
 def test_a_warehouse_that_cannot_compute_the_fingerprint_reads_the_rows(caplog) -> None:
