@@ -20,7 +20,9 @@
     - invalid, or a duplicate of a valid email: its record (cleaned email + rank) is logged so under the same
       validation rules (emails are validated in Python: the verdict is remembered with the record);
     - not_found: a remembered miss this run trusts (rechecks.py), logged so under the same rules;
-    and, with log_records: all, an unchanged row only once it is logged unchanged. Everything else is shipped;
+    and, with log_records: all, an unchanged row only once it is logged unchanged (this CASE is
+    dbt_hubspot_sync/engine/forecast.py's next_outcome too, pinned by tests/macros/test_forecast_case.py: change
+    both). Everything else is shipped;
     with no `state_relation` (--full-refresh) or `changes.ship_all` (a mirrored list needs its whole audience)
     every row is, still with its record's logged outcome.
 

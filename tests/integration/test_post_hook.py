@@ -9,7 +9,7 @@ import pytest
 
 from dbt_hubspot_sync.doors.cli import main
 
-from .helpers import UPDATE, Example, assert_invariant, make_example
+from .helpers import UPDATE, Example, assert_invariant, execute, first_names_restored, make_example
 
 
 def hubspot_requests(sandbox) -> int:
@@ -95,6 +95,37 @@ def test_duckdb_dbt_run_of_a_model_unchanged_since_a_settled_run_reads_no_row(du
     *_, marked, steady = runs(duck)
     assert steady[3] == "completed" and steady[4:] == marked[4:]  # the same counts, every row accounted for
     assert hubspot_env.stats()["contacts_updated"] == updates
+    assert_invariant(duck)
+
+
+def test_duckdb_dbt_run_after_one_that_sent_takes_its_forecast_which_the_warehouse_confirms(
+    duck: Example, hubspot_env, caplog
+):
+    """A post-hook run that sent leaves its forecast as the mark (engine/forecast.py); the next `dbt run` of the
+    unchanged model takes it, and a run made to classify every row again (the marks deleted) counts the same."""
+    caplog.set_level(logging.INFO, logger="dbt_hubspot_sync.engine.steady")
+    duck.dbt_ok("run")  # the first push (no state yet)
+    with first_names_restored(duck):
+        execute(duck, "update {schema}.customers set first_name = 'Tin' where amperity_id = 'amp-00002'")
+        duck.dbt_ok("run", "--select", "hubspot_contacts")
+        [(sent, updated)] = duck.query(
+            "select run_id, rows_updated from {schema}.hubspot_sync_runs order by started_at desc limit 1"
+        )
+        assert updated == 1
+        [(marked,)] = duck.query(
+            "select run_id from {schema}.hubspot_sync_checks where kind = 'steady' order by recorded_at desc limit 1"
+        )
+        assert marked == sent  # a run that sent leaves its forecast
+        duck.dbt_ok("run", "--select", "hubspot_contacts")
+        assert f"unchanged since run {sent}" in caplog.text
+        execute(duck, "delete from {schema}.hubspot_sync_checks where kind = 'steady'")
+        duck.dbt_ok("run", "--select", "hubspot_contacts")  # classifies every row in the warehouse
+        *_, from_mark, classified = duck.query(
+            "select status, rows_read, rows_invalid, rows_duplicate, rows_unchanged, rows_updated, rows_not_found,"
+            " rows_failed from {schema}.hubspot_sync_runs order by started_at"
+        )
+        assert from_mark[0] == classified[0] == "completed"
+        assert from_mark == classified and classified[5] == 0  # the same counts, outcome by outcome; none sent
     assert_invariant(duck)
 
 
