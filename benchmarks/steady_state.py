@@ -14,10 +14,10 @@ each with its 429 count (target 0) and the run's invariant. Prints one line per 
 sync call with dbt's parse, running time of the run from the runs log, rows shipped from the warehouse) and exits
 1 when a target is missed.
 
-`--scale 100000,1000000,3000000`: per size, after a first sync, the unchanged re-sync twice (the first re-sync
-reads and classifies every row; the one after it, the steady state of every `dbt run` that changed nothing, is
-counted from the first's steady mark: engine/steady.py) and the 1%-changed re-sync (firstname of 1% of the known
-contacts), against a sandbox whose rate limit is out of the way (the warehouse and Python side
+`--scale 100000,1000000,3000000`: per size, the first sync, the unchanged re-sync twice (the first re-sync right
+after a run that sent, counted from that run's forecast; the one after it from the first re-sync's own counts:
+engine/steady.py, engine/forecast.py), the 1%-changed re-sync (firstname of 1% of the known contacts) and the
+unchanged re-sync after it, against a sandbox whose rate limit is out of the way (the warehouse and Python side
 is measured, not HubSpot's pacing): wall and running time, rows shipped, record-log rows added, requests (and
 their budget ceil(N/100) + 3). `--warehouse postgres|spark`: the same on PostgreSQL or Spark (steady_backends.py).
 
@@ -108,9 +108,10 @@ def scale_one(n: int, warehouse: str = "duckdb") -> int:
                           f" | {total} ({budget}) | {spent.get('429', 0)} |", flush=True)
                     failures += result.status != "completed" or not result.counters.holds()
 
-                sync()  # the first sync: HubSpot gets the audience, the state is written
-                # The first re-sync classifies every row in the warehouse and, having settled them all, leaves
-                # a steady mark (engine/steady.py); every unchanged run after it is counted from the mark.
+                # The first sync: HubSpot gets the audience, the state is written, and the run leaves its forecast
+                # of the next run's counts (engine/forecast.py); every unchanged run after it is counted from a
+                # mark (engine/steady.py), no row classified.
+                line("first sync", sync(), "-")
                 line("unchanged, first re-sync", sync(), "-")
                 line("unchanged, steady (mark)", sync(), "-")
                 known = [i for i, raw, *_ in data.rows if raw and "@example.com" in str(raw)]
@@ -119,6 +120,7 @@ def scale_one(n: int, warehouse: str = "duckdb") -> int:
                 wh.reload(project, rows)
                 got = sync()
                 line(f"1% changed ({len(changed):,} rows)", got, str(math.ceil(got[0].counters.rows_updated / 100) + 3))
+                line("unchanged, after the 1% change", sync(), "-")
         finally:
             wh.close()
     return failures

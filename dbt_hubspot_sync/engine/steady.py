@@ -10,7 +10,8 @@ counts only when:
 - its run is the exposure's latest run in this log schema (any later run, even a failed one, may have written
   state or rejections), and the fingerprint was the same before and after that run read the model;
 - the marked run completed with nothing failed and foresaw every row it shipped (forecast.py says when not);
-- this run trusts every remembered miss and forgot none (rechecks.py), is no `--full-refresh` and mirrors no list
+- this run trusts every remembered miss and forgot none (rechecks.py: a run that looks misses up may leave a
+  mark, as the next run's query counts misses it trusts), is no `--full-refresh` and mirrors no list
   (list_mirror.py needs every row).
 Marks are rows of hubspot_sync_checks (kind `steady`, the fingerprint and counts as JSON in `detail`). With
 DBT_HUBSPOT_SYNC_VERIFY_MARKS=1 (the test suite sets it) each mark is checked against the warehouse's own
@@ -76,9 +77,10 @@ class Steady:
         trusted: bool,
         fingerprint: Sequence[Any] | None = None,
     ) -> Steady | None:
-        """None where a mark cannot be used or left (a full refresh, a mirrored list, an untrusted miss).
+        """None where a mark cannot be used or left (a full refresh, a mirrored list). A run that does not trust
+        every remembered miss (`trusted`: it looks some up) may leave a mark, never take one.
         `fingerprint`: the _model_fingerprint row, where the door computed it (the post-hook's SQL)."""
-        if full_refresh or not trusted or plan.config.list_mode == "mirror":
+        if full_refresh or plan.config.list_mode == "mirror":
             return None
         locked = fingerprint is not None
         try:
@@ -87,7 +89,8 @@ class Steady:
             )
             mark = _latest_mark(target, plan)
             if (
-                mark is not None
+                trusted
+                and mark is not None
                 and mark.fingerprint == steady.fingerprint
                 and mark.run_id == _previous_run(target, plan, run_id)
                 and mark.tables == tables_digest(target, plan)

@@ -12,6 +12,7 @@ written for its email (the run's state reports its writes here), for the steady 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from dbt_hubspot_sync.engine.parts import RunContext
 
 REJECTED = ("invalid", "duplicate", "not_found", "failed")
+log = logging.getLogger(__name__)
 
 
 class Tracker:
@@ -100,7 +102,11 @@ class Tracker:
 
     def next_counts(self) -> list[tuple[str, bool, int]] | None:
         """The next run's count rows if the model does not change (forecast.py), or None: not foreseen."""
-        return self.forecast.next_counts(self.counts, self.shipped_expected)
+        counts = self.forecast.next_counts(self.counts, self.shipped_expected)
+        if counts is None:
+            why = self.forecast.void or "not every shipped row was foreseen"
+            log.info("exposure '%s': no forecast of the next run's counts: %s", self.run.plan.exposure, why)
+        return counts
 
     def flush(self) -> None:
         run = self.run
