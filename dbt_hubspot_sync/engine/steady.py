@@ -8,7 +8,8 @@ it equals the mark, nothing it would read can differ from what the marked run re
 mark's and no row is classified. That holds only while nothing else changed what the rows query reads, so a mark
 counts only when:
 - its run is the exposure's latest run in this log schema (any later run, even a failed one, may have written
-  state or rejections), and the fingerprint was the same before and after that run read the model;
+  state or rejections), the state and rejection tables are as it left them (log_digest), and the fingerprint
+  was the same before and after that run read the model;
 - the marked run completed with nothing failed and foresaw every row it shipped (forecast.py says when not);
 - this run trusts every remembered miss and forgot none (rechecks.py: a run that looks misses up may leave a
   mark, as the next run's query counts misses it trusts), is no `--full-refresh` and mirrors no list
@@ -65,6 +66,7 @@ class Steady:
     counts: list[Count] | None = None
     # The DuckDB post-hook reads the model inside the transaction that built it: nothing can rebuild it meanwhile.
     model_locked: bool = False
+    digest: tuple[str, int] | None = None  # log_digest when the mark was taken (what this run leaves as its own)
 
     @classmethod
     def for_run(
@@ -87,21 +89,18 @@ class Steady:
             steady = cls(
                 target, plan, run_id, model_fingerprint(target, plan, fingerprint), model_locked=locked
             )
-            mark = _latest_mark(target, plan)
-            if (
-                trusted
-                and mark is not None
-                and mark.fingerprint == steady.fingerprint
-                and mark.run_id == _previous_run(target, plan, run_id)
-                and mark.tables == tables_digest(target, plan)
-            ):
-                steady.counts = mark.counts
-                log.info(
-                    "exposure '%s': the model is unchanged since run %s, and so are the state and rejections it"
-                    " left: its mark's counts stand, no row is read",
-                    plan.exposure,
-                    mark.run_id,
-                )
+            mark = _latest_mark(target, plan) if trusted else None
+            if mark is not None and mark.fingerprint == steady.fingerprint:
+                steady.digest = log_digest(target, plan)
+                # This run's own runs row is the one written since the mark's run left it.
+                if mark.digest == (steady.digest[0], steady.digest[1] - 1):
+                    steady.counts = mark.counts
+                    log.info(
+                        "exposure '%s': the model is unchanged since run %s, the exposure's last, and so are the"
+                        " state and rejections it left: its mark's counts stand, no row is read",
+                        plan.exposure,
+                        mark.run_id,
+                    )
         except Exception as exc:  # only a saving (e.g. a warehouse without the hash function): read the rows
             log.warning("exposure '%s': no steady mark this run: %s", plan.exposure, oneline(exc))
             return None
@@ -138,11 +137,11 @@ class Steady:
                 return  # rebuilt while this run read it: the counts are of neither version
             if os.environ.get(VERIFY_ENV) == "1" and not self.model_locked:
                 self._verify(counts)
-            mark = {
-                "fingerprint": self.fingerprint,
-                "counts": [list(x) for x in counts],
-                "tables": tables_digest(self.target, self.plan),
-            }
+            # A run counted from a mark wrote no state and no rejection: the log is as it found it.
+            taken = self.counts is not None and self.digest is not None
+            tables, runs = self.digest if taken and self.digest else log_digest(self.target, self.plan)
+            mark = {"fingerprint": self.fingerprint, "counts": [list(x) for x in counts]}
+            mark.update(tables=tables, runs=runs)
             detail = json.dumps(mark)
             checks = Checks(self.target, self.plan.log_schema, self.plan.exposure)
             checks.record(STEADY, utcnow(), self.run_id, detail)
@@ -186,7 +185,7 @@ class Mark:
     fingerprint: str
     run_id: str
     counts: list[Count]
-    tables: str | None  # tables_digest when it was left
+    digest: tuple[str | None, int]  # log_digest when it was left
 
 
 def _latest_mark(target: Any, plan: SyncPlan) -> Mark | None:
@@ -195,29 +194,26 @@ def _latest_mark(target: Any, plan: SyncPlan) -> Mark | None:
         return None
     detail = json.loads(latest[1])
     counts = [(str(s), bool(known), int(n)) for s, known, n in detail["counts"]]
-    return Mark(str(detail["fingerprint"]), latest[0], counts, detail.get("tables"))
+    runs = detail.get("runs")  # (a mark of an earlier release has neither: never taken)
+    digest = (detail.get("tables"), -1 if runs is None else int(runs))
+    return Mark(str(detail["fingerprint"]), latest[0], counts, digest)
 
 
-def tables_digest(target: Any, plan: SyncPlan) -> str:
-    """Row count and latest write of the exposure's state and rejection events (both only grow, or are rewritten
-    in place by the product): a hand edit of either since the mark was left voids it."""
+def log_digest(target: Any, plan: SyncPlan) -> tuple[str, int]:
+    """(row count and latest write of the exposure's state and rejection events, its runs): the state and the
+    events only grow or are rewritten by the product, so a hand edit of either voids a mark; one run more than
+    the mark's run saw is this run itself, any other voids it too. One statement (each costs a poll on Spark)."""
     p = target.placeholder
     state = SyncState(target, plan.log_schema)
-    rows = target.execute(
-        f"select count(*), max(synced_at) from {state.versions or state.table} where exposure_name = {p}"
-        f" union all select count(*), max(logged_at) from {target.relation(plan.log_schema, REJECTIONS_TABLE)}"
-        f" where exposure_name = {p}",
-        [plan.exposure, plan.exposure],
+    parts = [
+        (state.versions or state.table, "synced_at"),
+        (target.relation(plan.log_schema, REJECTIONS_TABLE), "logged_at"),
+        (target.relation(plan.log_schema, RUNS_TABLE), "started_at"),
+    ]
+    sql = " union all ".join(
+        f"select {i} as part, count(*) as n, max({at}) as latest from {table} where exposure_name = {p}"
+        for i, (table, at) in enumerate(parts)
     )
-    return "|".join(f"{n}@{at}" for n, at in rows)
-
-
-def _previous_run(target: Any, plan: SyncPlan, run_id: str) -> str | None:
-    """The exposure's latest run before `run_id` (whatever its status)."""
-    p = target.placeholder
-    rows = target.execute(
-        f"select run_id from {target.relation(plan.log_schema, RUNS_TABLE)}"
-        f" where exposure_name = {p} and run_id <> {p} order by started_at desc limit 1",
-        [plan.exposure, run_id],
-    )
-    return str(rows[0][0]) if rows else None
+    rows = sorted(target.execute(sql, [plan.exposure] * len(parts)), key=lambda r: int(r[0]))
+    (_, sn, sat), (_, rn, rat), (_, runs, _) = rows
+    return f"{sn}@{sat}|{rn}@{rat}", int(runs)

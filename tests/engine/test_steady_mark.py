@@ -21,16 +21,17 @@ COUNTS = [("unchanged", True, 5), ("invalid", False, 1)]
 
 
 TABLES = [(7, "2026-12-06 01:00:00"), (2, "2026-12-06 01:00:01")]  # state, rejection events: count, latest
+DIGEST = "7@2026-12-06 01:00:00|2@2026-12-06 01:00:01"
 
 
 class Target:
-    """The log tables as the mark reads them: the latest mark, the previous run, the tables' digest."""
+    """The log tables as the mark reads them: the latest mark, the tables' and the runs' digest."""
 
     placeholder = "?"
 
-    def __init__(self, mark: dict[str, Any] | None = None, previous: str = "r1") -> None:
+    def __init__(self, mark: dict[str, Any] | None = None, runs: int = 4) -> None:
         self.inserts: list[list[Any]] = []
-        self.mark, self.previous, self.tables = mark, previous, list(TABLES)
+        self.mark, self.runs, self.tables = mark, runs, list(TABLES)
 
     def relation(self, schema: str, identifier: str) -> str:
         return f"{schema}.{identifier}"
@@ -45,12 +46,10 @@ class Target:
             return []
         if sql == "select fingerprint":
             return [(6, 11, 12, "types")]
-        if sql.startswith("select count(*), max(synced_at)"):
-            return self.tables
-        if "from main.hubspot_sync_checks" in sql:
-            return [("r1", json.dumps(self.mark))] if self.mark else []
-        assert "from main.hubspot_sync_runs" in sql, sql
-        return [(self.previous,)]
+        if sql.startswith("select 0 as part"):  # log_digest (rows in any order)
+            return [(2, self.runs, "2026-12-06 01:00:02"), *((i, n, at) for i, (n, at) in enumerate(self.tables))]
+        assert "from main.hubspot_sync_checks" in sql, sql
+        return [("r1", json.dumps(self.mark))] if self.mark else []
 
 
 def result(status: str = "completed", shipped: int | None = 0, **counters: int) -> RunResult:
@@ -88,7 +87,8 @@ def test_a_run_leaves_the_counts_it_foresaw_its_fingerprint_and_its_tables(finge
     assert json.loads(detail) == {
         "fingerprint": "fp-1",
         "counts": [list(c) for c in COUNTS],
-        "tables": "7@2026-12-06 01:00:00|2@2026-12-06 01:00:01",
+        "tables": DIGEST,
+        "runs": 4,  # this run's own row included
     }
 
 
@@ -127,26 +127,25 @@ def test_a_run_counted_from_the_mark_passes_it_on_without_reading_the_model_agai
 
 
 def _mark(target: Target, **change: Any) -> dict[str, Any]:
-    """The mark a run with `target`'s tables leaves, with `change` made to it."""
+    """The mark the exposure's previous run left (3 runs then), with `change` made to it."""
     fingerprint = steady_module.model_fingerprint(target, make_plan())
-    mark = {"fingerprint": fingerprint, "counts": [list(c) for c in COUNTS]}
-    mark["tables"] = "7@2026-12-06 01:00:00|2@2026-12-06 01:00:01"
+    mark = {"fingerprint": fingerprint, "counts": [list(c) for c in COUNTS], "tables": DIGEST, "runs": 3}
     return {**mark, **change}
 
 
 @pytest.mark.parametrize(
-    ("why", "change", "previous", "tables"),
+    ("why", "change", "runs", "tables"),
     [
-        ("the same model, run and tables", {}, "r1", TABLES),
-        ("the model changed", {"fingerprint": "other"}, "r1", TABLES),
-        ("a run came in between", {}, "r9", TABLES),
-        ("the state was edited by hand", {}, "r1", [(6, "2026-12-06 01:00:00"), TABLES[1]]),
-        ("a rejection was written since", {}, "r1", [TABLES[0], (3, "2026-12-06 02:00:00")]),
-        ("a mark of an earlier release", {"tables": None}, "r1", TABLES),
+        ("the same model, run and tables", {}, 4, TABLES),
+        ("the model changed", {"fingerprint": "other"}, 4, TABLES),
+        ("a run came in between", {}, 5, TABLES),
+        ("the state was edited by hand", {}, 4, [(6, "2026-12-06 01:00:00"), TABLES[1]]),
+        ("a rejection was written since", {}, 4, [TABLES[0], (3, "2026-12-06 02:00:00")]),
+        ("a mark of an earlier release", {"tables": None, "runs": None}, 4, TABLES),
     ],
 )
-def test_a_mark_is_taken_only_while_model_run_and_tables_are_the_marks(why, change, previous, tables) -> None:
-    target = Target(previous=previous)
+def test_a_mark_is_taken_only_while_model_runs_and_tables_are_the_marks(why, change, runs, tables) -> None:
+    target = Target(runs=runs)
     target.mark = _mark(target, **change)
     target.tables = tables
     got = Steady.for_run(target, make_plan(), "r2", full_refresh=False, trusted=True)

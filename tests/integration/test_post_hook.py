@@ -78,22 +78,19 @@ def test_duckdb_push_failure_warns_by_default_and_fails_when_asked(duck: Example
     assert not result.success
 
 
-def test_duckdb_dbt_run_of_a_model_unchanged_since_a_settled_run_reads_no_row(duck: Example, hubspot_env, caplog):
-    """The post-hook door uses the steady mark as `sync` does (engine/steady.py): the run after one that settled
-    every row in the warehouse takes its counts; its statement reading the rows is left out."""
+def test_duckdb_dbt_run_of_a_model_unchanged_since_the_last_run_reads_no_row(duck: Example, hubspot_env, caplog):
+    """The post-hook door uses the steady mark as `sync` does (engine/steady.py): the first push sends and leaves
+    its forecast; the next `dbt run` of the unchanged model takes it, its statement reading the rows left out."""
     caplog.set_level(logging.INFO, logger="dbt_hubspot_sync.engine.steady")
-    marks: list[tuple] = []
-    for i in range(4):  # the first push sends; a later one settles every row and leaves the mark
-        duck.dbt_ok("run", *(["--select", "hubspot_contacts"] if i else []))
-        marks = duck.query("select run_id from {schema}.hubspot_sync_checks where kind = 'steady'")
-        if marks:
-            break
+    duck.dbt_ok("run")
+    marks = duck.query("select run_id from {schema}.hubspot_sync_checks where kind = 'steady'")
     assert len(marks) == 1 and "unchanged since run" not in caplog.text
     updates = hubspot_env.stats()["contacts_updated"]
     duck.dbt_ok("run", "--select", "hubspot_contacts")
     assert f"unchanged since run {marks[0][0]}" in caplog.text
     *_, marked, steady = runs(duck)
-    assert steady[3] == "completed" and steady[4:] == marked[4:]  # the same counts, every row accounted for
+    assert marked[6] > 0  # the marked run sent
+    assert steady[3] == "completed" and steady[4:6] == marked[4:6] and steady[6] == 0  # every row accounted for
     assert hubspot_env.stats()["contacts_updated"] == updates
     assert_invariant(duck)
 
