@@ -10,8 +10,8 @@ guards are checked once every `count` row arrived (each says how many there are;
 over out of order, so rows before them wait, unsent).
 
 Before that statement, the hook's Jinja hands `dbt_hubspot_sync_steady(ctx, [fingerprint])` the model's
-fingerprint (engine/steady.py): when the model is unchanged since a run that settled every row, the run takes that
-run's counts here and the statement that reads the rows is left out ('mark'); else it runs ('read').
+fingerprint (engine/steady.py): when the model is unchanged since the exposure's last run, the run takes the counts
+that run's mark foresaw here and the statement that reads the rows is left out ('mark'); else it runs ('read').
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def steady(hook: HookRun, fingerprint: Sequence[Any], guard: Any) -> str:
 
 
 def conclude(hook: HookRun, result: RunResult) -> None:
-    """Leave the steady mark of a run that settled every row (steady.py says when)."""
+    """Leave this run's steady mark (steady.py says when: a run that completed and foresaw the next run's counts)."""
     push = hook.push
     if hook.steady is None or push is None or push.run.tracker is None:
         return

@@ -138,10 +138,10 @@ class Steady:
             if os.environ.get(VERIFY_ENV) == "1" and not self.model_locked:
                 self._verify(counts)
             # A run counted from a mark wrote no state and no rejection: the log is as it found it.
-            taken = self.counts is not None and self.digest is not None
-            tables, runs = self.digest if taken and self.digest else log_digest(self.target, self.plan)
-            mark = {"fingerprint": self.fingerprint, "counts": [list(x) for x in counts]}
-            mark.update(tables=tables, runs=runs)
+            found = self.digest if self.counts is not None else None
+            tables, runs = found or log_digest(self.target, self.plan)
+            mark = {"fingerprint": self.fingerprint, "counts": [list(x) for x in counts], "tables": tables}
+            mark["runs"] = runs
             detail = json.dumps(mark)
             checks = Checks(self.target, self.plan.log_schema, self.plan.exposure)
             checks.record(STEADY, utcnow(), self.run_id, detail)

@@ -42,7 +42,7 @@
         'log_all': s.config.get('log_records') == 'all', 'rejected_relation': rejected,
         'ship_all': s.config.get('list_mode') == 'mirror'} -%}
     {#- The steady mark (dbt_hubspot_sync/engine/steady.py): the model's fingerprint over every column, handed to
-        the run before any row; 'mark' when the model is unchanged since a run that settled every row, whose
+        the run before any row; 'mark' when the model is unchanged since the exposure's last run, whose mark's
         counts the run takes: the statement reading the rows is left out. -#}
     {%- set verdict = 'read' -%}
     {%- if execute -%}
